@@ -1,0 +1,56 @@
+"""Shared fixtures: tiny generated image folders (no download, no ../shared needed)."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+COLOURS = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (40, 70, 220)}
+
+
+def make_image(colour, seed: int, size: int = 72) -> Image.Image:
+    """A noisy picture dominated by ``colour`` with a random shape: easy to separate with ImageNet features."""
+    rng = random.Random(seed)
+    base = tuple(max(0, min(255, c + rng.randint(-30, 30))) for c in colour)
+    img = Image.new("RGB", (size, size), base)
+    draw = ImageDraw.Draw(img)
+    for _ in range(4):
+        x0, y0 = rng.randint(0, size - 20), rng.randint(0, size - 20)
+        shade = tuple(max(0, min(255, c + rng.randint(-80, 80))) for c in colour)
+        draw.ellipse([x0, y0, x0 + rng.randint(8, 20), y0 + rng.randint(8, 20)], fill=shade)
+    return img
+
+
+def make_folder(root: Path, per_class: int = 12, classes=tuple(COLOURS), seed: int = 0) -> Path:
+    for ci, name in enumerate(classes):
+        d = root / name
+        d.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            make_image(COLOURS[name], seed * 1000 + ci * 100 + i).save(d / f"{name}_{i}.jpg", quality=92)
+    return root
+
+
+@pytest.fixture(scope="session")
+def image_folder(tmp_path_factory) -> Path:
+    """3 classes x 12 JPEGs (72 px)."""
+    return make_folder(tmp_path_factory.mktemp("data") / "colours")
+
+
+@pytest.fixture()
+def cache_dir(tmp_path) -> Path:
+    return tmp_path / "cache"
+
+
+def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``python -m tl_core ARGS`` in a subprocess, as other tools call it."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run([PYTHON, "-m", "tl_core", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=full_env)

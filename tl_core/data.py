@@ -1,0 +1,244 @@
+"""Scan an image folder, report every problem, and split it reproducibly.
+
+Accepted layouts: ``root/<class>/*.jpg`` (nested folders inside a class are included), or
+``root/train/<class>/...`` with ``root/val|validation/`` and/or ``root/test/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .errors import DatasetError
+from .imaging import ImageReadError, is_image_name, load_rgb
+
+SKIP_DIRS = {"__MACOSX", "__pycache__"}
+VAL_NAMES = ("val", "valid", "validation")
+TEST_NAMES = ("test",)
+MIN_IMAGES_PER_CLASS = 5
+IMBALANCE_RATIO = 3.0
+
+
+@dataclass(frozen=True)
+class Item:
+    path: str
+    label: int
+
+
+@dataclass
+class Issue:
+    """One problem found in a data set. ``level`` is "error" (training refuses) or "warning"."""
+
+    level: str
+    code: str
+    message: str
+    paths: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Scan:
+    """Classes and image files found under a root, per split when the folder is pre-split."""
+
+    root: str
+    classes: list[str]
+    parts: dict[str, list[Item]]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def items(self) -> list[Item]:
+        return [it for part in self.parts.values() for it in part]
+
+    def counts(self) -> dict[str, int]:
+        c = Counter(it.label for it in self.items)
+        return {name: c.get(i, 0) for i, name in enumerate(self.classes)}
+
+
+@dataclass
+class Report:
+    """Everything wrong with a data set; ``ok`` is False only when training cannot work."""
+
+    root: str
+    classes: list[str]
+    counts: dict[str, int]
+    issues: list[Issue]
+    unreadable: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not any(i.level == "error" for i in self.issues)
+
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.level == "error"]
+
+    def to_dict(self) -> dict:
+        return {"root": self.root, "ok": self.ok, "classes": self.classes, "counts": self.counts,
+                "issues": [asdict(i) for i in self.issues], "unreadable": self.unreadable}
+
+
+def _visible(p: Path) -> bool:
+    return not p.name.startswith(".") and p.name not in SKIP_DIRS
+
+
+def _class_dirs(root: Path) -> list[Path]:
+    return sorted((p for p in root.iterdir() if p.is_dir() and _visible(p)), key=lambda p: p.name)
+
+
+def _files_under(folder: Path, skipped: list) -> list[str]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if _visible(Path(d)))
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            if name.startswith("."):
+                continue
+            if is_image_name(name):
+                out.append(path)
+            else:
+                skipped.append((path, "not an image file type"))
+    return out
+
+
+def _find_split_dirs(root: Path) -> dict[str, Path] | None:
+    names = {p.name.lower(): p for p in root.iterdir() if p.is_dir()}
+    if "train" not in names:
+        return None
+    found = {"train": names["train"]}
+    for part, candidates in (("val", VAL_NAMES), ("test", TEST_NAMES)):
+        for cand in candidates:
+            if cand in names:
+                found[part] = names[cand]
+                break
+    return found if len(found) > 1 else None
+
+
+def scan_folder(root: str | Path) -> Scan:
+    """Find classes and image files under ``root`` (no image is opened here).
+
+    Raises:
+        DatasetError: the folder does not exist or has no class sub-folders.
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DatasetError(f"data folder not found: {root}. Give a folder with one sub-folder per class")
+    split_dirs = _find_split_dirs(root)
+    if split_dirs is None:
+        split_dirs = {"all": root}
+    classes = sorted({d.name for folder in split_dirs.values() for d in _class_dirs(folder)})
+    if not classes:
+        raise DatasetError(
+            f"{root} has no class sub-folders. Put the images of each class in its own folder, e.g. "
+            f"{root}/cats/*.jpg and {root}/dogs/*.jpg"
+        )
+    skipped: list[tuple[str, str]] = []
+    index = {name: i for i, name in enumerate(classes)}
+    parts = {}
+    for part, folder in split_dirs.items():
+        items = []
+        for d in _class_dirs(folder):
+            items += [Item(p, index[d.name]) for p in _files_under(d, skipped)]
+        loose = [str(p) for p in folder.iterdir() if p.is_file() and is_image_name(p)]
+        skipped += [(p, "image outside any class folder") for p in loose]
+        parts[part] = items
+    return Scan(str(root), classes, parts, skipped)
+
+
+def _readable(items: list[Item]) -> tuple[list[Item], list[tuple[str, str]]]:
+    good, bad = [], []
+    for it in items:
+        try:
+            load_rgb(it.path)
+            good.append(it)
+        except ImageReadError as exc:
+            bad.append((it.path, str(exc)))
+    return good, bad
+
+
+def file_digest(path: str) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def validate(scan: Scan, check_images: bool = True) -> tuple[Report, Scan]:
+    """Check a scan and return the report plus a scan holding only the usable images.
+
+    Reports unreadable files (with paths and reasons), empty classes, classes with fewer than
+    ``MIN_IMAGES_PER_CLASS`` images, heavy imbalance, exact duplicate files and duplicates
+    across parts (e.g. the same photo in train and test). Only fewer than two usable classes or
+    a class without any readable image is an error.
+    """
+    issues: list[Issue] = []
+    unreadable: list[str] = []
+    parts = {}
+    for part, items in scan.parts.items():
+        good, bad = _readable(items) if check_images else (items, [])
+        parts[part] = good
+        unreadable += [p for p, _ in bad]
+        for path, why in bad:
+            issues.append(Issue("warning", "unreadable", f"skipped {path}: {why}", [path]))
+    if scan.skipped:
+        issues.append(Issue("warning", "skipped_files",
+                            f"{len(scan.skipped)} file(s) ignored (not images, or outside class folders)",
+                            [p for p, _ in scan.skipped]))
+    clean = Scan(scan.root, scan.classes, parts, scan.skipped)
+    counts = clean.counts()
+    issues += _class_issues(counts, scan)
+    issues += duplicate_issues(clean)
+    return Report(scan.root, scan.classes, counts, issues, unreadable), clean
+
+
+def _class_issues(counts: dict[str, int], scan: Scan) -> list[Issue]:
+    issues = []
+    empty = [c for c, n in counts.items() if n == 0]
+    for c in empty:
+        issues.append(Issue("error", "empty_class",
+                            f"class '{c}' has no readable image: add images to {Path(scan.root) / c} or delete that folder",
+                            [str(Path(scan.root) / c)]))
+    usable = [c for c, n in counts.items() if n > 0]
+    if len(usable) < 2:
+        issues.append(Issue("error", "too_few_classes",
+                            f"found {len(usable)} class(es) with images ({', '.join(usable) or 'none'}); a classifier "
+                            f"needs at least 2: add a sub-folder of images for each class"))
+    for c, n in counts.items():
+        if 0 < n < MIN_IMAGES_PER_CLASS:
+            issues.append(Issue("warning", "few_images",
+                                f"class '{c}' has only {n} image(s); aim for at least 20 (results will be unreliable)"))
+    nonzero = [n for n in counts.values() if n > 0]
+    if len(nonzero) >= 2 and max(nonzero) > IMBALANCE_RATIO * min(nonzero):
+        big = max(counts, key=counts.get)
+        small = min((c for c in counts if counts[c] > 0), key=counts.get)
+        issues.append(Issue("warning", "imbalance",
+                            f"classes are imbalanced: '{big}' has {counts[big]} images, '{small}' only "
+                            f"{counts[small]}; accuracy can look good while '{small}' is mostly wrong"))
+    return issues
+
+
+def duplicate_issues(scan: Scan) -> list[Issue]:
+    # Group by size first: only files of equal size can be identical, so most files are never hashed.
+    by_size = defaultdict(list)
+    for part, items in scan.parts.items():
+        for it in items:
+            by_size[os.path.getsize(it.path)].append((part, it))
+    by_hash = defaultdict(list)
+    for group in by_size.values():
+        if len(group) > 1:
+            for part, it in group:
+                by_hash[file_digest(it.path)].append((part, it))
+    issues = []
+    for group in by_hash.values():
+        if len(group) < 2:
+            continue
+        paths = [it.path for _, it in group]
+        labels = {scan.classes[it.label] for _, it in group}
+        parts = {p for p, _ in group}
+        where = f" in classes {sorted(labels)}" if len(labels) > 1 else ""
+        across = " across splits " + "/".join(sorted(parts)) if len(parts) > 1 else ""
+        issues.append(Issue("warning", "duplicate_across_splits" if across else "duplicate",
+                            f"{len(paths)} identical files{where}{across}: {', '.join(paths[:4])}", paths))
+    return issues

@@ -1,0 +1,189 @@
+"""The fit loop. It emits events; logging, checkpoints, early stopping and the stop file are callbacks.
+
+A callback stops training by raising ``CancelTraining`` (fastai's pattern); the loop finishes the
+current bookkeeping and returns the reason.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+
+from .errors import CancelTraining
+
+
+class Event(str, Enum):
+    FIT_START = "on_fit_start"
+    EPOCH_START = "on_epoch_start"
+    BATCH_END = "on_batch_end"
+    EPOCH_END = "on_epoch_end"
+    FIT_END = "on_fit_end"
+
+
+class Callback:
+    """Override any ``on_*`` hook; each receives the ``Trainer`` (and the record for batch/epoch ends)."""
+
+    def on_fit_start(self, trainer: "Trainer") -> None: ...
+    def on_epoch_start(self, trainer: "Trainer") -> None: ...
+    def on_batch_end(self, trainer: "Trainer", record: dict) -> None: ...
+    def on_epoch_end(self, trainer: "Trainer", record: dict) -> None: ...
+    def on_fit_end(self, trainer: "Trainer") -> None: ...
+
+
+@dataclass
+class Trainer:
+    """Trains ``model`` for ``epochs`` with batches of ``(inputs, labels, ...)``.
+
+    Attributes:
+        forward: maps an input batch to logits (``model`` for images, ``model.forward_head`` for
+            cached features).
+        stage: a name written into every record ("head" or "finetune").
+        start_epoch: epochs already done (when resuming).
+    """
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    train_batches: Callable[[], Iterable]
+    val_batches: Callable[[], Iterable]
+    forward: Callable[[torch.Tensor], torch.Tensor]
+    epochs: int
+    stage: str = "train"
+    callbacks: list[Callback] = field(default_factory=list)
+    start_epoch: int = 0
+    steps_per_epoch: int = 0
+    scheduler: object | None = None
+    channels_last: bool = False
+    epoch: int = 0
+    step: int = 0
+    stop_reason: str | None = None
+    history: list[dict] = field(default_factory=list)
+    loss_fn: nn.Module = field(default_factory=nn.CrossEntropyLoss)
+
+    def emit(self, event: Event, *args) -> None:
+        for cb in self.callbacks:
+            getattr(cb, event.value)(self, *args)
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.ndim == 4 else x
+
+    def fit(self) -> str:
+        """Run the remaining epochs; returns "completed", or the reason a callback gave."""
+        self.stop_reason = None
+        try:
+            self.emit(Event.FIT_START)
+            for self.epoch in range(self.start_epoch + 1, self.epochs + 1):
+                self.emit(Event.EPOCH_START)
+                record = self._train_epoch()
+                record.update(self.validate())
+                self.history.append(record)
+                self.emit(Event.EPOCH_END, record)
+        except CancelTraining as exc:
+            self.stop_reason = exc.reason
+        self.emit(Event.FIT_END)
+        return self.stop_reason or "completed"
+
+    def _train_epoch(self) -> dict:
+        self.model.train()
+        t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
+        for i, batch in enumerate(self.train_batches(), 1):
+            x, y = self._prepare(batch[0]), batch[1]
+            logits = self.forward(x)
+            loss = self.loss_fn(logits, y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            if self.scheduler is not None:
+                self.scheduler.step()
+            self.step += 1
+            n = len(y)
+            seen += n
+            loss_sum += loss.item() * n
+            batch_correct = (logits.argmax(1) == y).sum().item()
+            correct += batch_correct
+            elapsed = time.perf_counter() - t0
+            self.emit(Event.BATCH_END, {
+                "kind": "batch", "stage": self.stage, "epoch": self.epoch, "step": self.step,
+                "loss": loss.item(), "acc": batch_correct / n, "lr": self.optimizer.param_groups[-1]["lr"],
+                "images_per_s": seen / max(elapsed, 1e-9), "batch": i})
+        seconds = time.perf_counter() - t0
+        return {"kind": "epoch", "stage": self.stage, "epoch": self.epoch, "epochs": self.epochs,
+                "train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1),
+                "lr": self.optimizer.param_groups[-1]["lr"], "images_per_s": seen / max(seconds, 1e-9),
+                "seconds": seconds}
+
+    @torch.inference_mode()
+    def validate(self) -> dict:
+        self.model.eval()
+        seen, loss_sum, correct = 0, 0.0, 0
+        for batch in self.val_batches():
+            x, y = self._prepare(batch[0]), batch[1]
+            logits = self.forward(x)
+            loss_sum += self.loss_fn(logits, y).item() * len(y)
+            correct += (logits.argmax(1) == y).sum().item()
+            seen += len(y)
+        if seen == 0:
+            return {"val_loss": None, "val_acc": None}
+        return {"val_loss": loss_sum / seen, "val_acc": correct / seen}
+
+
+def score(record: dict) -> tuple:
+    """Higher is better: validation accuracy, then lower validation loss (train metrics without val)."""
+    if record.get("val_acc") is None:
+        return (record["train_acc"], -record["train_loss"])
+    return (record["val_acc"], -record["val_loss"])
+
+
+class EarlyStopping(Callback):
+    """Stop when the validation score has not improved for ``patience`` epochs (0 = never)."""
+
+    def __init__(self, patience: int):
+        self.patience, self.best, self.bad = patience, None, 0
+
+    def on_epoch_end(self, trainer, record):
+        s = score(record)
+        if self.best is None or s > self.best:
+            self.best, self.bad = s, 0
+            return
+        self.bad += 1
+        if self.patience and self.bad >= self.patience:
+            raise CancelTraining("early_stopped")
+
+
+class StopFile(Callback):
+    """Stop between batches when the run's stop file appears (the UI's Stop button)."""
+
+    def __init__(self, run):
+        self.run = run
+
+    def on_batch_end(self, trainer, record):
+        if self.run.stop_requested():
+            raise CancelTraining("stopped")
+
+    on_epoch_start = lambda self, trainer: self.on_batch_end(trainer, {})  # noqa: E731
+
+
+class MetricsLogger(Callback):
+    """Appends epoch records, and about ``per_epoch`` batch-window records per epoch, to metrics.jsonl."""
+
+    def __init__(self, run, per_epoch: int = 20):
+        self.run, self.per_epoch = run, per_epoch
+        self.window: list[dict] = []
+
+    def on_batch_end(self, trainer, record):
+        self.window.append(record)
+        every = max(1, math.ceil(trainer.steps_per_epoch / self.per_epoch)) if trainer.steps_per_epoch else 1
+        if len(self.window) >= every:
+            n = len(self.window)
+            self.run.append_metrics({**record, "loss": sum(r["loss"] for r in self.window) / n,
+                                     "acc": sum(r["acc"] for r in self.window) / n, "time": time.time()})
+            self.window = []
+
+    def on_epoch_end(self, trainer, record):
+        self.window = []
+        self.run.append_metrics({**record, "time": time.time()})

@@ -1,0 +1,92 @@
+"""Cached backbone features: run a frozen backbone once, train heads on the vectors many times.
+
+The cache key covers every input that changes the vectors: the image files (path, size, mtime),
+the backbone, its weights, its preprocessing and where in the network the features are taken.
+Any change misses; a run that only changes head settings, epochs or the split hits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch.utils.data import DataLoader
+
+from .backbones import BackboneSpec
+from .data import Item
+from .transforms import ImageDataset, eval_transform
+
+Progress = Callable[[int, int], None]
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("TL_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "tl_core")
+    return Path(base) / "features"
+
+
+def _file_fingerprint(path: str) -> list:
+    st = os.stat(path)
+    return [os.path.abspath(path), st.st_size, st.st_mtime_ns]
+
+
+def cache_key(paths: list[str], spec: BackboneSpec, weights: str | None = None, start: int = 0) -> str:
+    """Hex key of the features of ``paths`` under ``spec`` (and a custom weights file, if any)."""
+    weights_fp = _file_fingerprint(weights) if weights else spec.weights_id
+    payload = {
+        "files": sorted(_file_fingerprint(p) for p in paths),
+        "backbone": spec.name,
+        "weights": weights_fp,
+        "preprocess": spec.preprocess.to_dict(),
+        "start": start,
+        "version": 1,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+
+@torch.inference_mode()
+def extract_features(model, items: list[Item], spec: BackboneSpec, batch_size: int = 32,
+                     progress: Progress | None = None) -> torch.Tensor:
+    """Pooled backbone features ``[N, feature_dim]`` of ``items`` (model in eval mode, no grad)."""
+    model.eval()
+    loader = DataLoader(ImageDataset(items, eval_transform(spec.preprocess), spec.preprocess),
+                        batch_size=batch_size, shuffle=False, num_workers=0)
+    out, done = [], 0
+    for x, _, _ in loader:
+        if spec.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        out.append(model.forward_features(x).float())
+        done += len(x)
+        if progress:
+            progress(done, len(items))
+    return torch.cat(out) if out else torch.zeros(0, model.feature_dim)
+
+
+def cached_features(model, items: list[Item], spec: BackboneSpec, cache_dir: str | Path | None = None,
+                    weights: str | None = None, batch_size: int = 32,
+                    progress: Progress | None = None) -> tuple[torch.Tensor, str]:
+    """Features of ``items`` from the cache when the key matches, else extracted and stored.
+
+    Returns:
+        ``(features [N, D] in the order of items, "hit" | "miss")``.
+    """
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    paths = [it.path for it in items]
+    key = cache_key(paths, spec, weights)
+    file = cache_dir / f"{spec.name}-{key}.pt"
+    if file.is_file():
+        try:
+            data = torch.load(file, map_location="cpu", weights_only=True)
+            rows = {p: i for i, p in enumerate(data["paths"])}
+            return data["features"][[rows[os.path.abspath(p)] for p in paths]].float(), "hit"
+        except Exception:  # noqa: BLE001 - a damaged cache file is simply recomputed
+            file.unlink(missing_ok=True)
+    feats = extract_features(model, items, spec, batch_size, progress)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_suffix(f".{os.getpid()}.tmp")
+    torch.save({"paths": [os.path.abspath(p) for p in paths], "features": feats.half()}, tmp)
+    os.replace(tmp, file)
+    return feats.half().float(), "miss"

@@ -1,0 +1,148 @@
+"""The method's four scenarios, freeze plans on layer groups, and discriminative learning rates."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from torch import nn
+
+from .errors import ConfigError
+
+WAYS = ("as_is", "feature_extractor", "fine_tune")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    number: int
+    size: str
+    similarity: str
+    frozen_target: float
+    frozen_range: tuple[float, float]
+    title: str
+    reason: str
+
+    @property
+    def way(self) -> str:
+        return "feature_extractor" if self.frozen_target >= 1.0 else "fine_tune"
+
+
+SCENARIOS = {
+    1: Scenario(1, "small", "similar", 1.0, (1.0, 1.0), "Freeze the whole pretrained network, train a new head",
+                "Your images look like ImageNet photos, so the pretrained features already describe them well, "
+                "and with few images any change to millions of pretrained weights would overfit. Keep the whole "
+                "network frozen as a feature extractor and train only a small new classifier on top. This is the "
+                "cheapest option: the features can be computed once and reused every epoch."),
+    2: Scenario(2, "large", "similar", 0.7, (0.6, 0.8), "Freeze most of the network (~70%), fine-tune the top",
+                "Your images look like ImageNet photos and you have plenty of them. The early and middle layers "
+                "(edges, textures, parts) transfer as they are, so they stay frozen; the last blocks encode "
+                "ImageNet-specific object parts, and with enough data you can adapt them to your classes. Fine-tune "
+                "the top ~20-40% of the network with small learning rates and a larger one for the new head."),
+    3: Scenario(3, "small", "different", 0.4, (0.33, 0.5), "Freeze only the early layers (~1/3-1/2), fine-tune the rest",
+                "Your images do not look like ImageNet photos, so the late, ImageNet-specific layers fit them poorly, "
+                "but the early layers (edges, colours, simple textures) are useful for any image. Freeze those early "
+                "layers, which also limits overfitting on a small data set, and fine-tune the rest with small "
+                "learning rates."),
+    4: Scenario(4, "large", "different", 0.0, (0.0, 0.0), "Fine-tune the whole network from pretrained weights",
+                "Your images differ from ImageNet and you have many of them, so every layer can and should adapt. "
+                "Start from the pretrained weights anyway (it converges faster and better than random ones) and "
+                "fine-tune the whole network, the earliest layers with the smallest learning rates."),
+}
+
+
+def scenario_for(size: str, similarity: str) -> Scenario:
+    """The scenario for a data set of ``size`` ("small"|"large") and ``similarity`` ("similar"|"different")."""
+    if size not in ("small", "large"):
+        raise ConfigError(f"size must be 'small' or 'large', got {size!r}")
+    if similarity not in ("similar", "different"):
+        raise ConfigError(f"similarity must be 'similar' or 'different', got {similarity!r}")
+    return next(s for s in SCENARIOS.values() if s.size == size and s.similarity == similarity)
+
+
+def get_scenario(number: int) -> Scenario:
+    if number not in SCENARIOS:
+        raise ConfigError(f"scenario must be 1, 2, 3 or 4, got {number!r}")
+    return SCENARIOS[number]
+
+
+def plan_freeze(param_counts: list[int], fraction: float) -> int:
+    """How many leading groups to freeze so their share of parameters is closest to ``fraction``.
+
+    ``fraction`` 1.0 freezes every group and 0.0 none, exactly; otherwise the prefix whose share of
+    parameters is nearest wins (ties go to freezing less).
+    """
+    if not 0.0 <= fraction <= 1.0:
+        raise ConfigError(f"frozen fraction must be between 0 and 1, got {fraction}")
+    n = len(param_counts)
+    if fraction >= 1.0:
+        return n
+    if fraction <= 0.0:
+        return 0
+    total = sum(param_counts) or 1
+    shares, running = [0.0], 0
+    for count in param_counts:
+        running += count
+        shares.append(running / total)
+    return min(range(n + 1), key=lambda k: (abs(shares[k] - fraction), k))
+
+
+def frozen_share(param_counts: list[int], n_frozen: int) -> float:
+    total = sum(param_counts) or 1
+    return sum(param_counts[:n_frozen]) / total
+
+
+@dataclass(frozen=True)
+class Advice:
+    """A scenario applied to a backbone: what to freeze and why."""
+
+    scenario: int
+    size: str
+    similarity: str
+    way: str
+    title: str
+    reason: str
+    target_frozen_fraction: float
+    frozen_groups: int | None = None
+    total_groups: int | None = None
+    frozen_fraction: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def advise(size: str, similarity: str, param_counts: list[int] | None = None) -> Advice:
+    """Scenario 1-4 for a data set, with its freeze plan on the backbone's groups when given."""
+    sc = scenario_for(size, similarity)
+    extra = {}
+    if param_counts is not None:
+        k = plan_freeze(param_counts, sc.frozen_target)
+        extra = {"frozen_groups": k, "total_groups": len(param_counts),
+                 "frozen_fraction": round(frozen_share(param_counts, k), 4)}
+    return Advice(sc.number, sc.size, sc.similarity, sc.way, sc.title, sc.reason, sc.frozen_target, **extra)
+
+
+def discriminative_lrs(n_groups: int, n_frozen: int, head_lr: float, lr_ratio: float = 100.0) -> list[float]:
+    """Learning rates of the trainable pretrained groups, earliest first.
+
+    Geometric from ``head_lr / lr_ratio`` (earliest trainable group) up to ``head_lr / 10``
+    (last group), so early, general layers move least. The head itself trains at ``head_lr``.
+    """
+    m = n_groups - n_frozen
+    if m <= 0:
+        return []
+    lo, hi = head_lr / lr_ratio, min(head_lr / 10, head_lr)
+    hi = max(hi, lo)
+    if m == 1:
+        return [hi]
+    return [lo * (hi / lo) ** (i / (m - 1)) for i in range(m)]
+
+
+def param_groups(model: nn.Module, head_lr: float, lr_ratio: float = 100.0) -> list[dict]:
+    """Optimizer param groups for a ``TransferModel`` after ``freeze_to``: one per trainable group + head."""
+    groups = list(model.body)
+    lrs = discriminative_lrs(len(groups), model.frozen_groups, head_lr, lr_ratio)
+    names = model.group_names[model.frozen_groups:]
+    out = [{"params": [p for p in g.parameters() if p.requires_grad], "lr": lr, "name": name}
+           for g, lr, name in zip(groups[model.frozen_groups:], lrs, names)]
+    out = [g for g in out if g["params"]]
+    out.append({"params": list(model.head.parameters()), "lr": head_lr, "name": "head"})
+    return out

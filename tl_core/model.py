@@ -1,0 +1,97 @@
+"""The transfer model: pretrained layer groups, global pooling, and a new classification head.
+
+It speaks timm's vocabulary: ``forward_features`` (image -> pooled vector), ``forward_head``
+(vector -> class logits), ``reset_classifier`` and ``group_names``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from .backbones import BackboneSpec, count_params
+
+
+def build_head(in_features: int, num_classes: int, hidden: int = 64, dropout: float = 0.3) -> nn.Sequential:
+    """The textbook head: Dense(hidden) + ReLU + Dropout + Linear(num_classes); ``hidden=0`` = linear."""
+    if hidden == 0:
+        return nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, num_classes))
+    return nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
+                         nn.Linear(hidden, num_classes))
+
+
+class TransferModel(nn.Module):
+    """Pretrained groups (``body``) + pooling + a new head.
+
+    Args:
+        groups: ordered ``(name, module)`` pairs from ``BackboneSpec.groups``.
+        feature_dim: channels coming out of the last group.
+        num_classes: classes of the new task.
+        hidden, dropout: head shape (see ``build_head``).
+    """
+
+    def __init__(self, groups: list[tuple[str, nn.Module]], feature_dim: int, num_classes: int,
+                 hidden: int = 64, dropout: float = 0.3):
+        super().__init__()
+        self.body = nn.Sequential(OrderedDict(groups))
+        self.feature_dim = feature_dim
+        self.head = build_head(feature_dim, num_classes, hidden, dropout)
+        self.frozen_groups = 0
+
+    def freeze_to(self, n: int) -> None:
+        """Freeze the first ``n`` layer groups and train the rest (fastai's ``freeze_to``).
+
+        Frozen groups get ``requires_grad=False`` and stay in eval mode, so their BatchNorm
+        running statistics keep the ImageNet values even while the model trains.
+        """
+        n = max(0, min(int(n), len(self.body)))
+        self.frozen_groups = n
+        for i, module in enumerate(self.body):
+            module.requires_grad_(i >= n)
+        self.head.requires_grad_(True)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> "TransferModel":
+        super().train(mode)
+        for module in list(self.body)[: self.frozen_groups]:
+            module.eval()
+        return self
+
+    def trainable_params(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    @property
+    def group_names(self) -> list[str]:
+        return list(self.body._modules)
+
+    def group_param_counts(self) -> list[int]:
+        return [count_params(m) for m in self.body]
+
+    def forward_body(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Run groups ``start..end`` on ``x`` (an image batch, or activations after group ``start-1``)."""
+        for module in list(self.body)[start:]:
+            x = module(x)
+        return x
+
+    def forward_features(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
+        x = self.forward_body(x, start)
+        return x.mean(dim=(2, 3)) if x.ndim == 4 else x
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.forward_features(x))
+
+    def reset_classifier(self, num_classes: int, hidden: int = 64, dropout: float = 0.3) -> None:
+        self.head = build_head(self.feature_dim, num_classes, hidden, dropout)
+
+
+def build_model(spec: BackboneSpec, num_classes: int, hidden: int = 64, dropout: float = 0.3,
+                pretrained: bool = True, weights: str | None = None) -> TransferModel:
+    """A ``TransferModel`` on ``spec``'s network, with ImageNet weights unless ``pretrained=False``."""
+    net = spec.load_pretrained(weights) if pretrained else spec.build()
+    model = TransferModel(spec.groups(net), spec.feature_dim, num_classes, hidden, dropout)
+    return model

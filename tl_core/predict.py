@@ -1,0 +1,78 @@
+"""Top-k predictions from a trained run, or from the pretrained network as-is (ImageNet labels)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from . import checkpoints as ckpt
+from .backbones import BackboneSpec, Preprocess, get_backbone
+from .errors import RunError
+from .imaging import load_rgb
+from .model import build_model
+from .runs import RunDir
+from .transforms import eval_transform
+
+ImageLike = str | Path | bytes | Image.Image
+
+
+def imagenet_labels() -> list[str]:
+    """The 1000 ImageNet class names, in the order every registered backbone's classifier uses."""
+    from torchvision.models import ResNet18_Weights
+
+    return list(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+class Predictor:
+    """A model loaded once, answering top-k queries for images (paths, bytes or PIL images)."""
+
+    def __init__(self, model: torch.nn.Module, labels: list[str], pre: Preprocess, channels_last: bool = False):
+        self.model, self.labels, self.pre = model.eval(), labels, pre
+        self.transform = eval_transform(pre)
+        self.channels_last = channels_last
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path, which: str = "best") -> "Predictor":
+        """Load a run's checkpoint (``weights_only=True``); no pretrained weights file is needed."""
+        run = RunDir.open(run_dir)
+        state = ckpt.load_checkpoint(run.checkpoint(which))
+        spec = get_backbone(state["backbone"])
+        model = build_model(spec, len(state["labels"]), state["head_hidden"], state["dropout"], pretrained=False)
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError as exc:
+            raise RunError(f"checkpoint {run.checkpoint(which)} does not match its backbone: {exc}") from None
+        return cls(model, list(state["labels"]), spec.preprocess, spec.channels_last)
+
+    @classmethod
+    def imagenet(cls, backbone: str | None = None, weights: str | None = None) -> "Predictor":
+        """The pretrained network as-is, with its 1000 ImageNet classes."""
+        spec: BackboneSpec = get_backbone(backbone)
+        return cls(spec.load_pretrained(weights), imagenet_labels(), spec.preprocess, spec.channels_last)
+
+    def _tensor(self, image: ImageLike) -> torch.Tensor:
+        if isinstance(image, Image.Image):
+            img = image.convert("RGB")
+        else:
+            img = load_rgb(image, min_side=self.pre.resize)
+        return self.transform(img)
+
+    @torch.inference_mode()
+    def probs(self, images: list[ImageLike]) -> torch.Tensor:
+        """Class probabilities ``[N, C]``."""
+        x = torch.stack([self._tensor(im) for im in images])
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return torch.softmax(self.model(x), 1)
+
+    def predict(self, images: list[ImageLike], top_k: int = 5) -> list[list[dict]]:
+        """For each image, the ``top_k`` ``{"label", "prob"}`` pairs, most likely first."""
+        probs = self.probs(images)
+        k = min(top_k, probs.shape[1])
+        values, indices = probs.topk(k, dim=1)
+        return [[{"label": self.labels[i], "prob": round(float(v), 6)} for v, i in zip(vs, ix)]
+                for vs, ix in zip(values.tolist(), indices.tolist())]

@@ -1,0 +1,155 @@
+"""Run directories: everything one training run writes, readable by the UI and the CLI.
+
+Layout: ``config.json`` (fully resolved), ``labels.json``, ``split.json``, ``status.json``
+(atomic), ``metrics.jsonl`` (append-only), ``checkpoints/{best,last}.pt``, ``eval.json``,
+``train.log``, ``stop`` (a flag file that asks the trainer to stop).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import RunError
+
+DEFAULT_RUNS_DIR = "runs"
+TERMINAL_STATES = ("succeeded", "failed", "stopped", "interrupted")
+
+
+def write_json_atomic(path: str | Path, data: Any) -> None:
+    """Write JSON so a reader never sees half a file (temp file + ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: str | Path, default: Any = None) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return default
+
+
+class RunDir:
+    """Paths and small I/O helpers of one run directory."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, runs_dir: str | Path, prefix: str = "run") -> "RunDir":
+        """A new, empty run directory with a sortable, unique id (time + random suffix)."""
+        runs_dir = Path(runs_dir)
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        while True:
+            run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{prefix}-{secrets.token_hex(3)}"
+            try:
+                (runs_dir / run_id).mkdir()
+                return cls(runs_dir / run_id)
+            except FileExistsError:
+                continue
+
+    @classmethod
+    def open(cls, path: str | Path) -> "RunDir":
+        run = cls(path)
+        if not run.config_file.is_file():
+            raise RunError(f"{path} is not a run directory (no config.json); give the folder a training run made")
+        return run
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    config_file = property(lambda self: self.path / "config.json")
+    labels_file = property(lambda self: self.path / "labels.json")
+    split_file = property(lambda self: self.path / "split.json")
+    status_file = property(lambda self: self.path / "status.json")
+    metrics_file = property(lambda self: self.path / "metrics.jsonl")
+    eval_file = property(lambda self: self.path / "eval.json")
+    log_file = property(lambda self: self.path / "train.log")
+    stop_file = property(lambda self: self.path / "stop")
+    checkpoints = property(lambda self: self.path / "checkpoints")
+
+    def checkpoint(self, which: str = "best") -> Path:
+        return self.checkpoints / f"{which}.pt"
+
+    def status(self) -> dict:
+        return read_json(self.status_file, {}) or {}
+
+    def write_status(self, **fields: Any) -> dict:
+        status = {**self.status(), **fields, "updated": time.time()}
+        write_json_atomic(self.status_file, status)
+        return status
+
+    def labels(self) -> list[str]:
+        labels = read_json(self.labels_file)
+        if not labels:
+            raise RunError(f"{self.path} has no labels.json; the run did not get far enough to define its classes")
+        return labels
+
+    def append_metrics(self, record: dict) -> None:
+        with open(self.metrics_file, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    def metrics(self) -> list[dict]:
+        """Every complete line of ``metrics.jsonl`` (a half-written last line is skipped)."""
+        out = []
+        try:
+            with open(self.metrics_file) as fh:
+                for line in fh:
+                    try:
+                        out.append(json.loads(line))
+                    except json.JSONDecodeError:
+                        continue
+        except FileNotFoundError:
+            pass
+        return out
+
+    def request_stop(self) -> None:
+        self.stop_file.touch()
+
+    def stop_requested(self) -> bool:
+        return self.stop_file.exists()
+
+
+def pid_alive(pid: int | None) -> bool:
+    """True when ``pid`` is a live (not zombie) tl_core process; guards against PID reuse on Linux."""
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, ValueError):
+        return False
+    proc = Path(f"/proc/{pid}")
+    if proc.exists():
+        try:
+            if proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return False
+            return b"tl_core" in proc.joinpath("cmdline").read_bytes()
+        except OSError:
+            return False
+    return True
+
+
+def run_state(run: RunDir) -> str:
+    """``queued``, ``running``, ``succeeded``, ``failed``, ``stopped`` or ``interrupted`` (a run
+    marked running whose process is gone, e.g. killed)."""
+    status = run.status()
+    state = status.get("state", "queued")
+    if state == "running" and not pid_alive(status.get("pid")):
+        return "interrupted"
+    return state

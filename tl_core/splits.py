@@ -1,0 +1,97 @@
+"""Seeded, stratified train/validation/test splits, saved with each run as ``split.json``."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from pathlib import Path
+
+from .data import Item, Scan
+from .errors import DatasetError
+
+PARTS = ("train", "val", "test")
+
+
+def _stratified(items: list[Item], fractions: dict[str, float], seed: int) -> dict[str, list[Item]]:
+    """Split each class separately so every part keeps the class proportions.
+
+    A class with at least 3 images gets at least one image in each requested held-out part, and
+    training always keeps at least one image per class.
+    """
+    by_class = defaultdict(list)
+    for it in items:
+        by_class[it.label].append(it)
+    out = {name: [] for name in fractions}
+    out["train"] = []
+    rng = random.Random(seed)
+    for label in sorted(by_class):
+        group = sorted(by_class[label], key=lambda it: it.path)
+        rng.shuffle(group)
+        start = 0
+        for name, frac in fractions.items():
+            n = round(len(group) * frac) if frac > 0 else 0
+            if frac > 0 and n == 0 and len(group) >= 3:
+                n = 1
+            n = min(n, len(group) - start - 1)
+            out[name] += group[start:start + max(n, 0)]
+            start += max(n, 0)
+        out["train"] += group[start:]
+    return out
+
+
+def make_split(scan: Scan, val_fraction: float = 0.15, test_fraction: float = 0.15, seed: int = 0,
+               test_scan: Scan | None = None) -> dict[str, list[Item]]:
+    """Train/val/test items for a validated scan.
+
+    A single folder is split into all three parts. A pre-split folder keeps its parts and only
+    carves what is missing from ``train``. ``test_scan`` (``--test-data``) replaces the test part.
+    """
+    parts = dict(scan.parts)
+    train = parts.pop("train", None) or parts.pop("all")
+    fractions = {}
+    if "val" not in parts:
+        fractions["val"] = val_fraction
+    if "test" not in parts and test_scan is None:
+        fractions["test"] = test_fraction
+    split = _stratified(train, fractions, seed)
+    split.update({k: v for k, v in parts.items() if k in PARTS})
+    if test_scan is not None:
+        split["test"] = remap_labels(test_scan, scan.classes)
+    for part in PARTS:
+        split.setdefault(part, [])
+    return split
+
+
+def remap_labels(other: Scan, classes: list[str]) -> list[Item]:
+    """Items of ``other`` relabelled to ``classes`` by name; unknown class names are an error."""
+    index = {c: i for i, c in enumerate(classes)}
+    used = sorted({it.label for it in other.items})
+    unknown = [other.classes[label] for label in used if other.classes[label] not in index]
+    if unknown:
+        raise DatasetError(f"the test data has class(es) {unknown} that the training data lacks "
+                           f"(training classes: {classes}); rename or remove those folders")
+    return [Item(it.path, index[other.classes[it.label]]) for it in other.items]
+
+
+def split_to_json(split: dict[str, list[Item]], classes: list[str], seed: int) -> dict:
+    return {"classes": classes, "seed": seed,
+            **{part: [[it.path, it.label] for it in items] for part, items in split.items()}}
+
+
+def split_from_json(data: dict) -> dict[str, list[Item]]:
+    return {part: [Item(p, int(label)) for p, label in data.get(part, [])] for part in PARTS}
+
+
+def split_summary(split: dict[str, list[Item]], classes: list[str]) -> dict[str, dict[str, int]]:
+    """Images per class in each part, e.g. ``{"train": {"cat": 700, ...}, ...}``."""
+    out = {}
+    for part, items in split.items():
+        counts = [0] * len(classes)
+        for it in items:
+            counts[it.label] += 1
+        out[part] = dict(zip(classes, counts))
+    return out
+
+
+def check_missing(split: dict[str, list[Item]]) -> list[str]:
+    return [it.path for items in split.values() for it in items if not Path(it.path).is_file()]

@@ -1,0 +1,315 @@
+"""One training run, start to finish: data, freeze plan, two-stage recipe, checkpoints, evaluation.
+
+Stage "head": the backbone is frozen and only the new head trains, on cached features when
+augmentation is off. Stage "finetune" (scenarios 2-4): unfreeze to the plan and train with
+discriminative learning rates. The best checkpoint of either stage is evaluated on the test part.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from . import checkpoints as ckpt
+from .backbones import BackboneSpec, get_backbone
+from .config import TrainConfig
+from .data import duplicate_issues, scan_folder, validate, Scan
+from .engine import EarlyStopping, MetricsLogger, StopFile, Trainer
+from .errors import DatasetError
+from .evaluate import compute_metrics, predict_probs
+from .features import cached_features
+from .freezing import SCENARIOS, frozen_share, param_groups, plan_freeze
+from .model import TransferModel, build_model
+from .runs import RunDir, read_json, write_json_atomic
+from .splits import make_split, split_from_json, split_summary, split_to_json
+from .transforms import ImageDataset, train_transform, eval_transform
+
+log = logging.getLogger("tl_core.train")
+torch.backends.mkldnn.enabled = True
+
+
+@dataclass
+class Plan:
+    """A config applied to a backbone: the concrete freeze and schedule of a run."""
+
+    scenario: int | None
+    frozen_groups: int
+    total_groups: int
+    frozen_fraction: float
+    head_only: bool
+    augment: str
+    head_epochs: int
+    epochs: int
+    use_cache: bool
+
+
+def resolve(cfg: TrainConfig, param_counts: list[int]) -> tuple[TrainConfig, Plan]:
+    """Fill every ``None`` in ``cfg`` from the scenario and backbone; returns the plan too."""
+    scenario = cfg.scenario if cfg.scenario is not None or cfg.frozen_fraction is not None else 1
+    target = cfg.frozen_fraction if cfg.frozen_fraction is not None else SCENARIOS[scenario].frozen_target
+    k = plan_freeze(param_counts, target)
+    head_only = k == len(param_counts)
+    augment = cfg.augment or ("none" if head_only else "light")
+    use_cache = cfg.feature_cache and augment == "none"
+    epochs = cfg.epochs if cfg.epochs is not None else (30 if head_only and use_cache else 5 if head_only else 6)
+    head_epochs = 0 if head_only else (cfg.head_epochs if cfg.head_epochs is not None else
+                                       (10 if cfg.feature_cache else 1))
+    resolved = cfg.replace(scenario=scenario, frozen_fraction=target, augment=augment, epochs=epochs,
+                           head_epochs=head_epochs)
+    plan = Plan(scenario, k, len(param_counts), round(frozen_share(param_counts, k), 4), head_only, augment,
+                head_epochs, epochs, use_cache)
+    return resolved, plan
+
+
+def prepare_data(cfg: TrainConfig, run: RunDir | None = None) -> tuple[Scan, dict, dict]:
+    """Scan, validate and split the data; raises ``DatasetError`` listing every blocking problem."""
+    report, clean = validate(scan_folder(cfg.data))
+    test_scan = None
+    if cfg.test_data:
+        test_report, test_scan = validate(scan_folder(cfg.test_data))
+        report.issues += [i for i in test_report.issues if i.level == "warning"]
+    if cfg.max_images_per_class:
+        clean = _cap_per_class(clean, cfg.max_images_per_class)
+    if run is not None:
+        write_json_atomic(run.path / "report.json", report.to_dict())
+    if not report.ok:
+        raise DatasetError(" ; ".join(i.message for i in report.errors()))
+    split = make_split(clean, cfg.val_fraction, cfg.test_fraction, cfg.seed, test_scan)
+    split_scan = Scan(clean.root, clean.classes, split)
+    report.issues += [i for i in duplicate_issues(split_scan) if i.code == "duplicate_across_splits"]
+    return clean, split, report.to_dict()
+
+
+def _cap_per_class(scan: Scan, cap: int) -> Scan:
+    parts = {}
+    for part, items in scan.parts.items():
+        kept, seen = [], Counter()
+        for it in items:
+            seen[it.label] += 1
+            if seen[it.label] <= cap:
+                kept.append(it)
+        parts[part] = kept
+    return Scan(scan.root, scan.classes, parts, scan.skipped)
+
+
+def _feature_batches(feats, labels, batch_size, shuffle, seed):
+    ds = TensorDataset(feats, torch.tensor(labels, dtype=torch.long))
+    gen = torch.Generator().manual_seed(seed)
+    return lambda: DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=gen)
+
+
+def _image_batches(items, transform, pre, batch_size, shuffle, seed):
+    gen = torch.Generator().manual_seed(seed)
+    ds = ImageDataset(items, transform, pre)
+    return lambda: DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=gen, num_workers=0)
+
+
+class StatusWriter(ckpt.Callback):
+    """Keeps ``status.json`` current: stage, epoch, batch, images/s, progress and the stage's ETA."""
+
+    def __init__(self, run: RunDir, epochs_before: int, total_epochs: int):
+        self.run, self.before, self.total = run, epochs_before, total_epochs
+        self.last, self.t0, self.done0 = 0.0, time.time(), None
+
+    def on_batch_end(self, trainer, record):
+        if time.time() - self.last > 1.0:
+            self._write(trainer, record["batch"] / max(trainer.steps_per_epoch, 1), record["images_per_s"])
+
+    def on_epoch_end(self, trainer, record):
+        self._write(trainer, 1.0, record["images_per_s"])
+
+    def _write(self, trainer, within: float, ips: float) -> None:
+        self.last = time.time()
+        done = trainer.epoch - 1 + min(within, 1.0)
+        if self.done0 is None:
+            self.done0, self.t0 = trainer.start_epoch, self.t0
+        rate = (done - self.done0) / max(time.time() - self.t0, 1e-9)
+        self.run.write_status(
+            state="running", stage=trainer.stage, epoch=trainer.epoch, stage_epochs=trainer.epochs,
+            progress=round((self.before + done) / max(self.total, 1), 4), images_per_s=round(ips, 2),
+            eta_seconds=round((trainer.epochs - done) / rate, 1) if rate > 0 else None)
+
+
+def _load_resume_state(run: RunDir) -> dict | None:
+    return ckpt.load_checkpoint(run.checkpoint("last")) if run.checkpoint("last").is_file() else None
+
+
+def _prepare_run(run: RunDir, cfg: TrainConfig, resume: bool) -> tuple[list[str], dict]:
+    if resume and run.split_file.is_file():
+        data = read_json(run.split_file)
+        return data["classes"], split_from_json(data)
+    clean, split, report = prepare_data(cfg, run)
+    write_json_atomic(run.path / "report.json", report)
+    write_json_atomic(run.split_file, split_to_json(split, clean.classes, cfg.seed))
+    write_json_atomic(run.labels_file, clean.classes)
+    log.info("data: %s", split_summary(split, clean.classes))
+    return clean.classes, split
+
+
+def _extraction_progress(run: RunDir):
+    state = {"t": 0.0}
+
+    def report(done: int, total: int) -> None:
+        if time.time() - state["t"] > 1.0 or done == total:
+            state["t"] = time.time()
+            run.write_status(state="running", stage="features", progress=0.0, detail=f"{done}/{total} images")
+
+    return report
+
+
+def train_run(run: RunDir, cfg: TrainConfig | None = None, resume: bool = False) -> dict:
+    """Train (or resume) the run in ``run``; returns the summary, also written to ``status.json``.
+
+    Raises:
+        TLError subclasses for bad data or settings; the caller records them as a failed run.
+    """
+    t_start = time.time()
+    cfg = TrainConfig.load(run.config_file) if cfg is None else cfg
+    run.stop_file.unlink(missing_ok=True)
+    run.write_status(state="running", stage="preparing", started=t_start, progress=0.0)
+    spec = get_backbone(cfg.backbone)
+    torch.manual_seed(cfg.seed)
+    classes, split = _prepare_run(run, cfg, resume)
+    model = build_model(spec, len(classes), cfg.head_hidden, cfg.dropout, weights=cfg.weights)
+    if spec.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    cfg, plan = resolve(cfg, model.group_param_counts())
+    cfg.save(run.config_file)
+    log.info("plan: %s", plan)
+    meta = {"labels": classes, "backbone": spec.name, "head_hidden": cfg.head_hidden, "dropout": cfg.dropout,
+            "frozen_groups": plan.frozen_groups}
+    last = _load_resume_state(run) if resume else None
+    saver = ckpt.Checkpointer(run, meta, best=tuple(last["best"]) if last else None)
+    stages = _Stages(run, cfg, plan, spec, model, split, saver, last)
+    reason = stages.run_all()
+    summary = _finish(run, cfg, plan, spec, model, split, classes, stages, reason, t_start)
+    return summary
+
+
+class _Stages:
+    """The head stage and the fine-tune stage of one run, sharing data loaders and the feature cache."""
+
+    def __init__(self, run, cfg, plan, spec, model: TransferModel, split, saver, last):
+        self.run, self.cfg, self.plan, self.spec, self.model = run, cfg, plan, spec, model
+        self.split, self.saver, self.last = split, saver, last
+        self.features: dict[str, torch.Tensor] | None = None
+        self.cache_status = "off"
+        self.epochs_run = 0
+        self.head_epochs = plan.epochs if plan.head_only else plan.head_epochs
+        self.total_epochs = self.head_epochs + (0 if plan.head_only else plan.epochs)
+
+    def _labels(self, part):
+        return [it.label for it in self.split[part]]
+
+    def _load_features(self) -> None:
+        items = [it for part in ("train", "val", "test") for it in self.split[part]]
+        feats, self.cache_status = cached_features(self.model, items, self.spec, self.cfg.cache_dir, self.cfg.weights,
+                                                   self.cfg.batch_size, _extraction_progress(self.run))
+        sizes = [len(self.split[p]) for p in ("train", "val", "test")]
+        self.features = dict(zip(("train", "val", "test"), torch.split(feats, sizes)))
+
+    def _resume_point(self, stage: str) -> tuple[int, dict | None]:
+        if self.last and self.last["stage"] == stage:
+            return self.last["epoch"], self.last
+        return 0, None
+
+    def run_all(self) -> str:
+        reason = "completed"
+        resumed_finetune = self.last is not None and self.last["stage"] == "finetune"
+        if self.head_epochs and not resumed_finetune:
+            reason = self._head_stage()
+        if not self.plan.head_only and reason != "stopped":
+            reason = self._finetune_stage()
+        return reason
+
+    def _head_stage(self) -> str:
+        m, cfg = self.model, self.cfg
+        m.freeze_to(self.plan.total_groups)
+        start, state = self._resume_point("head")
+        if state:
+            m.load_state_dict(state["model"])
+        if self.plan.use_cache or not self.plan.head_only:
+            self._load_features()
+            train = _feature_batches(self.features["train"], self._labels("train"), cfg.batch_size, True, cfg.seed)
+            val = _feature_batches(self.features["val"], self._labels("val"), 256, False, cfg.seed)
+            forward = m.forward_head
+        else:
+            train, val = self._image_loaders()
+            forward = m
+        opt = torch.optim.AdamW(m.head.parameters(), lr=cfg.head_lr, weight_decay=cfg.weight_decay)
+        return self._fit("head", opt, None, train, val, forward, self.head_epochs, start, state, epochs_before=0)
+
+    def _image_loaders(self):
+        cfg, pre = self.cfg, self.spec.preprocess
+        train = _image_batches(self.split["train"], train_transform(pre, self.plan.augment), pre, cfg.batch_size,
+                               True, cfg.seed)
+        val = _image_batches(self.split["val"], eval_transform(pre), pre, cfg.batch_size, False, cfg.seed)
+        return train, val
+
+    def _finetune_stage(self) -> str:
+        m, cfg = self.model, self.cfg
+        start, state = self._resume_point("finetune")
+        if state:
+            m.load_state_dict(state["model"])
+        elif self.run.checkpoint("best").is_file():
+            m.load_state_dict(ckpt.load_checkpoint(self.run.checkpoint("best"))["model"])  # best head, then unfreeze
+        m.freeze_to(self.plan.frozen_groups)
+        train, val = self._image_loaders()
+        opt = torch.optim.AdamW(param_groups(m, cfg.head_lr, cfg.lr_ratio), weight_decay=cfg.weight_decay)
+        steps = max(1, -(-len(self.split["train"]) // cfg.batch_size))
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups],
+                                                    total_steps=steps * self.plan.epochs, pct_start=0.2)
+        return self._fit("finetune", opt, sched, train, val, m, self.plan.epochs, start, state,
+                         epochs_before=self.head_epochs)
+
+    def _fit(self, stage, opt, sched, train, val, forward, epochs, start, state, epochs_before) -> str:
+        if state:
+            opt.load_state_dict(state["optimizer"])
+            if sched is not None and state.get("scheduler"):
+                sched.load_state_dict(state["scheduler"])
+            ckpt.set_rng_state(state["rng"])
+        steps = max(1, -(-len(self.split["train"]) // self.cfg.batch_size))
+        trainer = Trainer(self.model, opt, train, val, forward, epochs, stage=stage, start_epoch=start,
+                          steps_per_epoch=steps, scheduler=sched,
+                          channels_last=self.spec.channels_last and forward is self.model,
+                          step=state["step"] if state else 0,
+                          callbacks=[MetricsLogger(self.run), StopFile(self.run), self.saver,
+                                     StatusWriter(self.run, epochs_before, self.total_epochs),
+                                     EarlyStopping(self.cfg.patience)])
+        reason = trainer.fit()
+        self.epochs_run += len(trainer.history)
+        log.info("stage %s ended: %s after %d epoch(s)", stage, reason, len(trainer.history))
+        return reason
+
+
+def _finish(run, cfg, plan, spec, model, split, classes, stages: _Stages, reason: str, t_start: float) -> dict:
+    """Evaluate the best checkpoint on val and test, write eval.json and the final status."""
+    best = ckpt.load_checkpoint(run.checkpoint("best")) if run.checkpoint("best").is_file() else None
+    results = {}
+    if best is not None:
+        model.load_state_dict(best["model"])
+        for part in ("val", "test"):
+            items = split[part]
+            if not items:
+                continue
+            feats = stages.features[part] if stages.features is not None and best["stage"] == "head" else None
+            probs = predict_probs(model, items, spec, cfg.batch_size, features=feats)
+            results[part] = compute_metrics(items, probs, classes)
+        write_json_atomic(run.eval_file, {"best_stage": best["stage"], "best_epoch": best["epoch"], **results})
+    state = "stopped" if reason == "stopped" else "succeeded"
+    summary = {
+        "run_dir": str(run.path), "backbone": spec.name, "scenario": cfg.scenario,
+        "frozen_fraction": plan.frozen_fraction, "frozen_groups": plan.frozen_groups,
+        "total_groups": plan.total_groups, "trainable_params": model.trainable_params(),
+        "val_accuracy": results.get("val", {}).get("accuracy"),
+        "test_accuracy": results.get("test", {}).get("accuracy"),
+        "epochs_run": stages.epochs_run, "seconds": round(time.time() - t_start, 2),
+        "feature_cache": stages.cache_status, "stop_reason": reason,
+    }
+    run.write_status(state=state, stage="done", progress=1.0, finished=time.time(), result=summary, eta_seconds=0)
+    return summary
