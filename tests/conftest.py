@@ -17,15 +17,25 @@ COLOURS = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (40, 70, 220)}
 
 
 def make_image(colour, seed: int, size: int = 72) -> Image.Image:
-    """A noisy picture dominated by ``colour`` with a random shape: easy to separate with ImageNet features."""
+    """A noisy picture of a class-specific pattern in a class-specific colour (red: stripes,
+    green: dots, blue: checkerboard), easy to separate with ImageNet features."""
     rng = random.Random(seed)
-    base = tuple(max(0, min(255, c + rng.randint(-30, 30))) for c in colour)
-    img = Image.new("RGB", (size, size), base)
+    tint = tuple(max(0, min(255, c + rng.randint(-30, 30))) for c in colour)
+    img = Image.new("RGB", (size, size), (235, 235, 235))
     draw = ImageDraw.Draw(img)
-    for _ in range(4):
-        x0, y0 = rng.randint(0, size - 20), rng.randint(0, size - 20)
-        shade = tuple(max(0, min(255, c + rng.randint(-80, 80))) for c in colour)
-        draw.ellipse([x0, y0, x0 + rng.randint(8, 20), y0 + rng.randint(8, 20)], fill=shade)
+    step = rng.randint(7, 11)
+    offset = rng.randint(0, step)
+    if colour == COLOURS["red"]:
+        for y in range(offset, size, step):
+            draw.rectangle([0, y, size, y + step // 2], fill=tint)
+    elif colour == COLOURS["green"]:
+        for _ in range(14):
+            x, y, r = rng.randint(0, size), rng.randint(0, size), rng.randint(3, 7)
+            draw.ellipse([x - r, y - r, x + r, y + r], fill=tint)
+    else:
+        for y in range(0, size, step):
+            for x in range((y // step % 2) * step + offset, size, 2 * step):
+                draw.rectangle([x, y, x + step - 1, y + step - 1], fill=tint)
     return img
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from pathlib import Path
 
 import torch
@@ -44,22 +45,49 @@ def set_rng_state(state: dict) -> None:
     random.setstate((3, tuple(state["python"]), None))
 
 
-class Checkpointer(Callback):
-    """After each epoch: ``last.pt`` (everything needed to resume) and ``best.pt`` when the
-    validation score improves. ``best`` is shared across stages so a worse fine-tune never
-    replaces a better head-only model."""
+def _snapshot(module_or_optimizer) -> dict:
+    """A deep copy of a state dict, so later training steps do not change what will be saved."""
+    import copy
 
-    def __init__(self, run, meta: dict, best: tuple | None = None):
+    return copy.deepcopy(module_or_optimizer.state_dict())
+
+
+class Checkpointer(Callback):
+    """``last.pt`` (everything needed to resume) and ``best.pt`` (best validation score so far).
+
+    Snapshots are taken in memory after every epoch and written at most every ``min_interval``
+    seconds, and always when the stage ends, stops or crashes: cached-feature epochs take
+    milliseconds, and writing a whole network after each one would dominate the run. ``best`` is
+    shared across stages so a worse fine-tune never replaces a better head-only model.
+    """
+
+    def __init__(self, run, meta: dict, best: tuple | None = None, min_interval: float = 10.0):
         self.run, self.meta, self.best = run, meta, best
+        self.min_interval = min_interval
+        self.pending: dict[str, dict] = {}
+        self.last_write = time.monotonic()
 
     def on_epoch_end(self, trainer, record):
-        state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+        model_state = _snapshot(trainer.model)
         s = score(record)
         if self.best is None or s > self.best:
             self.best = s
-            save_atomic({**self.meta, "model": state, "epoch": trainer.epoch, "stage": trainer.stage,
-                         "val_acc": record.get("val_acc")}, self.run.checkpoint("best"))
-        save_atomic({**self.meta, "model": state, "optimizer": trainer.optimizer.state_dict(),
-                     "scheduler": trainer.scheduler.state_dict() if trainer.scheduler else None,
-                     "epoch": trainer.epoch, "stage": trainer.stage, "step": trainer.step,
-                     "best": list(self.best), "rng": rng_state()}, self.run.checkpoint("last"))
+            self.pending["best"] = {**self.meta, "model": model_state, "epoch": trainer.epoch,
+                                    "stage": trainer.stage, "val_acc": record.get("val_acc")}
+        self.pending["last"] = {
+            **self.meta, "model": model_state, "optimizer": _snapshot(trainer.optimizer),
+            "scheduler": trainer.scheduler.state_dict() if trainer.scheduler else None,
+            "epoch": trainer.epoch, "stage": trainer.stage, "step": trainer.step,
+            "best": list(self.best), "rng": rng_state()}
+        if time.monotonic() - self.last_write >= self.min_interval:
+            self.flush()
+
+    def on_fit_end(self, trainer):
+        self.flush()
+
+    def flush(self) -> None:
+        # best first: a crash between the two writes leaves a resumable last.pt behind the best.
+        for which in ("best", "last"):
+            if which in self.pending:
+                save_atomic(self.pending.pop(which), self.run.checkpoint(which))
+        self.last_write = time.monotonic()

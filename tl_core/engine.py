@@ -49,7 +49,7 @@ class Trainer:
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
-    train_batches: Callable[[], Iterable]
+    train_batches: Callable[[int], Iterable]
     val_batches: Callable[[], Iterable]
     forward: Callable[[torch.Tensor], torch.Tensor]
     epochs: int
@@ -85,13 +85,14 @@ class Trainer:
                 self.emit(Event.EPOCH_END, record)
         except CancelTraining as exc:
             self.stop_reason = exc.reason
-        self.emit(Event.FIT_END)
+        finally:
+            self.emit(Event.FIT_END)  # also after a crash, so callbacks can flush what they hold
         return self.stop_reason or "completed"
 
     def _train_epoch(self) -> dict:
         self.model.train()
         t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
-        for i, batch in enumerate(self.train_batches(), 1):
+        for i, batch in enumerate(self.train_batches(self.epoch), 1):
             x, y = self._prepare(batch[0]), batch[1]
             logits = self.forward(x)
             loss = self.loss_fn(logits, y)

@@ -48,17 +48,25 @@ class Plan:
     use_cache: bool
 
 
-def resolve(cfg: TrainConfig, param_counts: list[int]) -> tuple[TrainConfig, Plan]:
-    """Fill every ``None`` in ``cfg`` from the scenario and backbone; returns the plan too."""
+def cached_head_epochs(n_train: int, batch_size: int, min_epochs: int = 30, min_steps: int = 400) -> int:
+    """Epochs for a head trained on cached features: cheap, so enough for ``min_steps`` optimizer
+    steps even on a tiny data set (a few steps per epoch), capped at 300."""
+    steps = max(1, -(-n_train // batch_size))
+    return min(300, max(min_epochs, -(-min_steps // steps)))
+
+
+def resolve(cfg: TrainConfig, param_counts: list[int], n_train: int) -> tuple[TrainConfig, Plan]:
+    """Fill every ``None`` in ``cfg`` from the scenario, the backbone and the training-set size."""
     scenario = cfg.scenario if cfg.scenario is not None or cfg.frozen_fraction is not None else 1
     target = cfg.frozen_fraction if cfg.frozen_fraction is not None else SCENARIOS[scenario].frozen_target
     k = plan_freeze(param_counts, target)
     head_only = k == len(param_counts)
     augment = cfg.augment or ("none" if head_only else "light")
     use_cache = cfg.feature_cache and augment == "none"
-    epochs = cfg.epochs if cfg.epochs is not None else (30 if head_only and use_cache else 5 if head_only else 6)
+    cached = cached_head_epochs(n_train, cfg.batch_size)
+    epochs = cfg.epochs if cfg.epochs is not None else (cached if head_only and use_cache else 5 if head_only else 6)
     head_epochs = 0 if head_only else (cfg.head_epochs if cfg.head_epochs is not None else
-                                       (10 if cfg.feature_cache else 1))
+                                       (cached // 3 if cfg.feature_cache else 1))
     resolved = cfg.replace(scenario=scenario, frozen_fraction=target, augment=augment, epochs=epochs,
                            head_epochs=head_epochs)
     plan = Plan(scenario, k, len(param_counts), round(frozen_share(param_counts, k), 4), head_only, augment,
@@ -97,16 +105,21 @@ def _cap_per_class(scan: Scan, cap: int) -> Scan:
     return Scan(scan.root, scan.classes, parts, scan.skipped)
 
 
+def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    # One generator per epoch, so a resumed run sees the same batch order as an uninterrupted one.
+    return torch.Generator().manual_seed(seed * 100_003 + epoch)
+
+
 def _feature_batches(feats, labels, batch_size, shuffle, seed):
     ds = TensorDataset(feats, torch.tensor(labels, dtype=torch.long))
-    gen = torch.Generator().manual_seed(seed)
-    return lambda: DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=gen)
+    return lambda epoch=0: DataLoader(ds, batch_size=batch_size, shuffle=shuffle,
+                                      generator=_epoch_generator(seed, epoch))
 
 
 def _image_batches(items, transform, pre, batch_size, shuffle, seed):
-    gen = torch.Generator().manual_seed(seed)
     ds = ImageDataset(items, transform, pre)
-    return lambda: DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=gen, num_workers=0)
+    return lambda epoch=0: DataLoader(ds, batch_size=batch_size, shuffle=shuffle,
+                                      generator=_epoch_generator(seed, epoch), num_workers=0)
 
 
 class StatusWriter(ckpt.Callback):
@@ -178,7 +191,7 @@ def train_run(run: RunDir, cfg: TrainConfig | None = None, resume: bool = False)
     model = build_model(spec, len(classes), cfg.head_hidden, cfg.dropout, weights=cfg.weights)
     if spec.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    cfg, plan = resolve(cfg, model.group_param_counts())
+    cfg, plan = resolve(cfg, model.group_param_counts(), len(split["train"]))
     cfg.save(run.config_file)
     log.info("plan: %s", plan)
     meta = {"labels": classes, "backbone": spec.name, "head_hidden": cfg.head_hidden, "dropout": cfg.dropout,
@@ -273,6 +286,10 @@ class _Stages:
             if sched is not None and state.get("scheduler"):
                 sched.load_state_dict(state["scheduler"])
             ckpt.set_rng_state(state["rng"])
+        else:
+            # Feature extraction on a cache miss draws from the global RNG; reseed so a cache hit
+            # and a miss train identically (dropout masks, augmentation).
+            torch.manual_seed(self.cfg.seed + (1 if stage == "finetune" else 0))
         steps = max(1, -(-len(self.split["train"]) // self.cfg.batch_size))
         trainer = Trainer(self.model, opt, train, val, forward, epochs, stage=stage, start_epoch=start,
                           steps_per_epoch=steps, scheduler=sched,

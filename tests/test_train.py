@@ -1,0 +1,128 @@
+"""Training runs end to end on a tiny generated data set with the real offline ImageNet weights."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from tl_core import checkpoints as ckpt
+from tl_core.config import TrainConfig
+from tl_core.engine import CancelTraining, Callback
+from tl_core.errors import ConfigError, DatasetError
+from tl_core.runs import RunDir, read_json, run_state
+from tl_core.train import train_run
+
+
+def _run(tmp_path, image_folder, cache_dir, **kw):
+    cfg = TrainConfig(data=str(image_folder), cache_dir=str(cache_dir), **kw)
+    run = RunDir.create(tmp_path / "runs")
+    cfg.save(run.config_file)
+    return run, train_run(run, cfg)
+
+
+def test_head_only_learns_and_reuses_the_cache(tmp_path, image_folder, cache_dir):
+    run, result = _run(tmp_path, image_folder, cache_dir, scenario=1)
+    assert result["feature_cache"] == "miss" and result["frozen_fraction"] == 1.0
+    assert result["test_accuracy"] >= 0.8 and result["val_accuracy"] >= 0.8
+    assert result["trainable_params"] == 1280 * 64 + 64 + 64 * 3 + 3
+    # Run directory contents.
+    cfg = json.loads(run.config_file.read_text())
+    # 24 training images = 1 step per epoch: the cheap cached head gets enough epochs for 400 steps.
+    assert cfg["scenario"] == 1 and cfg["epochs"] == 300 and cfg["augment"] == "none"
+    assert run.labels() == ["blue", "green", "red"]
+    split = read_json(run.split_file)
+    assert len(split["train"]) + len(split["val"]) + len(split["test"]) == 36
+    records = run.metrics()
+    epochs = [r for r in records if r["kind"] == "epoch"]
+    assert len(epochs) == result["epochs_run"] and {"train_loss", "val_acc", "lr", "images_per_s"} <= set(epochs[0])
+    assert any(r["kind"] == "batch" for r in records)
+    assert run_state(run) == "succeeded" and run.status()["result"]["test_accuracy"] == result["test_accuracy"]
+    ev = read_json(run.eval_file)
+    assert ev["test"]["confusion"] and len(ev["test"]["per_class"]) == 3
+    # Same data, other head settings: the features come from the cache.
+    _, second = _run(tmp_path, image_folder, cache_dir, scenario=1, epochs=5, head_hidden=0, head_lr=3e-3)
+    assert second["feature_cache"] == "hit"
+    assert second["trainable_params"] == 1280 * 3 + 3
+
+
+def test_fine_tune_scenario_uses_discriminative_stage(tmp_path, image_folder, cache_dir):
+    run, result = _run(tmp_path, image_folder, cache_dir, scenario=3, epochs=1, head_epochs=3, batch_size=8)
+    assert 0.33 <= result["frozen_fraction"] <= 0.5
+    stages = {r["stage"] for r in run.metrics() if r["kind"] == "epoch"}
+    assert stages == {"head", "finetune"}
+    assert result["epochs_run"] == 4
+    last = ckpt.load_checkpoint(run.checkpoint("last"))
+    assert last["stage"] == "finetune" and last["epoch"] == 1
+    assert result["trainable_params"] > 1_000_000
+
+
+def test_stop_file_stops_between_batches(tmp_path, image_folder, cache_dir):
+    cfg = TrainConfig(data=str(image_folder), cache_dir=str(cache_dir), scenario=1, epochs=50, batch_size=4,
+                      patience=0)
+    run = RunDir.create(tmp_path / "runs")
+    cfg.save(run.config_file)
+
+    class StopAtEpoch3(Callback):
+        def on_epoch_end(self, trainer, record):
+            if trainer.epoch == 3:
+                run.request_stop()
+
+    import tl_core.train as train_mod
+
+    original = train_mod.EarlyStopping
+    train_mod.EarlyStopping = lambda patience: StopAtEpoch3()
+    try:
+        result = train_run(run, cfg)
+    finally:
+        train_mod.EarlyStopping = original
+    assert result["stop_reason"] == "stopped" and result["epochs_run"] == 3
+    assert run_state(run) == "stopped"
+    assert result["test_accuracy"] is not None  # the best model so far is still evaluated
+
+
+def test_resume_continues_from_last_checkpoint(tmp_path, image_folder, cache_dir):
+    cfg = TrainConfig(data=str(image_folder), cache_dir=str(cache_dir), scenario=1, epochs=6, patience=0)
+    run = RunDir.create(tmp_path / "runs")
+    cfg.save(run.config_file)
+    full_run, full = _run(tmp_path, image_folder, cache_dir, scenario=1, epochs=6, patience=0)
+
+    import tl_core.engine as engine
+
+    class Crash(Callback):
+        def on_epoch_end(self, trainer, record):
+            if trainer.epoch == 3:
+                raise RuntimeError("simulated crash")
+
+    original = engine.Trainer.fit
+
+    def crashing_fit(self):
+        self.callbacks.append(Crash())
+        return original(self)
+
+    engine.Trainer.fit = crashing_fit
+    try:
+        with pytest.raises(RuntimeError):
+            train_run(run, cfg)
+    finally:
+        engine.Trainer.fit = original
+    assert ckpt.load_checkpoint(run.checkpoint("last"))["epoch"] == 3
+    resumed = train_run(run, None, resume=True)
+    assert resumed["epochs_run"] == 3  # epochs 4..6 only
+    epochs = [r["epoch"] for r in run.metrics() if r["kind"] == "epoch"]
+    assert epochs == [1, 2, 3, 4, 5, 6]
+    # Same data order and optimizer state: the resumed run ends where an uninterrupted one does.
+    a = ckpt.load_checkpoint(run.checkpoint("last"))["model"]
+    b = ckpt.load_checkpoint(full_run.checkpoint("last"))["model"]
+    assert torch.allclose(a["head.0.weight"], b["head.0.weight"], atol=1e-5)
+
+
+def test_refuses_what_cannot_work(tmp_path, cache_dir):
+    from conftest import make_folder
+
+    data = make_folder(tmp_path / "one", per_class=5, classes=("red",))
+    with pytest.raises(DatasetError, match="at least 2"):
+        _run(tmp_path, data, cache_dir)
+    with pytest.raises(ConfigError, match="scenario must be"):
+        TrainConfig(data="x", scenario=7)
