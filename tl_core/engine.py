@@ -111,7 +111,8 @@ class Trainer:
             self.emit(Event.BATCH_END, {
                 "kind": "batch", "stage": self.stage, "epoch": self.epoch, "step": self.step,
                 "loss": loss.item(), "acc": batch_correct / n, "lr": self.optimizer.param_groups[-1]["lr"],
-                "images_per_s": seen / max(elapsed, 1e-9), "batch": i})
+                "images_per_s": seen / max(elapsed, 1e-9), "batch": i,
+                "batches": self.steps_per_epoch})
         seconds = time.perf_counter() - t0
         return {"kind": "epoch", "stage": self.stage, "epoch": self.epoch, "epochs": self.epochs,
                 "train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1),

@@ -33,7 +33,7 @@ def _file_fingerprint(path: str) -> list:
     return [os.path.abspath(path), st.st_size, st.st_mtime_ns]
 
 
-def cache_key(paths: list[str], spec: BackboneSpec, weights: str | None = None, start: int = 0) -> str:
+def cache_key(paths: list[str], spec: BackboneSpec, weights: str | None = None, cut: int = 0) -> str:
     """Hex key of the features of ``paths`` under ``spec`` (and a custom weights file, if any)."""
     weights_fp = _file_fingerprint(weights) if weights else spec.weights_id
     payload = {
@@ -41,7 +41,7 @@ def cache_key(paths: list[str], spec: BackboneSpec, weights: str | None = None, 
         "backbone": spec.name,
         "weights": weights_fp,
         "preprocess": spec.preprocess.to_dict(),
-        "start": start,
+        "cut": cut,
         "version": 1,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
@@ -49,8 +49,12 @@ def cache_key(paths: list[str], spec: BackboneSpec, weights: str | None = None, 
 
 @torch.inference_mode()
 def extract_features(model, items: list[Item], spec: BackboneSpec, batch_size: int = 32,
-                     progress: Progress | None = None) -> torch.Tensor:
-    """Pooled backbone features ``[N, feature_dim]`` of ``items`` (model in eval mode, no grad)."""
+                     progress: Progress | None = None, cut: int | None = None) -> torch.Tensor:
+    """Backbone outputs of ``items`` (model in eval mode, no grad).
+
+    ``cut=None``: pooled features ``[N, feature_dim]``. ``cut=k``: the activations coming out of
+    the first ``k`` groups (the frozen prefix), in fp16 to halve their memory.
+    """
     model.eval()
     loader = DataLoader(ImageDataset(items, eval_transform(spec.preprocess), spec.preprocess),
                         batch_size=batch_size, shuffle=False, num_workers=0)
@@ -58,35 +62,48 @@ def extract_features(model, items: list[Item], spec: BackboneSpec, batch_size: i
     for x, _, _ in loader:
         if spec.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        out.append(model.forward_features(x).float())
+        if cut is None:
+            out.append(model.forward_features(x).float())
+        else:
+            out.append(model.forward_body(x, 0, cut).half().contiguous())
         done += len(x)
         if progress:
             progress(done, len(items))
     return torch.cat(out) if out else torch.zeros(0, model.feature_dim)
 
 
+def activation_bytes(model, spec: BackboneSpec, cut: int, n_images: int) -> int:
+    """fp16 bytes needed to cache the activations after ``cut`` groups for ``n_images``."""
+    with torch.inference_mode():
+        x = torch.zeros(1, 3, spec.input_size, spec.input_size)
+        return model.eval().forward_body(x, 0, cut).numel() * 2 * n_images
+
+
 def cached_features(model, items: list[Item], spec: BackboneSpec, cache_dir: str | Path | None = None,
                     weights: str | None = None, batch_size: int = 32,
-                    progress: Progress | None = None) -> tuple[torch.Tensor, str]:
-    """Features of ``items`` from the cache when the key matches, else extracted and stored.
+                    progress: Progress | None = None, cut: int | None = None) -> tuple[torch.Tensor, str]:
+    """Features (or prefix activations, with ``cut``) of ``items``: from the cache when the key
+    matches, else extracted and stored.
 
     Returns:
-        ``(features [N, D] in the order of items, "hit" | "miss")``.
+        ``(tensor with one row per item in the order of items, "hit" | "miss")``.
     """
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     paths = [it.path for it in items]
-    key = cache_key(paths, spec, weights)
+    key = cache_key(paths, spec, weights, cut=cut or 0)
     file = cache_dir / f"{spec.name}-{key}.pt"
     if file.is_file():
         try:
             data = torch.load(file, map_location="cpu", weights_only=True)
             rows = {p: i for i, p in enumerate(data["paths"])}
-            return data["features"][[rows[os.path.abspath(p)] for p in paths]].float(), "hit"
+            feats = data["features"][[rows[os.path.abspath(p)] for p in paths]]
+            return (feats.float() if cut is None else feats), "hit"
         except Exception:  # noqa: BLE001 - a damaged cache file is simply recomputed
             file.unlink(missing_ok=True)
-    feats = extract_features(model, items, spec, batch_size, progress)
+    feats = extract_features(model, items, spec, batch_size, progress, cut).half()
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = file.with_suffix(f".{os.getpid()}.tmp")
-    torch.save({"paths": [os.path.abspath(p) for p in paths], "features": feats.half()}, tmp)
+    torch.save({"paths": [os.path.abspath(p) for p in paths], "features": feats}, tmp)
     os.replace(tmp, file)
-    return feats.half().float(), "miss"
+    # Stored as fp16: return exactly what a later hit returns, so hit and miss train identically.
+    return (feats.float() if cut is None else feats), "miss"

@@ -69,15 +69,21 @@ class TransferModel(nn.Module):
     def group_param_counts(self) -> list[int]:
         return [count_params(m) for m in self.body]
 
-    def forward_body(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
-        """Run groups ``start..end`` on ``x`` (an image batch, or activations after group ``start-1``)."""
-        for module in list(self.body)[start:]:
+    def forward_body(self, x: torch.Tensor, start: int = 0, end: int | None = None) -> torch.Tensor:
+        """Run groups ``start`` to ``end - 1`` on ``x`` (images when ``start`` is 0, else the
+        activations coming out of group ``start - 1``)."""
+        for module in list(self.body)[start:end]:
             x = module(x)
         return x
 
     def forward_features(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Pooled feature vector, from images (``start=0``) or from cached prefix activations."""
         x = self.forward_body(x, start)
         return x.mean(dim=(2, 3)) if x.ndim == 4 else x
+
+    def forward_from(self, activations: torch.Tensor, start: int) -> torch.Tensor:
+        """Logits from the activations after the first ``start`` groups (the frozen-prefix cache)."""
+        return self.head(self.forward_features(activations, start))
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.head(features)

@@ -8,6 +8,7 @@ discriminative learning rates. The best checkpoint of either stage is evaluated 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -20,9 +21,9 @@ from .backbones import BackboneSpec, get_backbone
 from .config import TrainConfig
 from .data import duplicate_issues, scan_folder, validate, Scan
 from .engine import EarlyStopping, MetricsLogger, StopFile, Trainer
-from .errors import DatasetError
+from .errors import CancelTraining, DatasetError
 from .evaluate import compute_metrics, predict_probs
-from .features import cached_features
+from .features import activation_bytes, cached_features
 from .freezing import SCENARIOS, frozen_share, param_groups, plan_freeze
 from .model import TransferModel, build_model
 from .runs import RunDir, read_json, write_json_atomic
@@ -30,6 +31,7 @@ from .splits import make_split, split_from_json, split_summary, split_to_json
 from .transforms import ImageDataset, train_transform, eval_transform
 
 log = logging.getLogger("tl_core.train")
+PREFIX_CACHE_MAX_BYTES = int(float(os.environ.get("TL_PREFIX_CACHE_MAX_GB", "3")) * 1e9)
 torch.backends.mkldnn.enabled = True
 
 
@@ -168,6 +170,8 @@ def _extraction_progress(run: RunDir):
     state = {"t": 0.0}
 
     def report(done: int, total: int) -> None:
+        if run.stop_requested():
+            raise CancelTraining("stopped")
         if time.time() - state["t"] > 1.0 or done == total:
             state["t"] = time.time()
             run.write_status(state="running", stage="features", progress=0.0, detail=f"{done}/{total} images")
@@ -199,7 +203,10 @@ def train_run(run: RunDir, cfg: TrainConfig | None = None, resume: bool = False)
     last = _load_resume_state(run) if resume else None
     saver = ckpt.Checkpointer(run, meta, best=tuple(last["best"]) if last else None)
     stages = _Stages(run, cfg, plan, spec, model, split, saver, last)
-    reason = stages.run_all()
+    try:
+        reason = stages.run_all()
+    except CancelTraining as exc:  # stopped while computing features
+        reason = exc.reason
     summary = _finish(run, cfg, plan, spec, model, split, classes, stages, reason, t_start)
     return summary
 
@@ -211,7 +218,8 @@ class _Stages:
         self.run, self.cfg, self.plan, self.spec, self.model = run, cfg, plan, spec, model
         self.split, self.saver, self.last = split, saver, last
         self.features: dict[str, torch.Tensor] | None = None
-        self.cache_status = "off"
+        self.prefix: dict[str, torch.Tensor] | None = None
+        self.cache_status = self.prefix_status = "off"
         self.epochs_run = 0
         self.head_epochs = plan.epochs if plan.head_only else plan.head_epochs
         self.total_epochs = self.head_epochs + (0 if plan.head_only else plan.epochs)
@@ -264,6 +272,41 @@ class _Stages:
         val = _image_batches(self.split["val"], eval_transform(pre), pre, cfg.batch_size, False, cfg.seed)
         return train, val
 
+    @torch.inference_mode()
+    def probs(self, part: str, stage: str) -> torch.Tensor:
+        """Class probabilities of a split part, from whichever cache matches the model's stage."""
+        self.model.eval()
+        if stage == "head" and self.features is not None:
+            logits = self.model.forward_head(self.features[part])
+        elif stage == "finetune" and self.prefix is not None:
+            logits = torch.cat([self._prefix_forward(a) for a in torch.split(self.prefix[part], 64)])
+        else:
+            return predict_probs(self.model, self.split[part], self.spec, self.cfg.batch_size)
+        return torch.softmax(logits, 1)
+
+    def _load_prefix(self) -> bool:
+        """Cache the activations at the freeze boundary (no augmentation): later epochs only run
+        the unfrozen groups. Falls back to images when the cache would exceed the memory limit."""
+        k = self.plan.frozen_groups
+        items = [it for part in ("train", "val", "test") for it in self.split[part]]
+        need = activation_bytes(self.model, self.spec, k, len(items))
+        if need > PREFIX_CACHE_MAX_BYTES:
+            log.info("frozen-prefix cache needs %.1f GB (limit %.1f GB): training on images instead",
+                     need / 1e9, PREFIX_CACHE_MAX_BYTES / 1e9)
+            self.prefix_status = "too_large"
+            return False
+        acts, self.prefix_status = cached_features(self.model, items, self.spec, self.cfg.cache_dir, self.cfg.weights,
+                                                   self.cfg.batch_size, _extraction_progress(self.run), cut=k)
+        sizes = [len(self.split[p]) for p in ("train", "val", "test")]
+        self.prefix = dict(zip(("train", "val", "test"), torch.split(acts, sizes)))
+        return True
+
+    def _prefix_forward(self, acts: torch.Tensor) -> torch.Tensor:
+        x = acts.float()
+        if self.spec.channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.model.forward_from(x, self.plan.frozen_groups)
+
     def _finetune_stage(self) -> str:
         m, cfg = self.model, self.cfg
         start, state = self._resume_point("finetune")
@@ -272,12 +315,18 @@ class _Stages:
         elif self.run.checkpoint("best").is_file():
             m.load_state_dict(ckpt.load_checkpoint(self.run.checkpoint("best"))["model"])  # best head, then unfreeze
         m.freeze_to(self.plan.frozen_groups)
-        train, val = self._image_loaders()
+        if self.plan.use_cache and self.plan.frozen_groups > 0 and self._load_prefix():
+            train = _feature_batches(self.prefix["train"], self._labels("train"), cfg.batch_size, True, cfg.seed)
+            val = _feature_batches(self.prefix["val"], self._labels("val"), cfg.batch_size, False, cfg.seed)
+            forward = self._prefix_forward
+        else:
+            train, val = self._image_loaders()
+            forward = m
         opt = torch.optim.AdamW(param_groups(m, cfg.head_lr, cfg.lr_ratio), weight_decay=cfg.weight_decay)
         steps = max(1, -(-len(self.split["train"]) // cfg.batch_size))
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups],
                                                     total_steps=steps * self.plan.epochs, pct_start=0.2)
-        return self._fit("finetune", opt, sched, train, val, m, self.plan.epochs, start, state,
+        return self._fit("finetune", opt, sched, train, val, forward, self.plan.epochs, start, state,
                          epochs_before=self.head_epochs)
 
     def _fit(self, stage, opt, sched, train, val, forward, epochs, start, state, epochs_before) -> str:
@@ -314,8 +363,7 @@ def _finish(run, cfg, plan, spec, model, split, classes, stages: _Stages, reason
             items = split[part]
             if not items:
                 continue
-            feats = stages.features[part] if stages.features is not None and best["stage"] == "head" else None
-            probs = predict_probs(model, items, spec, cfg.batch_size, features=feats)
+            probs = stages.probs(part, best["stage"])
             results[part] = compute_metrics(items, probs, classes)
         write_json_atomic(run.eval_file, {"best_stage": best["stage"], "best_epoch": best["epoch"], **results})
     state = "stopped" if reason == "stopped" else "succeeded"
@@ -326,7 +374,7 @@ def _finish(run, cfg, plan, spec, model, split, classes, stages: _Stages, reason
         "val_accuracy": results.get("val", {}).get("accuracy"),
         "test_accuracy": results.get("test", {}).get("accuracy"),
         "epochs_run": stages.epochs_run, "seconds": round(time.time() - t_start, 2),
-        "feature_cache": stages.cache_status, "stop_reason": reason,
+        "feature_cache": stages.cache_status, "prefix_cache": stages.prefix_status, "stop_reason": reason,
     }
     run.write_status(state=state, stage="done", progress=1.0, finished=time.time(), result=summary, eta_seconds=0)
     return summary

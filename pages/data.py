@@ -1,0 +1,99 @@
+"""Step 2: pick the images (bundled sample, a folder on the server, or a zip) and check them."""
+
+import secrets
+from pathlib import Path
+
+import streamlit as st
+
+from tl_core.data import scan_folder, validate
+from tl_core.errors import TLError
+from tl_core.figures import class_counts
+from tl_core.splits import make_split, split_summary
+from tl_core.zips import extract_images
+from ui.common import SAMPLE_DATA, data_root, next_step, wizard
+
+w = wizard()
+st.title("2 · Data: your images, one folder per class")
+st.write("Put the images of each class in its own folder (`cats/`, `dogs/`, ...). The folder names become the labels.")
+
+
+@st.cache_data(ttl=30, show_spinner="Checking every image…")
+def check(path: str) -> dict:
+    report, clean = validate(scan_folder(path))
+    samples = {c: [it.path for it in clean.items if it.label == i][:6] for i, c in enumerate(clean.classes)}
+    split = split_summary(make_split(clean), clean.classes) if report.ok else {}
+    return {"report": report.to_dict(), "samples": samples, "split": split}
+
+
+def folders_under(root: Path, depth: int = 2) -> list[str]:
+    out = []
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root)
+        if p.is_dir() and len(rel.parts) <= depth and not any(s.startswith(".") for s in rel.parts):
+            if p.resolve().is_relative_to(root):  # a symlink may not lead outside the data root
+                out.append(str(rel))
+    return out
+
+
+source = st.radio("Where are the images?", ["sample", "server", "upload"], horizontal=True, key="d_source",
+                  format_func={"sample": "Bundled sample (hand signs 0-9)", "server": "A folder on this server",
+                               "upload": "Upload a zip"}.get)
+if source == "sample":
+    st.caption("200 photos of hands showing the digits 0-9 (20 per class), from the Sign Language Digits "
+               "Dataset by Arda Mavi et al., Apache-2.0.")
+    if st.button("Use the sample data", type="primary", key="d_use_sample"):
+        w["data_dir"] = str(SAMPLE_DATA)
+elif source == "server":
+    root = data_root()
+    choices = folders_under(root)
+    st.caption(f"Folders under the data root `{root}` (set `TL_DATA_ROOT` to change it).")
+    if choices:
+        pick = st.selectbox("Folder", choices, key="d_folder")
+        if st.button("Use this folder", type="primary", key="d_use_folder"):
+            w["data_dir"] = str((root / pick).resolve())
+    else:
+        st.info(f"No folders under {root} yet: copy a data set there, or upload a zip.")
+else:
+    up = st.file_uploader("Zip of class folders", type=["zip"], key="d_zip")
+    if up is not None and st.button("Unpack and use", type="primary", key="d_unzip"):
+        dest = data_root() / "uploads" / f"{Path(up.name).stem[:40]}-{secrets.token_hex(3)}"
+        try:
+            folder, skipped = extract_images(up.getvalue(), dest)
+            w["data_dir"] = str(folder)
+            if skipped:
+                st.warning(f"Skipped {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} of the zip:\n\n- "
+                           + "\n- ".join(skipped[:20]))
+        except TLError as exc:
+            st.error(str(exc))
+
+if not w["data_dir"]:
+    st.info("Choose a data set above to continue.")
+    st.stop()
+
+try:
+    info = check(w["data_dir"])
+except TLError as exc:
+    st.error(str(exc))
+    st.stop()
+rep = info["report"]
+st.subheader(f"`{Path(w['data_dir']).name}`: {len(rep['classes'])} classes, {sum(rep['counts'].values())} usable images")
+for issue in rep["issues"]:
+    (st.error if issue["level"] == "error" else st.warning)(issue["message"])
+    if len(issue["paths"]) > 1:
+        with st.expander(f"{len(issue['paths'])} files"):
+            st.code("\n".join(issue["paths"][:200]))
+if rep["ok"]:
+    st.success("Ready to train." + (" (see the warnings above)" if rep["issues"] else ""))
+per_class = sum(rep["counts"].values()) / max(len(rep["counts"]), 1)
+st.caption(f"About {per_class:.0f} images per class: that is a **{'small' if per_class < 1000 else 'large'}** data set "
+           f"for this method (you answered *{w['size']}* on the Plan page).")
+c1, c2 = st.columns([3, 2])
+c1.plotly_chart(class_counts(rep["counts"]), width="stretch", config={"displayModeBar": False})
+if info["split"]:
+    c2.write("**Split** (stratified, seed 0): the test images are never used for training.")
+    c2.dataframe({part: list(v.values()) for part, v in info["split"].items()}, width="stretch")
+st.write("**Examples per class**")
+for cls, paths in list(info["samples"].items())[:12]:
+    if paths:
+        st.image(paths, caption=[cls] * len(paths), width=96)
+next_step("choose the network", "pages/model.py")

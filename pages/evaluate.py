@@ -1,0 +1,57 @@
+"""Step 5: how good is the model on images it never saw? Per class, confusion matrix, mistakes."""
+
+import streamlit as st
+
+from tl_core.figures import confusion_matrix
+from tl_core.runs import read_json, run_state
+from ui.common import current_run, next_step
+
+st.title("5 · Evaluate")
+run = current_run()
+if run is None:
+    st.info("Train a model first (or pick one on the Runs page).")
+    st.stop()
+ev = read_json(run.eval_file)
+if not ev or "test" not in ev:
+    st.info(f"Run `{run.id}` is {run_state(run)}: its evaluation appears here when training ends.")
+    st.stop()
+
+test = ev["test"]
+c1, c2, c3 = st.columns(3)
+c1.metric("Test accuracy", f"{test['accuracy']:.1%}", help="On images that were never used for training")
+if "val" in ev:
+    c2.metric("Validation accuracy", f"{ev['val']['accuracy']:.1%}")
+c3.metric("Test images", test["n"])
+worst = min(test["per_class"], key=lambda c: c["f1"])
+st.caption(f"Best model from the {ev['best_stage']} stage, epoch {ev['best_epoch']}. Weakest class: "
+           f"'{worst['class']}' (F1 {worst['f1']:.2f}); {len(test['misclassified'])} test images were misclassified.")
+st.dataframe([{k: (round(v, 3) if isinstance(v, float) else v) for k, v in c.items()} for c in test["per_class"]],
+             width="stretch", hide_index=True)
+
+st.subheader("Confusion matrix")
+st.caption("Rows: the true class. Columns: what the model said. Click a cell to see those images.")
+classes = test["classes"]
+event = st.plotly_chart(confusion_matrix(test["confusion"], classes), width="stretch", on_select="rerun",
+                        selection_mode="points", key="e_cm", config={"displayModeBar": False})
+points = (event or {}).get("selection", {}).get("points", []) if event else []
+if points:
+    true, pred = str(points[0]["y"]), str(points[0]["x"])
+    if true == pred:
+        st.write(f"Correctly classified **{true}** images are not listed; pick an off-diagonal cell for mistakes.")
+    else:
+        hits = [m for m in test["misclassified"] if m["true"] == true and m["pred"] == pred]
+        st.write(f"**{len(hits)}** '{true}' image(s) predicted as '{pred}':")
+        if hits:
+            st.image([m["path"] for m in hits[:24]], caption=[f"{m['confidence']:.0%}" for m in hits[:24]], width=120)
+
+st.subheader("Mistakes")
+mistakes = test["misclassified"][:30]
+if not mistakes:
+    st.success("No test image was misclassified.")
+else:
+    cols = st.columns(6)
+    for i, m in enumerate(mistakes):
+        with cols[i % 6]:
+            st.image(m["path"], width="stretch")
+            st.caption(f"true **{m['true']}** · said **{m['pred']}** ({m['confidence']:.0%})")
+next_step("try it on new photos", "pages/predict.py")

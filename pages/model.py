@@ -1,0 +1,70 @@
+"""Step 3: the pretrained network, what is frozen, the head and the training settings."""
+
+import streamlit as st
+
+from tl_core.backbones import count_params, get_backbone, list_backbones
+from tl_core.data import scan_folder
+from tl_core.estimate import estimate_seconds, known_speeds, measure_forward
+from tl_core.figures import layer_groups
+from tl_core.freezing import get_scenario, plan_freeze
+from ui.common import next_step, scenario, wizard
+
+w = wizard()
+st.title("3 · Model: network, frozen layers, head and training")
+
+speeds = known_speeds()
+rows = []
+for name in list_backbones():
+    s = get_backbone(name)
+    rows.append({"backbone": name, "ImageNet params (M)": round(s.params / 1e6, 1), "input px": s.input_size,
+                 "GFLOPs": s.gflops, "images/s here": speeds.get(name),
+                 "weights": "ready offline" if s.weights_available() else "downloads on first use",
+                 "about": s.description})
+st.dataframe(rows, width="stretch", hide_index=True)
+names = list_backbones()
+w["backbone"] = st.selectbox("Pretrained network", names, index=names.index(w["backbone"]), key="m_backbone")
+spec = get_backbone(w["backbone"])
+if not spec.weights_available():
+    st.warning(f"{spec.name}'s weights are not on this machine yet: training downloads {spec.weights_id} "
+               f"(needs internet). Offline, copy that file to {spec.cache_path()}.")
+
+sc = get_scenario(scenario())
+groups = spec.groups(spec.build())
+names_g, counts = [n for n, _ in groups], [count_params(m) for _, m in groups]
+default_k = plan_freeze(counts, sc.frozen_target)
+k = st.slider("Frozen layer groups (from the input side)", 0, len(groups),
+              default_k if w["frozen_fraction"] is None else plan_freeze(counts, w["frozen_fraction"]), key="m_frozen",
+              help=f"Scenario {sc.number} suggests {default_k} of {len(groups)}.")
+w["frozen_fraction"] = None if k == default_k else sum(counts[:k]) / sum(counts)
+c1, c2 = st.columns(2)
+w["head_hidden"] = c1.number_input("Hidden units of the new head (0 = a single linear layer)", 0, 2048,
+                                   w["head_hidden"], step=16, key="m_hidden")
+head_params = (spec.feature_dim * w["head_hidden"] + w["head_hidden"] + w["head_hidden"] * 10 + 10
+               if w["head_hidden"] else spec.feature_dim * 10 + 10)
+st.plotly_chart(layer_groups(names_g, counts, k, head_params), width="stretch", config={"displayModeBar": False})
+frozen_share = sum(counts[:k]) / sum(counts)
+st.caption(f"Grey: frozen ({frozen_share:.0%} of {sum(counts):,} pretrained parameters). Blue: fine-tuned with small "
+           f"learning rates. Orange: the new head (about {head_params:,} parameters for 10 classes).")
+
+head_only = k == len(groups)
+w["augment"] = c2.selectbox("Augmentation (random crops, flips, colour changes)", ["auto", "none", "light", "strong"],
+                            index=["auto", "none", "light", "strong"].index(w["augment"]), key="m_augment",
+                            help="auto: none (fast, cached) for the frozen part")
+epochs_default = 0 if w["epochs"] is None else w["epochs"]
+w["epochs"] = c1.number_input("Epochs (0 = automatic)", 0, 500, epochs_default, key="m_epochs") or None
+w["head_lr"] = c2.select_slider("Learning rate of the head", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], w["head_lr"],
+                                key="m_lr")
+
+ips = speeds.get(spec.name)
+if st.button(f"Measure {spec.name}'s speed on this machine", key="m_measure"):
+    with st.spinner("Timing a few batches…"):
+        ips = measure_forward(spec)
+if ips and w["data_dir"]:
+    n = len(scan_folder(w["data_dir"]).items)
+    augment = "none" if w["augment"] in ("auto", "none") else w["augment"]
+    epochs = w["epochs"] or (30 if head_only else 6)
+    secs = estimate_seconds(n, int(n * 0.7), ips, k, len(groups), epochs, augment)
+    st.info(f"{spec.name} reads about {ips:.0f} images/s here. Estimated training time for {n} images: "
+            f"**{secs / 60:.1f} minutes**" + (" (features cached once, then each epoch takes a moment)"
+                                               if head_only and augment == "none" else ""))
+next_step("train", "pages/train.py")

@@ -1,0 +1,71 @@
+"""Step 6: classify new photos (upload or webcam) with a trained run, or with ImageNet as-is."""
+
+import streamlit as st
+
+from tl_core.backbones import list_backbones
+from tl_core.errors import TLError
+from tl_core.figures import top_k
+from tl_core.imaging import ImageReadError, load_rgb
+from tl_core.predict import Predictor
+from tl_core.runs import RunDir, read_json, run_state
+from ui.common import current_run, runs_dir, set_current_run
+
+st.title("6 · Predict")
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the model…")
+def run_predictor(path: str, mtime: float) -> Predictor:
+    return Predictor.from_run(path)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the pretrained network…")
+def imagenet_predictor(backbone: str) -> Predictor:
+    return Predictor.imagenet(backbone)
+
+
+finished = [RunDir(p.parents[1]) for p in sorted(runs_dir().glob("*/checkpoints/best.pt"), reverse=True)]
+current = current_run()
+options = ["imagenet"] + [r.id for r in finished]
+default = options.index(current.id) if current is not None and current.id in options else (1 if finished else 0)
+choice = st.selectbox("Model", options, index=default, key="p_model",
+                      format_func=lambda o: "The pretrained network as it is (1000 ImageNet labels)" if o == "imagenet"
+                      else f"{o} · {', '.join(read_json(runs_dir() / o / 'labels.json', [])[:5])}…")
+try:
+    if choice == "imagenet":
+        names = list_backbones()
+        backbone = st.selectbox("Network", names, index=names.index("efficientnet_lite0"), key="p_backbone")
+        predictor = imagenet_predictor(backbone)
+    else:
+        run = RunDir(runs_dir() / choice)
+        if current is None or current.id != choice:
+            set_current_run(choice)
+        predictor = run_predictor(str(run.path), run.checkpoint("best").stat().st_mtime)
+        if run_state(run) != "succeeded":
+            st.caption(f"This run is {run_state(run)}: using its best checkpoint so far.")
+except (TLError, OSError) as exc:
+    st.error(f"Cannot load this model: {exc}")
+    st.stop()
+
+k = st.slider("How many guesses to show", 1, min(10, len(predictor.labels)), min(5, len(predictor.labels)),
+              key="p_topk")
+tab_upload, tab_camera = st.tabs(["Upload photos", "Webcam"])
+with tab_upload:
+    files = st.file_uploader("Photos", type=["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"],
+                             accept_multiple_files=True, key="p_files")
+with tab_camera:
+    shot = st.camera_input("Take a photo", key="p_camera")
+
+images = [(f.name, f.getvalue()) for f in files or []] + ([("webcam", shot.getvalue())] if shot else [])
+for name, data in images:
+    c1, c2 = st.columns([1, 2])
+    try:
+        img = load_rgb(data)
+    except ImageReadError as exc:
+        st.error(f"{name}: {exc}")
+        continue
+    top = predictor.predict([img], k)[0]
+    c1.image(img, caption=name, width="stretch")
+    c2.markdown(f"**{top[0]['label']}** ({top[0]['prob']:.1%})")
+    c2.plotly_chart(top_k(top), width="stretch", key=f"pred-{name}-{len(data)}", config={"displayModeBar": False})
+if not images:
+    st.info("Upload one or more photos, or take one with the webcam.")

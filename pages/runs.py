@@ -1,0 +1,61 @@
+"""Step 7: every run on this server, compare their curves, delete old ones."""
+
+import shutil
+from datetime import datetime
+
+import streamlit as st
+
+from tl_core.figures import training_curves
+from tl_core.launcher import is_live
+from tl_core.runs import RunDir, read_json, run_state
+from ui.common import current_run, runs_dir, set_current_run
+
+st.title("7 · Runs")
+runs = [RunDir(p) for p in sorted(runs_dir().glob("*"), reverse=True) if (p / "config.json").is_file()]
+if not runs:
+    st.info("No runs yet: start one on the Train page.")
+    st.stop()
+
+rows = []
+for r in runs:
+    cfg, status = read_json(r.config_file, {}), r.status()
+    res = status.get("result") or {}
+    rows.append({"run": r.id, "status": run_state(r), "backbone": cfg.get("backbone"), "scenario": cfg.get("scenario"),
+                 "data": (cfg.get("data") or "").rsplit("/", 1)[-1], "test acc": res.get("test_accuracy"),
+                 "seconds": res.get("seconds"),
+                 "started": datetime.fromtimestamp(status["started"]).strftime("%Y-%m-%d %H:%M")
+                 if status.get("started") else ""})
+st.dataframe(rows, width="stretch", hide_index=True)
+
+ids = [r.id for r in runs]
+current = current_run()
+pick = st.selectbox("Open a run", ids, index=ids.index(current.id) if current and current.id in ids else 0,
+                    key="r_open")
+if st.button("Make it the current run", key="r_make_current"):
+    set_current_run(pick)
+    st.success(f"{pick} is now shown on the Train, Evaluate and Predict pages.")
+
+compare = st.multiselect("Compare validation curves", ids, default=ids[: min(2, len(ids))], key="r_compare")
+if compare:
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for rid in compare:
+        eps = [m for m in RunDir(runs_dir() / rid).metrics() if m.get("kind") == "epoch"]
+        fig.add_scatter(x=list(range(1, len(eps) + 1)), y=[m.get("val_acc") for m in eps], name=rid, mode="lines+markers")
+    fig.update_layout(height=320, xaxis_title="epoch", yaxis_title="validation accuracy",
+                      margin=dict(l=10, r=10, t=10, b=10))
+    st.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
+
+with st.expander("Delete a run"):
+    victim = st.selectbox("Run to delete", ids, key="r_victim")
+    confirm = st.checkbox(f"Yes, delete {victim} and its model for good", key="r_confirm")
+    if st.button("Delete", disabled=not confirm, key="r_delete"):
+        target = RunDir(runs_dir() / victim)
+        if is_live(target):
+            st.error("This run is still training: stop it first.")
+        else:
+            shutil.rmtree(target.path, ignore_errors=True)
+            if current and current.id == victim:
+                set_current_run(None)
+            st.rerun()

@@ -1,0 +1,107 @@
+"""Step 4: train in a separate process, with live curves, progress, ETA and a Stop button."""
+
+import time
+
+import streamlit as st
+
+from tl_core.config import TrainConfig
+from tl_core.errors import TLError
+from tl_core.figures import training_curves
+from tl_core.launcher import is_live, launch, stop
+from tl_core.runs import run_state
+from ui.common import current_run, next_step, runs_dir, scenario, set_current_run, wizard
+
+w = wizard()
+st.title("4 · Train")
+
+
+def config_from_wizard() -> TrainConfig:
+    return TrainConfig(data=w["data_dir"], backbone=w["backbone"], scenario=scenario(),
+                       frozen_fraction=w["frozen_fraction"], epochs=w["epochs"], head_hidden=w["head_hidden"],
+                       head_lr=w["head_lr"], augment=None if w["augment"] == "auto" else w["augment"])
+
+
+def start() -> None:
+    # on_click runs before the page body, so the button below is already disabled on this rerun:
+    # a fast double click cannot start two runs.
+    run = current_run()
+    if run is not None and is_live(run):
+        return
+    try:
+        run = launch(config_from_wizard(), runs_dir())
+        set_current_run(run.id)
+    except TLError as exc:
+        st.session_state["train_error"] = str(exc)
+
+
+def request_stop() -> None:
+    run = current_run()
+    if run is not None:
+        run.request_stop()
+
+
+run = current_run()
+live = run is not None and is_live(run)
+if not w["data_dir"] and not run:
+    st.info("Choose a data set on the Data page first.")
+    st.page_link("pages/data.py", label="Go to Data", icon="📁")
+    st.stop()
+
+c1, c2 = st.columns(2)
+c1.button("Start training", type="primary", on_click=start, disabled=live or not w["data_dir"], key="t_start")
+c2.button("Stop", on_click=request_stop, disabled=not live, key="t_stop")
+if err := st.session_state.pop("train_error", None):
+    st.error(err)
+if run is None:
+    st.caption(f"Data: `{w['data_dir']}` · backbone {w['backbone']} · scenario {scenario()}")
+    st.stop()
+
+
+@st.fragment(run_every=1.5 if live else None)
+def show_run() -> None:
+    state = run_state(run)
+    status = run.status()
+    st.write(f"Run `{run.id}`: **{state}**" + (f" · {status.get('stage')}" if state == "running" else ""))
+    if state == "running":
+        if status.get("stage") in (None, "preparing"):
+            st.progress(0.0, text="Starting (loading PyTorch and the pretrained network)…")
+        elif status.get("stage") == "features":
+            st.progress(0.0, text=f"Computing features once: {status.get('detail', '')}")
+        else:
+            eta = status.get("eta_seconds")
+            st.progress(min(float(status.get("progress", 0)), 1.0),
+                        text=f"{status.get('stage')} epoch {status.get('epoch')}/{status.get('stage_epochs')} · "
+                             f"{status.get('images_per_s') or 0:.0f} images/s"
+                             + (f" · about {eta:.0f} s left in this stage" if eta else ""))
+    records = run.metrics()
+    if records:
+        st.plotly_chart(training_curves(records), width="stretch", key=f"curves-{len(records)}",
+                        config={"displayModeBar": False})
+        epochs = [r for r in records if r.get("kind") == "epoch" and r.get("val_acc") is not None]
+        if epochs:
+            best = max(epochs, key=lambda r: r["val_acc"])
+            st.caption(f"{len(epochs)} epochs so far; best validation accuracy {best['val_acc']:.1%} "
+                       f"({best['stage']} epoch {best['epoch']}); last {epochs[-1]['val_acc']:.1%}.")
+    if state == "failed":
+        st.error(f"Training failed: {status.get('error', 'unknown reason')}")
+        if run.log_file.exists():
+            st.code("\n".join(run.log_file.read_text(errors="replace").splitlines()[-25:]))
+    elif state == "interrupted":
+        st.warning("The training process ended without finishing (killed or the machine restarted). "
+                   "Resume continues from the last saved epoch.")
+    elif state in ("succeeded", "stopped") and (res := status.get("result")):
+        st.success(f"Done in {res['seconds']:.0f} s: test accuracy {res['test_accuracy']:.1%} "
+                   f"(validation {res['val_accuracy']:.1%})." if res.get("test_accuracy") is not None
+                   else "Done.")
+    if live and not is_live(run):
+        time.sleep(0.2)
+        st.rerun()  # one full rerun when the run ends, to re-enable the buttons
+
+
+show_run()
+if run_state(run) == "interrupted" and st.button("Resume", key="t_resume"):
+    from tl_core.launcher import start_process
+
+    start_process(run, resume=True)
+    st.rerun()
+next_step("evaluate", "pages/evaluate.py")

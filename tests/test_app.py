@@ -1,0 +1,124 @@
+"""AppTest smoke tests per page: no exception, key widgets present, state kept across pages."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT, make_folder
+
+
+@pytest.fixture()
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("TL_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("TL_DATA_ROOT", str(tmp_path / "data"))
+    monkeypatch.setenv("TL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(ROOT)
+    return tmp_path
+
+
+def app() -> AppTest:
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+
+
+def page(at: AppTest, name: str) -> AppTest:
+    at.switch_page(f"pages/{name}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_plan_page_answers_change_the_scenario_and_persist(env):
+    at = app()
+    assert not at.exception
+    assert "Plan" in at.title[0].value
+    at.radio(key="q_size").set_value("large").run()
+    at.radio(key="q_similarity").set_value("different").run()
+    assert any("Scenario 4" in s.value for s in at.subheader)
+    page(at, "data")
+    page(at, "plan")
+    assert at.radio(key="q_size").value == "large"
+    assert any("Scenario 4" in s.value for s in at.subheader)
+    at.toggle(key="q_override").set_value(True).run()
+    at.selectbox(key="q_scenario").set_value(1).run()
+    assert any("recommends" in w.value for w in at.warning)
+
+
+def test_data_page_sample_and_server_folder(env):
+    at = page(app(), "data")
+    at.button(key="d_use_sample").click().run()
+    assert not at.exception
+    assert any("10 classes, 200 usable images" in s.value for s in at.subheader)
+    assert any("Ready to train" in s.value for s in at.success)
+    make_folder(env / "data" / "colours", per_class=6)
+    at.radio(key="d_source").set_value("server").run()
+    assert "colours" in at.selectbox(key="d_folder").options
+    at.selectbox(key="d_folder").set_value("colours").run()
+    at.button(key="d_use_folder").click().run()
+    assert any("3 classes, 18 usable images" in s.value for s in at.subheader)
+
+
+def test_data_page_zip_upload_reports_problems(env):
+    import io
+    import zipfile
+
+    src = make_folder(env / "src", per_class=5, classes=("red", "blue"))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for p in src.rglob("*.jpg"):
+            zf.write(p, f"mydata/{p.relative_to(src)}")
+        zf.writestr("mydata/red/broken.jpg", b"not really a jpeg")
+        zf.writestr("../evil.jpg", b"x")
+        zf.writestr("__MACOSX/red/._a.jpg", b"x")
+    at = page(app(), "data")
+    at.radio(key="d_source").set_value("upload").run()
+    at.file_uploader(key="d_zip").set_value(("mydata.zip", buf.getvalue(), "application/zip")).run()
+    at.button(key="d_unzip").click().run()
+    assert not at.exception
+    assert any("evil.jpg" in w.value for w in at.warning)
+    assert any("broken.jpg" in w.value for w in at.warning)
+    assert any("2 classes, 10 usable images" in s.value for s in at.subheader)
+    assert not (env / "data" / "evil.jpg").exists() and not (env / "evil.jpg").exists()
+
+
+def test_model_page_diagram_follows_the_slider(env):
+    at = page(app(), "model")
+    assert at.dataframe and at.selectbox(key="m_backbone").value == "efficientnet_lite0"
+    assert at.slider(key="m_frozen").value == 18  # scenario 1: everything frozen
+    at.slider(key="m_frozen").set_value(9).run()
+    assert not at.exception
+    assert any("Grey: frozen (8%" in c.value for c in at.caption)
+
+
+def test_train_evaluate_predict_runs_pages(env):
+    at = page(app(), "train")
+    assert any("Data page" in i.value for i in at.info)
+    page(at, "data").button(key="d_use_sample").click().run()
+    page(at, "model")
+    at.number_input(key="m_epochs").set_value(3).run()
+    page(at, "train")
+    at.button(key="t_start").click().run()
+    assert not at.exception
+    runs = list((env / "runs").iterdir())
+    assert len(runs) == 1
+    assert at.query_params["run"] == [runs[0].name] or at.query_params["run"] == runs[0].name
+    assert at.button(key="t_start").disabled  # a second click cannot start a second run
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        at.run()
+        if any("Done in" in s.value for s in at.success):
+            break
+        time.sleep(2)
+    assert any("Done in" in s.value for s in at.success), [m.value for m in at.markdown]
+    page(at, "evaluate")
+    assert any("Test accuracy" in m.label for m in at.metric)
+    page(at, "predict")
+    sample = next((ROOT / "sample_data" / "sign-language-digits" / "3").glob("*.JPG"))
+    at.file_uploader(key="p_files").set_value([(sample.name, sample.read_bytes(), "image/jpeg")]).run()
+    assert not at.exception
+    assert any("%" in m.value for m in at.markdown)
+    page(at, "runs")
+    assert at.dataframe
+    shutil.rmtree(env / "runs")

@@ -1,0 +1,82 @@
+"""Plotly figure builders: pure functions of plain data (no streamlit), used by the app."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+FROZEN, TRAINABLE, HEAD = "#9aa5b1", "#2f6fde", "#e8833a"
+
+
+def scenario_grid(selected: int | None) -> go.Figure:
+    """The method's 2x2 grid (size x similarity) with the chosen scenario highlighted."""
+    labels = {1: "1 · freeze all,<br>train a new head", 2: "2 · freeze ~70%,<br>fine-tune the top",
+              3: "3 · freeze early ~1/3-1/2,<br>fine-tune the rest", 4: "4 · fine-tune everything<br>from pretrained"}
+    cells = [[1, 3], [2, 4]]  # rows: small, large; columns: similar, different
+    z = [[1 if c == selected else 0 for c in row] for row in cells]
+    text = [[labels[c] for c in row] for row in cells]
+    fig = go.Figure(go.Heatmap(z=z, x=["similar to ImageNet", "different from ImageNet"],
+                               y=["small data set", "large data set"], text=text, texttemplate="%{text}",
+                               textfont={"size": 15}, colorscale=[[0, "#eef2f7"], [1, "#2f6fde"]], showscale=False,
+                               hoverinfo="skip", xgap=4, ygap=4))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=10, b=10))
+    return fig
+
+
+def training_curves(records: list[dict]) -> go.Figure:
+    """Loss and accuracy per epoch (train and validation) plus the smoothed per-batch loss."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    epochs = [r for r in records if r.get("kind") == "epoch"]
+    batches = [r for r in records if r.get("kind") == "batch"]
+    x_epoch = list(range(1, len(epochs) + 1))
+    if batches:
+        # Batch windows on the same axis as epochs: the fine-tune stage continues after the head epochs.
+        offset = {"head": 0, "finetune": sum(1 for e in epochs if e["stage"] == "head")}
+        xs = [offset.get(r["stage"], 0) + r["epoch"] - 1 + r["batch"] / max(r.get("batches") or r["batch"], 1)
+              for r in batches]
+        fig.add_scatter(x=xs, y=[r["loss"] for r in batches], name="train loss (batches)", mode="lines",
+                        line=dict(color="#b8c4d6", width=1), row=1, col=1)
+    for key, name, color, col in (("train_loss", "train loss", "#2f6fde", 1), ("val_loss", "val loss", "#e8833a", 1),
+                                  ("train_acc", "train acc", "#2f6fde", 2), ("val_acc", "val acc", "#e8833a", 2)):
+        ys = [r.get(key) for r in epochs]
+        fig.add_scatter(x=x_epoch, y=ys, name=name, mode="lines+markers", line=dict(color=color,
+                        dash="solid" if key.startswith("train") else "dot"), row=1, col=col)
+    fig.update_xaxes(title_text="epoch")
+    fig.update_layout(height=340, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def layer_groups(names: list[str], counts: list[int], frozen: int, head_params: int) -> go.Figure:
+    """One bar per layer group (parameters), grey when frozen, blue when trained; the head in orange."""
+    colors = [FROZEN if i < frozen else TRAINABLE for i in range(len(names))] + [HEAD]
+    fig = go.Figure(go.Bar(x=names + ["new head"], y=counts + [head_params], marker_color=colors,
+                           hovertemplate="%{x}: %{y:,} parameters<extra></extra>"))
+    fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), yaxis_title="parameters")
+    return fig
+
+
+def confusion_matrix(cm: list[list[int]], classes: list[str]) -> go.Figure:
+    fig = go.Figure(go.Heatmap(z=cm, x=classes, y=classes, colorscale="Blues", texttemplate="%{z}",
+                               hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>"))
+    fig.update_layout(height=max(300, 40 * len(classes) + 120), margin=dict(l=10, r=10, t=10, b=10),
+                      xaxis_title="predicted", yaxis_title="true")
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def class_counts(counts: dict[str, int]) -> go.Figure:
+    fig = go.Figure(go.Bar(x=list(counts), y=list(counts.values()), marker_color=TRAINABLE))
+    fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), yaxis_title="images")
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def top_k(top: list[dict]) -> go.Figure:
+    fig = go.Figure(go.Bar(x=[t["prob"] for t in top][::-1], y=[t["label"] for t in top][::-1], orientation="h",
+                           marker_color=TRAINABLE, texttemplate="%{x:.1%}"))
+    fig.update_layout(height=60 + 32 * len(top), margin=dict(l=10, r=10, t=10, b=10), xaxis=dict(range=[0, 1]))
+    fig.update_yaxes(type="category")
+    return fig

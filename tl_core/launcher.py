@@ -1,0 +1,70 @@
+"""Start, watch and stop training processes (``python -m tl_core train --run-dir``).
+
+Training runs in its own process group, talking to the UI only through files in the run
+directory, so a browser refresh or a restart of the web server loses nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .config import TrainConfig
+from .runs import TERMINAL_STATES, RunDir, pid_alive, run_state
+
+# glibc's allocator returns big buffers to the OS after each forward pass and page-faults them
+# back in on the next; keeping them made CPU training here 1.4-2.5x faster (see benchmarks).
+FAST_MALLOC = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736"
+
+
+def launch(cfg: TrainConfig, runs_dir: str | Path, python: str | None = None) -> RunDir:
+    """Create a run directory for ``cfg`` and start training it in a new process; returns at once."""
+    run = RunDir.create(runs_dir)
+    cfg.save(run.config_file)
+    run.write_status(state="queued", created=time.time())
+    start_process(run, python)
+    return run
+
+
+def start_process(run: RunDir, python: str | None = None, resume: bool = False) -> int:
+    env = {**os.environ, "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", FAST_MALLOC),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
+                                                       os.environ.get("PYTHONPATH")]))}
+    args = [python or sys.executable, "-m", "tl_core", "train"]
+    args += ["--resume", str(run.path)] if resume else ["--run-dir", str(run.path)]
+    with open(run.path / "stdout.log", "ab") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, env=env)
+    run.write_status(state="running", pid=proc.pid, started=time.time())
+    return proc.pid
+
+
+def stop(run: RunDir, grace: float = 10.0) -> str:
+    """Ask a run to stop: the stop file first (clean stop between batches), then SIGTERM, then
+    SIGKILL to its process group. Returns the state afterwards."""
+    run.request_stop()
+    pid = run.status().get("pid")
+    deadline = time.time() + grace
+    while pid_alive(pid) and time.time() < deadline:
+        time.sleep(0.2)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not pid_alive(pid):
+            break
+        try:
+            os.killpg(int(pid), sig)
+        except (ProcessLookupError, PermissionError):
+            break
+        time.sleep(1.0)
+    state = run_state(run)
+    if state in ("running", "interrupted", "queued"):
+        run.write_status(state="stopped", finished=time.time())
+        state = "stopped"
+    return state
+
+
+def is_live(run: RunDir) -> bool:
+    return run_state(run) not in TERMINAL_STATES

@@ -1,0 +1,95 @@
+"""Safe extraction of uploaded zip files: nothing is written outside the destination folder."""
+
+from __future__ import annotations
+
+import io
+import stat
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from .errors import DatasetError
+from .imaging import is_image_name
+
+MAX_FILES = 20_000
+MAX_TOTAL_BYTES = 2 * 1024**3
+
+
+def extract_images(data: bytes, dest: str | Path, max_files: int = MAX_FILES,
+                   max_bytes: int = MAX_TOTAL_BYTES) -> tuple[Path, list[str]]:
+    """Extract the image files of a zip (given as bytes) into ``dest``.
+
+    Skips, and reports, entries with absolute or ``..`` paths, symlinks, hidden/system files,
+    ``__MACOSX`` folders, nested zips and non-image files. Refuses zip bombs (more than
+    ``max_files`` entries or ``max_bytes`` uncompressed) before writing anything.
+
+    Returns:
+        ``(folder holding the class folders, messages about skipped entries)``.
+
+    Raises:
+        DatasetError: not a zip file, too large, or no image inside.
+    """
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise DatasetError("the upload is not a valid zip file; zip the folder of class sub-folders and try again") from None
+    infos = zf.infolist()
+    total = sum(i.file_size for i in infos)
+    if len(infos) > max_files or total > max_bytes:
+        raise DatasetError(f"the zip holds {len(infos):,} entries and {total / 1e6:,.0f} MB uncompressed; the limit is "
+                           f"{max_files:,} files and {max_bytes / 1e6:,.0f} MB")
+    dest = Path(dest).resolve()
+    dest.mkdir(parents=True, exist_ok=True)
+    skipped, written = [], 0
+    for info in infos:
+        reason = _skip_reason(info)
+        if reason:
+            if reason != "folder":
+                skipped.append(f"{info.filename}: {reason}")
+            continue
+        target = (dest / PurePosixPath(info.filename.replace("\\", "/"))).resolve()
+        if not target.is_relative_to(dest):
+            skipped.append(f"{info.filename}: path leaves the upload folder")
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with zf.open(info) as src, open(target, "wb") as out:
+            remaining = info.file_size + 1
+            while chunk := src.read(1 << 20):
+                remaining -= len(chunk)
+                if remaining < 0:  # the header lied about the size
+                    raise DatasetError(f"{info.filename} is larger than its zip header says; upload refused")
+                out.write(chunk)
+        written += 1
+    if not written:
+        raise DatasetError("the zip holds no image files (jpg, png, ...): put one folder of images per class in it")
+    return _data_root(dest), skipped
+
+
+def _skip_reason(info: zipfile.ZipInfo) -> str | None:
+    name = info.filename.replace("\\", "/")
+    parts = PurePosixPath(name).parts
+    if info.is_dir():
+        return "folder"
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        return "absolute path"
+    if ".." in parts:
+        return "path leaves the upload folder"
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return "symbolic link"
+    if any(p.startswith(".") or p == "__MACOSX" for p in parts):
+        return "hidden or system file"
+    if name.lower().endswith(".zip"):
+        return "nested zip (unzip it first)"
+    if not is_image_name(name):
+        return "not an image file type"
+    return None
+
+
+def _data_root(dest: Path) -> Path:
+    """Unwrap a single top-level folder (``my_data.zip`` -> ``my_data/cats, dogs``)."""
+    root = dest
+    while True:
+        entries = [p for p in root.iterdir() if not p.name.startswith(".")]
+        if len(entries) == 1 and entries[0].is_dir() and any(c.is_dir() for c in entries[0].iterdir()):
+            root = entries[0]
+        else:
+            return root

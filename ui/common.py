@@ -1,0 +1,65 @@
+"""Where data and runs live, wizard state kept across pages, and small shared widgets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from tl_core.runs import RunDir
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_DATA = ROOT / "sample_data" / "sign-language-digits"
+
+DEFAULTS = {
+    "size": "small", "similarity": "similar", "scenario": None, "data_dir": None, "backbone": "efficientnet_lite0",
+    "head_hidden": 64, "epochs": None, "head_lr": 1e-3, "augment": "auto", "frozen_fraction": None,
+}
+
+
+def data_root() -> Path:
+    """The folder whose sub-folders users may pick as data sets (``$TL_DATA_ROOT``, default ./data)."""
+    root = Path(os.environ.get("TL_DATA_ROOT", ROOT / "data")).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def runs_dir() -> Path:
+    return Path(os.environ.get("TL_RUNS_DIR", ROOT / "runs")).resolve()
+
+
+def wizard() -> dict:
+    """The user's choices so far; lives in the session and survives page switches."""
+    if "wizard" not in st.session_state:
+        st.session_state["wizard"] = dict(DEFAULTS)
+    return st.session_state["wizard"]
+
+
+def scenario() -> int:
+    from tl_core.freezing import scenario_for
+
+    w = wizard()
+    return w["scenario"] or scenario_for(w["size"], w["similarity"]).number
+
+
+def current_run() -> RunDir | None:
+    """The run named in the URL (``?run=ID``), so a reload or a new tab re-attaches to it."""
+    run_id = st.query_params.get("run") or st.session_state.get("run_id")
+    if not run_id or "/" in run_id or run_id.startswith("."):
+        return None
+    path = runs_dir() / run_id
+    return RunDir(path) if (path / "config.json").is_file() else None
+
+
+def set_current_run(run_id: str | None) -> None:
+    st.session_state["run_id"] = run_id
+    if run_id:
+        st.query_params["run"] = run_id
+    elif "run" in st.query_params:
+        del st.query_params["run"]
+
+
+def next_step(label: str, page: str) -> None:
+    st.divider()
+    st.page_link(page, label=f"Next: {label} →", icon="➡️")
