@@ -44,7 +44,7 @@ run = current_run()
 live = run is not None and is_live(run)
 if not w["data_dir"] and not run:
     st.info("Choose a data set on the Data page first.")
-    st.page_link("pages/data.py", label="Go to Data", icon="📁")
+    st.page_link("pages/data.py", label="Go to Data", icon=":material/folder_open:")
     st.stop()
 
 c1, c2 = st.columns(2)
@@ -80,7 +80,7 @@ def show_run() -> None:
         epochs = [r for r in records if r.get("kind") == "epoch" and r.get("val_acc") is not None]
         if epochs:
             best = max(epochs, key=lambda r: r["val_acc"])
-            st.caption(f"{len(epochs)} epochs so far; best validation accuracy {best['val_acc']:.1%} "
+            st.caption(f"{len(epochs)} epoch(s) so far; best validation accuracy {best['val_acc']:.1%} "
                        f"({best['stage']} epoch {best['epoch']}); last {epochs[-1]['val_acc']:.1%}.")
     if state == "failed":
         st.error(f"Training failed: {status.get('error', 'unknown reason')}")
@@ -90,9 +90,12 @@ def show_run() -> None:
         st.warning("The training process ended without finishing (killed or the machine restarted). "
                    "Resume continues from the last saved epoch.")
     elif state in ("succeeded", "stopped") and (res := status.get("result")):
-        st.success(f"Done in {res['seconds']:.0f} s: test accuracy {res['test_accuracy']:.1%} "
-                   f"(validation {res['val_accuracy']:.1%})." if res.get("test_accuracy") is not None
-                   else "Done.")
+        score = (f"test accuracy {res['test_accuracy']:.1%} (validation {res['val_accuracy']:.1%})"
+                 if res.get("test_accuracy") is not None else "no test images to score")
+        if state == "stopped":
+            st.info(f"Stopped after {res['epochs_run']} epoch(s); the best model so far: {score}.")
+        else:
+            st.success(f"Done in {res['seconds']:.0f} s: {score}.")
     if live and not is_live(run):
         time.sleep(0.2)
         st.rerun()  # one full rerun when the run ends, to re-enable the buttons

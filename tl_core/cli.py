@@ -30,6 +30,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", help="local pretrained weights file (for offline use)")
     p.add_argument("--no-cache", action="store_true", help="do not use the feature cache")
     p.add_argument("--cache-dir", help="feature cache folder (default ~/.cache/tl_core/features)")
+    p.add_argument("--bn-stats", choices=["frozen", "train"], default="frozen",
+                   help="BatchNorm statistics while fine-tuning: keep ImageNet's (default) or re-estimate")
     p.add_argument("--max-per-class", type=int, default=0, help="use at most this many images per class")
     p.add_argument("--runs-dir", default="runs", help="where new run directories are created")
     p.add_argument("--run-dir", help="train in this prepared run directory (holding config.json)")

@@ -35,7 +35,8 @@ def _config_from_args(args):
         scenario=args.scenario, frozen_fraction=args.freeze, epochs=args.epochs, head_epochs=args.head_epochs,
         head_hidden=args.head_hidden, dropout=args.dropout, batch_size=args.batch_size, head_lr=args.lr,
         lr_ratio=args.lr_ratio, augment=args.augment, seed=args.seed, patience=args.patience,
-        feature_cache=not args.no_cache, cache_dir=args.cache_dir, max_images_per_class=args.max_per_class)
+        feature_cache=not args.no_cache, cache_dir=args.cache_dir, max_images_per_class=args.max_per_class,
+        bn_stats=args.bn_stats)
 
 
 def _log_to(run) -> logging.Handler:

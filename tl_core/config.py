@@ -43,6 +43,8 @@ class TrainConfig:
         feature_cache: reuse cached backbone features when the backbone is fully frozen.
         cache_dir: where feature caches live (shared across runs).
         max_images_per_class: cap per class (0 = all) for quick experiments.
+        bn_stats: "frozen" keeps every BatchNorm layer's ImageNet statistics while fine-tuning
+            (recommended for small data); "train" lets unfrozen groups re-estimate them.
     """
 
     data: str
@@ -67,6 +69,7 @@ class TrainConfig:
     feature_cache: bool = True
     cache_dir: str | None = None
     max_images_per_class: int = 0
+    bn_stats: str = "frozen"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -120,6 +123,8 @@ def validate_config(cfg: TrainConfig) -> list[str]:
         problems.append(f"dropout must be in [0, 1), got {cfg.dropout}")
     if cfg.head_lr <= 0 or cfg.lr_ratio < 1:
         problems.append("head learning rate must be > 0 and lr ratio >= 1")
+    if cfg.bn_stats not in ("frozen", "train"):
+        problems.append(f"bn_stats must be 'frozen' or 'train', got {cfg.bn_stats!r}")
     if cfg.augment is not None and cfg.augment not in AUGMENT_PRESETS:
         problems.append(f"augment must be one of {AUGMENT_PRESETS}, got {cfg.augment!r}")
     if not (0 <= cfg.val_fraction < 1 and 0 <= cfg.test_fraction < 1 and cfg.val_fraction + cfg.test_fraction < 0.9):

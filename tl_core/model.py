@@ -39,6 +39,7 @@ class TransferModel(nn.Module):
         self.feature_dim = feature_dim
         self.head = build_head(feature_dim, num_classes, hidden, dropout)
         self.frozen_groups = 0
+        self.bn_stats_frozen = False
 
     def freeze_to(self, n: int) -> None:
         """Freeze the first ``n`` layer groups and train the rest (fastai's ``freeze_to``).
@@ -57,6 +58,12 @@ class TransferModel(nn.Module):
         super().train(mode)
         for module in list(self.body)[: self.frozen_groups]:
             module.eval()
+        if self.bn_stats_frozen:
+            # Keras's advice for fine-tuning on small data: BatchNorm keeps its ImageNet statistics
+            # (inference mode) in the unfrozen groups too; its scale and shift still learn.
+            for module in self.body.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
         return self
 
     def trainable_params(self) -> int:

@@ -315,6 +315,7 @@ class _Stages:
         elif self.run.checkpoint("best").is_file():
             m.load_state_dict(ckpt.load_checkpoint(self.run.checkpoint("best"))["model"])  # best head, then unfreeze
         m.freeze_to(self.plan.frozen_groups)
+        m.bn_stats_frozen = cfg.bn_stats == "frozen"
         if self.plan.use_cache and self.plan.frozen_groups > 0 and self._load_prefix():
             train = _feature_batches(self.prefix["train"], self._labels("train"), cfg.batch_size, True, cfg.seed)
             val = _feature_batches(self.prefix["val"], self._labels("val"), cfg.batch_size, False, cfg.seed)

@@ -62,4 +62,4 @@ def set_current_run(run_id: str | None) -> None:
 
 def next_step(label: str, page: str) -> None:
     st.divider()
-    st.page_link(page, label=f"Next: {label} →", icon="➡️")
+    st.page_link(page, label=f"Next: {label} →", icon=":material/arrow_forward:")

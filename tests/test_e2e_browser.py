@@ -1,0 +1,188 @@
+"""End-to-end in a real headless Chromium: sample data -> plan -> train -> evaluate -> predict.
+
+Screenshots of every step go to test-artifacts/. CI sets TL_REQUIRE_BROWSER=1: there a missing
+Chromium fails the suite instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    port = _free_port()
+    env = {**os.environ, "TL_RUNS_DIR": str(tmp / "runs"), "TL_DATA_ROOT": str(tmp / "data"),
+           "TL_CACHE_DIR": str(tmp / "cache"), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.address", "127.0.0.1", "--server.port", str(port),
+                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail("streamlit did not start")
+    yield url, tmp
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+    for pid_file in (tmp / "runs").glob("*/status.json"):  # trainers the tests started
+        import json
+
+        pid = json.loads(pid_file.read_text()).get("pid")
+        if pid:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM:
+        if os.environ.get("TL_REQUIRE_BROWSER"):
+            pytest.fail("chromium is not installed (apt-get install chromium); browser tests are required in CI")
+        pytest.skip("chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--disable-gpu", "--disable-quic", "--disable-sync", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run"])
+        yield b
+        b.close()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def goto_page(page, title: str) -> None:
+    page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
+    page.get_by_role("heading", name=re.compile(re.escape(title.split(" · ")[1]))).first.wait_for(timeout=30_000)
+
+
+def epochs_shown(page) -> int:
+    text = page.get_by_text(re.compile(r"\d+ epoch\(s\) so far")).first.inner_text()
+    return int(re.search(r"(\d+) epoch\(s\) so far", text).group(1))
+
+
+def test_whole_flow_in_a_real_browser(server, browser):
+    url, tmp = server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    page.get_by_text("Scenario 1: Freeze the whole pretrained network").first.wait_for(timeout=60_000)
+    shot(page, "01-plan")
+
+    goto_page(page, "2 · Data")
+    page.get_by_role("button", name="Use the sample data").click()
+    page.get_by_text("10 classes, 200 usable images").first.wait_for(timeout=60_000)
+    page.get_by_text("Ready to train").first.wait_for()
+    shot(page, "02-data")
+
+    goto_page(page, "3 · Model")
+    page.get_by_text("Frozen layer groups").first.wait_for()
+    # Light augmentation: the backbone runs every epoch, slow enough to watch the chart grow.
+    page.get_by_text("Augmentation").first.wait_for()
+    epochs = page.get_by_label("Epochs (0 = automatic)")
+    epochs.fill("3")
+    epochs.press("Enter")
+    page.locator('[data-testid="stSelectbox"]', has_text="Augmentation").click()
+    page.get_by_role("option", name="light").click()
+    time.sleep(1)
+    shot(page, "03-model")
+
+    goto_page(page, "4 · Train")
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text(re.compile(r"Run \d{8}-")).first.wait_for(timeout=30_000)
+    assert "run=" in page.url
+    page.get_by_text(re.compile(r"\d+ epoch\(s\) so far")).first.wait_for(timeout=240_000)
+    first = epochs_shown(page)
+    shot(page, "04-train-live")
+    deadline = time.time() + 240
+    while epochs_shown(page) <= first and time.time() < deadline:
+        time.sleep(1)
+    assert epochs_shown(page) > first, "the live chart did not gain points"
+    page.get_by_text("Done in").first.wait_for(timeout=300_000)
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("button", name="Start training")).to_be_enabled(timeout=30_000)
+    expect(page.get_by_role("button", name="Stop")).to_be_disabled()
+    assert page.locator(".js-plotly-plot").count() >= 1
+    shot(page, "05-train-done")
+
+    goto_page(page, "5 · Evaluate")
+    page.get_by_text("Confusion matrix").first.wait_for(timeout=30_000)
+    page.locator(".js-plotly-plot").first.wait_for()
+    assert page.get_by_text("Test accuracy").count() >= 1
+    shot(page, "06-evaluate")
+
+    goto_page(page, "6 · Predict")
+    sample = next((ROOT / "sample_data" / "sign-language-digits" / "4").glob("*.JPG"))
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(sample))
+    page.get_by_text(re.compile(r"\(\d+\.\d%\)")).first.wait_for(timeout=60_000)
+    shot(page, "07-predict")
+    page.close()
+
+
+def test_refresh_during_training_reattaches(server, browser):
+    url, tmp = server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    goto_page(page, "2 · Data")
+    page.get_by_role("button", name="Use the sample data").click()
+    page.get_by_text("Ready to train").first.wait_for(timeout=60_000)
+    goto_page(page, "3 · Model")
+    epochs = page.get_by_label("Epochs (0 = automatic)")
+    epochs.fill("20")
+    epochs.press("Enter")
+    page.locator('[data-testid="stSelectbox"]', has_text="Augmentation").click()
+    page.get_by_role("option", name="light").click()
+    time.sleep(1)
+    goto_page(page, "4 · Train")
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text(re.compile(r"Run \d{8}-")).first.wait_for(timeout=30_000)
+    run_id = re.search(r"run=([\w-]+)", page.url).group(1)
+    page.reload()
+    page.get_by_text(f"Run {run_id}").first.wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"\d+ epoch\(s\) so far")).first.wait_for(timeout=240_000)
+    shot(page, "08-reattached")
+    assert page.get_by_role("button", name="Stop").is_enabled()
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text(re.compile(r"\*\*stopped\*\*|: stopped")).first.wait_for(timeout=120_000)
+    shot(page, "09-stopped")
+    page.close()
