@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from tl_core.backbones import count_params, get_backbone, list_backbones
+from tl_core.backbones import get_backbone, group_table, list_backbones
 from tl_core.data import scan_folder
+from tl_core.errors import TLError
 from tl_core.estimate import estimate_seconds, known_speeds, measure_forward
 from tl_core.figures import layer_groups
 from tl_core.freezing import get_scenario, plan_freeze
@@ -29,12 +30,11 @@ if not spec.weights_available():
                f"(needs internet). Offline, copy that file to {spec.cache_path()}.")
 
 sc = get_scenario(scenario())
-groups = spec.groups(spec.build())
-names_g, counts = [n for n, _ in groups], [count_params(m) for _, m in groups]
+names_g, counts = map(list, group_table(spec.name))
 default_k = plan_freeze(counts, sc.frozen_target)
-k = st.slider("Frozen layer groups (from the input side)", 0, len(groups),
+k = st.slider("Frozen layer groups (from the input side)", 0, len(names_g),
               default_k if w["frozen_fraction"] is None else plan_freeze(counts, w["frozen_fraction"]), key="m_frozen",
-              help=f"Scenario {sc.number} suggests {default_k} of {len(groups)}.")
+              help=f"Scenario {sc.number} suggests {default_k} of {len(names_g)}.")
 w["frozen_fraction"] = None if k == default_k else sum(counts[:k]) / sum(counts)
 c1, c2 = st.columns(2)
 w["head_hidden"] = c1.number_input("Hidden units of the new head (0 = a single linear layer)", 0, 2048,
@@ -46,24 +46,27 @@ frozen_share = sum(counts[:k]) / sum(counts)
 st.caption(f"Grey: frozen ({frozen_share:.0%} of {sum(counts):,} pretrained parameters). Blue: fine-tuned with small "
            f"learning rates. Orange: the new head (about {head_params:,} parameters for 10 classes).")
 
-head_only = k == len(groups)
+head_only = k == len(names_g)
 w["augment"] = c2.selectbox("Augmentation (random crops, flips, colour changes)", ["auto", "none", "light", "strong"],
                             index=["auto", "none", "light", "strong"].index(w["augment"]), key="m_augment",
-                            help="auto: none (fast, cached) for the frozen part")
+                            help="auto = none: every frozen layer runs once and is cached, so epochs are fast")
 epochs_default = 0 if w["epochs"] is None else w["epochs"]
 w["epochs"] = c1.number_input("Epochs (0 = automatic)", 0, 500, epochs_default, key="m_epochs") or None
 w["head_lr"] = c2.select_slider("Learning rate of the head", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], w["head_lr"],
                                 key="m_lr")
 
 ips = speeds.get(spec.name)
-if st.button(f"Measure {spec.name}'s speed on this machine", key="m_measure"):
-    with st.spinner("Timing a few batches…"):
+if ips is None or st.button(f"Measure {spec.name}'s speed again", key="m_measure"):
+    with st.spinner(f"Timing {spec.name} on this machine…"):
         ips = measure_forward(spec)
-if ips and w["data_dir"]:
-    n = len(scan_folder(w["data_dir"]).items)
+try:
+    n = len(scan_folder(w["data_dir"]).items) if w["data_dir"] else 0
+except TLError:
+    n = 0
+if ips and n:
     augment = "none" if w["augment"] in ("auto", "none") else w["augment"]
-    epochs = w["epochs"] or (30 if head_only else 6)
-    secs = estimate_seconds(n, int(n * 0.7), ips, k, len(groups), epochs, augment)
+    epochs = w["epochs"] or (30 if head_only else 10)
+    secs = estimate_seconds(n, int(n * 0.7), ips, k, len(names_g), epochs, augment)
     st.info(f"{spec.name} reads about {ips:.0f} images/s here. Estimated training time for {n} images: "
             f"**{secs / 60:.1f} minutes**" + (" (features cached once, then each epoch takes a moment)"
                                                if head_only and augment == "none" else ""))

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from tl_core.backbones import get_backbone
+from tl_core.backbones import get_backbone, group_table
 from tl_core.figures import scenario_grid
-from tl_core.freezing import SCENARIOS, advise, discriminative_lrs, get_scenario
+from tl_core.freezing import SCENARIOS, advise, default_lr_ratio, discriminative_lrs, get_scenario
 from ui.common import next_step, scenario, wizard
 
 w = wizard()
@@ -48,15 +48,14 @@ if sc.number != recommended:
 st.write(sc.reason)
 
 spec = get_backbone(w["backbone"])
-counts = [sum(p.numel() for p in m.parameters()) for _, m in spec.groups(spec.build())]
-advice = advise(sc.size, sc.similarity, counts)
+advice = advise(sc.size, sc.similarity, list(group_table(spec.name)[1]))
 way = {"feature_extractor": "Frozen feature extractor + new classifier",
        "fine_tune": "Fine-tuning"}[sc.way]
 c1, c2, c3 = st.columns(3)
 c1.metric("Way to use the pretrained net", way)
 c2.metric(f"Frozen share of {spec.name}", f"{advice.frozen_fraction:.0%}",
           f"{advice.frozen_groups} of {advice.total_groups} layer groups", delta_color="off")
-lrs = discriminative_lrs(advice.total_groups, advice.frozen_groups, w["head_lr"])
+lrs = discriminative_lrs(advice.total_groups, advice.frozen_groups, w["head_lr"], default_lr_ratio(sc.number))
 c3.metric("Learning rates", f"head {w['head_lr']:g}",
           f"pretrained {lrs[0]:.0e} → {lrs[-1]:.0e}" if lrs else "pretrained layers: frozen", delta_color="off")
 with st.expander("Why different learning rates?"):

@@ -87,7 +87,7 @@ def test_frozen_batchnorm_stays_in_eval_and_keeps_statistics(lite0):
 def test_discriminative_learning_rates(lite0):
     lrs = discriminative_lrs(n_groups=10, n_frozen=4, head_lr=1e-3, lr_ratio=100)
     assert len(lrs) == 6
-    assert lrs[0] == pytest.approx(1e-5) and lrs[-1] == pytest.approx(1e-4)
+    assert lrs[0] == pytest.approx(1e-5) and lrs[-1] == pytest.approx(1e-4)  # /100 and /sqrt(100)
     assert all(a < b for a, b in zip(lrs, lrs[1:]))
     ratios = [b / a for a, b in zip(lrs, lrs[1:])]
     assert max(ratios) == pytest.approx(min(ratios))  # geometric

@@ -8,6 +8,7 @@ last block last). The entries themselves are in ``tl_core.zoo``.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,3 +193,10 @@ def _ensure_zoo() -> None:
 
 def count_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+@functools.lru_cache(maxsize=None)
+def group_table(name: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """Names and parameter counts of a backbone's layer groups (built once per process)."""
+    groups = get_backbone(name).groups(get_backbone(name).build())
+    return tuple(n for n, _ in groups), tuple(count_params(m) for _, m in groups)

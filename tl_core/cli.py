@@ -23,7 +23,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dropout", type=float, default=0.3)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate of the new head")
-    p.add_argument("--lr-ratio", type=float, default=100.0, help="head lr / lr of the earliest trainable group")
+    p.add_argument("--lr-ratio", type=float,
+                   help="head lr / lr of the earliest trainable group (default 100 if similar, 10 if different)")
     p.add_argument("--augment", choices=["none", "light", "strong"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--patience", type=int, default=5, help="early stopping patience (0 = off)")

@@ -12,12 +12,11 @@ from .errors import ConfigError, TLError
 
 
 def cmd_advise(args):
-    from .backbones import get_backbone
+    from .backbones import get_backbone, group_table
     from .freezing import advise
 
     spec = get_backbone(args.backbone)
-    counts = [sum(p.numel() for p in m.parameters()) for _, m in spec.groups(spec.build())]
-    advice = advise(args.size, args.similarity, counts).to_dict()
+    advice = advise(args.size, args.similarity, list(group_table(spec.name)[1])).to_dict()
     advice["backbone"] = spec.name
     text = (f"Scenario {advice['scenario']}: {advice['title']}\n"
             f"{spec.name}: freeze {advice['frozen_groups']} of {advice['total_groups']} layer groups "

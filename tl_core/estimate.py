@@ -25,7 +25,7 @@ def known_speeds() -> dict[str, float]:
 
 
 @torch.inference_mode()
-def measure_forward(spec: BackboneSpec, batch: int = 16, repeats: int = 2) -> float:
+def measure_forward(spec: BackboneSpec, batch: int = 8, repeats: int = 2) -> float:
     """Images per second of one eval forward pass here (random weights: same cost), remembered."""
     net = spec.build().eval()
     x = torch.randn(batch, 3, spec.input_size, spec.input_size)

@@ -24,7 +24,7 @@ from .engine import EarlyStopping, MetricsLogger, StopFile, Trainer
 from .errors import CancelTraining, DatasetError
 from .evaluate import compute_metrics, predict_probs
 from .features import activation_bytes, cached_features
-from .freezing import SCENARIOS, frozen_share, param_groups, plan_freeze
+from .freezing import SCENARIOS, default_lr_ratio, frozen_share, param_groups, plan_freeze
 from .model import TransferModel, build_model
 from .runs import RunDir, read_json, write_json_atomic
 from .splits import make_split, split_from_json, split_summary, split_to_json
@@ -32,7 +32,6 @@ from .transforms import ImageDataset, train_transform, eval_transform
 
 log = logging.getLogger("tl_core.train")
 PREFIX_CACHE_MAX_BYTES = int(float(os.environ.get("TL_PREFIX_CACHE_MAX_GB", "3")) * 1e9)
-torch.backends.mkldnn.enabled = True
 
 
 @dataclass
@@ -63,14 +62,15 @@ def resolve(cfg: TrainConfig, param_counts: list[int], n_train: int) -> tuple[Tr
     target = cfg.frozen_fraction if cfg.frozen_fraction is not None else SCENARIOS[scenario].frozen_target
     k = plan_freeze(param_counts, target)
     head_only = k == len(param_counts)
-    augment = cfg.augment or ("none" if head_only else "light")
+    augment = cfg.augment or "none"
     use_cache = cfg.feature_cache and augment == "none"
     cached = cached_head_epochs(n_train, cfg.batch_size)
-    epochs = cfg.epochs if cfg.epochs is not None else (cached if head_only and use_cache else 5 if head_only else 6)
+    epochs = cfg.epochs if cfg.epochs is not None else (cached if head_only and use_cache else 5 if head_only else 10)
     head_epochs = 0 if head_only else (cfg.head_epochs if cfg.head_epochs is not None else
                                        (cached // 3 if cfg.feature_cache else 1))
+    lr_ratio = cfg.lr_ratio if cfg.lr_ratio is not None else default_lr_ratio(scenario)
     resolved = cfg.replace(scenario=scenario, frozen_fraction=target, augment=augment, epochs=epochs,
-                           head_epochs=head_epochs)
+                           head_epochs=head_epochs, lr_ratio=lr_ratio)
     plan = Plan(scenario, k, len(param_counts), round(frozen_share(param_counts, k), 4), head_only, augment,
                 head_epochs, epochs, use_cache)
     return resolved, plan
@@ -85,13 +85,15 @@ def prepare_data(cfg: TrainConfig, run: RunDir | None = None) -> tuple[Scan, dic
         report.issues += [i for i in test_report.issues if i.level == "warning"]
     if cfg.max_images_per_class:
         clean = _cap_per_class(clean, cfg.max_images_per_class)
+    split = {}
+    if report.ok:
+        split = make_split(clean, cfg.val_fraction, cfg.test_fraction, cfg.seed, test_scan)
+        split_scan = Scan(clean.root, clean.classes, split)
+        report.issues += [i for i in duplicate_issues(split_scan) if i.code == "duplicate_across_splits"]
     if run is not None:
         write_json_atomic(run.path / "report.json", report.to_dict())
     if not report.ok:
         raise DatasetError(" ; ".join(i.message for i in report.errors()))
-    split = make_split(clean, cfg.val_fraction, cfg.test_fraction, cfg.seed, test_scan)
-    split_scan = Scan(clean.root, clean.classes, split)
-    report.issues += [i for i in duplicate_issues(split_scan) if i.code == "duplicate_across_splits"]
     return clean, split, report.to_dict()
 
 
@@ -158,8 +160,7 @@ def _prepare_run(run: RunDir, cfg: TrainConfig, resume: bool) -> tuple[list[str]
     if resume and run.split_file.is_file():
         data = read_json(run.split_file)
         return data["classes"], split_from_json(data)
-    clean, split, report = prepare_data(cfg, run)
-    write_json_atomic(run.path / "report.json", report)
+    clean, split, _ = prepare_data(cfg, run)
     write_json_atomic(run.split_file, split_to_json(split, clean.classes, cfg.seed))
     write_json_atomic(run.labels_file, clean.classes)
     log.info("data: %s", split_summary(split, clean.classes))
