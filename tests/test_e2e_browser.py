@@ -101,6 +101,24 @@ def epochs_shown(page) -> int:
     return int(re.search(r"(\d+) epoch\(s\) so far", text).group(1))
 
 
+def use_sample_data(page) -> None:
+    goto_page(page, "2 · Data")
+    page.get_by_role("button", name="Use the sample data").click()
+    page.get_by_text("10 classes, 200 usable images").first.wait_for(timeout=60_000)
+    page.get_by_text("Ready to train").first.wait_for()
+
+
+def set_epochs_and_light_augmentation(page, epochs: int) -> None:
+    """Light augmentation: the backbone runs every epoch, slow enough to watch the chart grow."""
+    goto_page(page, "3 · Model")
+    box = page.get_by_label("Epochs (0 = automatic)")
+    box.fill(str(epochs))
+    box.press("Enter")
+    page.locator('[data-testid="stSelectbox"]', has_text="Augmentation").click()
+    page.get_by_role("option", name="light").click()
+    time.sleep(1)
+
+
 def test_whole_flow_in_a_real_browser(server, browser):
     url, tmp = server
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -108,22 +126,10 @@ def test_whole_flow_in_a_real_browser(server, browser):
     page.get_by_text("Scenario 1: Freeze the whole pretrained network").first.wait_for(timeout=60_000)
     shot(page, "01-plan")
 
-    goto_page(page, "2 · Data")
-    page.get_by_role("button", name="Use the sample data").click()
-    page.get_by_text("10 classes, 200 usable images").first.wait_for(timeout=60_000)
-    page.get_by_text("Ready to train").first.wait_for()
+    use_sample_data(page)
     shot(page, "02-data")
-
-    goto_page(page, "3 · Model")
+    set_epochs_and_light_augmentation(page, 3)
     page.get_by_text("Frozen layer groups").first.wait_for()
-    # Light augmentation: the backbone runs every epoch, slow enough to watch the chart grow.
-    page.get_by_text("Augmentation").first.wait_for()
-    epochs = page.get_by_label("Epochs (0 = automatic)")
-    epochs.fill("3")
-    epochs.press("Enter")
-    page.locator('[data-testid="stSelectbox"]', has_text="Augmentation").click()
-    page.get_by_role("option", name="light").click()
-    time.sleep(1)
     shot(page, "03-model")
 
     goto_page(page, "4 · Train")
@@ -163,16 +169,8 @@ def test_refresh_during_training_reattaches(server, browser):
     url, tmp = server
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(url)
-    goto_page(page, "2 · Data")
-    page.get_by_role("button", name="Use the sample data").click()
-    page.get_by_text("Ready to train").first.wait_for(timeout=60_000)
-    goto_page(page, "3 · Model")
-    epochs = page.get_by_label("Epochs (0 = automatic)")
-    epochs.fill("20")
-    epochs.press("Enter")
-    page.locator('[data-testid="stSelectbox"]', has_text="Augmentation").click()
-    page.get_by_role("option", name="light").click()
-    time.sleep(1)
+    use_sample_data(page)
+    set_epochs_and_light_augmentation(page, 20)
     goto_page(page, "4 · Train")
     page.get_by_role("button", name="Start training").click()
     page.get_by_text(re.compile(r"Run \d{8}-")).first.wait_for(timeout=30_000)

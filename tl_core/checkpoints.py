@@ -61,7 +61,7 @@ class Checkpointer(Callback):
     shared across stages so a worse fine-tune never replaces a better head-only model.
     """
 
-    def __init__(self, run, meta: dict, best: tuple | None = None, min_interval: float = 10.0):
+    def __init__(self, run, meta: dict, best: tuple | None = None, min_interval: float = 2.0):
         self.run, self.meta, self.best = run, meta, best
         self.min_interval = min_interval
         self.pending: dict[str, dict] = {}

@@ -45,6 +45,7 @@ class TrainConfig:
         feature_cache: reuse cached backbone features when the backbone is fully frozen.
         cache_dir: where feature caches live (shared across runs).
         max_images_per_class: cap per class (0 = all) for quick experiments.
+        label_smoothing: target smoothing of the cross-entropy loss (0 = off).
         bn_stats: "frozen" keeps every BatchNorm layer's ImageNet statistics while fine-tuning
             (recommended for small data); "train" lets unfrozen groups re-estimate them.
     """
@@ -72,6 +73,7 @@ class TrainConfig:
     cache_dir: str | None = None
     max_images_per_class: int = 0
     bn_stats: str = "frozen"
+    label_smoothing: float = 0.1
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -7,6 +7,7 @@ discriminative learning rates. The best checkpoint of either stage is evaluated 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -65,7 +66,7 @@ def resolve(cfg: TrainConfig, param_counts: list[int], n_train: int) -> tuple[Tr
     augment = cfg.augment or "none"
     use_cache = cfg.feature_cache and augment == "none"
     cached = cached_head_epochs(n_train, cfg.batch_size)
-    epochs = cfg.epochs if cfg.epochs is not None else (cached if head_only and use_cache else 5 if head_only else 10)
+    epochs = cfg.epochs if cfg.epochs is not None else (cached if head_only and use_cache else 5 if head_only else 12)
     head_epochs = 0 if head_only else (cfg.head_epochs if cfg.head_epochs is not None else
                                        (cached // 3 if cfg.feature_cache else 1))
     lr_ratio = cfg.lr_ratio if cfg.lr_ratio is not None else default_lr_ratio(scenario)
@@ -153,7 +154,18 @@ class StatusWriter(ckpt.Callback):
 
 
 def _load_resume_state(run: RunDir) -> dict | None:
-    return ckpt.load_checkpoint(run.checkpoint("last")) if run.checkpoint("last").is_file() else None
+    """The last checkpoint, with metrics.jsonl trimmed to it: epochs logged after the last save
+    (lost when the process was killed) are trained again and must not appear twice."""
+    if not run.checkpoint("last").is_file():
+        return None
+    last = ckpt.load_checkpoint(run.checkpoint("last"))
+    order = {"head": 0, "finetune": 1}
+    mark = (order[last["stage"]], last["epoch"])
+    kept = [r for r in run.metrics() if (order.get(r.get("stage"), 0), r.get("epoch", 0)) <= mark]
+    tmp = run.metrics_file.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    os.replace(tmp, run.metrics_file)
+    return last
 
 
 def _prepare_run(run: RunDir, cfg: TrainConfig, resume: bool) -> tuple[list[str], dict]:
@@ -346,6 +358,7 @@ class _Stages:
                           steps_per_epoch=steps, scheduler=sched,
                           channels_last=self.spec.channels_last and forward is self.model,
                           step=state["step"] if state else 0,
+                          loss_fn=torch.nn.CrossEntropyLoss(label_smoothing=self.cfg.label_smoothing),
                           callbacks=[MetricsLogger(self.run), StopFile(self.run), self.saver,
                                      StatusWriter(self.run, epochs_before, self.total_epochs),
                                      EarlyStopping(self.cfg.patience)])

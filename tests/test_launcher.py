@@ -1,0 +1,51 @@
+"""Training in its own process: launch, stop, kill -> interrupted -> resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from tl_core.config import TrainConfig
+from tl_core.launcher import is_live, launch, start_process, stop
+from tl_core.runs import run_state
+
+
+def _wait(run, states, timeout=240):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if run_state(run) in states:
+            return run_state(run)
+        time.sleep(0.5)
+    raise AssertionError(f"run stayed {run_state(run)}; log: {run.log_file.read_text() if run.log_file.exists() else ''}")
+
+
+def _epochs(run):
+    return [m for m in run.metrics() if m["kind"] == "epoch"]
+
+
+def test_launch_stop_kill_and_resume(tmp_path, image_folder, cache_dir):
+    # Light augmentation: the backbone runs every epoch, so an epoch takes long enough to interrupt.
+    cfg = TrainConfig(data=str(image_folder), scenario=1, augment="light", epochs=40, batch_size=8, patience=0,
+                      cache_dir=str(cache_dir))
+    run = launch(cfg, tmp_path / "runs")
+    assert is_live(run)
+    deadline = time.time() + 240
+    while len(_epochs(run)) < 1 and time.time() < deadline:
+        time.sleep(0.5)
+    assert stop(run) == "stopped"
+    assert not is_live(run)
+    stopped_at = len(_epochs(run))
+    assert 1 <= stopped_at < 40
+
+    run2 = launch(cfg.replace(epochs=6), tmp_path / "runs")
+    while len(_epochs(run2)) < 2 and time.time() < deadline + 240:
+        time.sleep(0.3)
+    os.killpg(run2.status()["pid"], signal.SIGKILL)
+    assert _wait(run2, {"interrupted"}) == "interrupted"
+    done_before = len(_epochs(run2))
+    start_process(run2, resume=True)
+    assert _wait(run2, {"succeeded", "failed"}) == "succeeded", run2.status()
+    epochs = [m["epoch"] for m in _epochs(run2)]
+    assert epochs[-1] == 6 and len(epochs) >= 6 and done_before >= 2
+    assert run2.status()["result"]["test_accuracy"] is not None
