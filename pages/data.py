@@ -91,7 +91,9 @@ c1, c2 = st.columns([3, 2])
 c1.plotly_chart(class_counts(rep["counts"]), width="stretch", config={"displayModeBar": False})
 if info["split"]:
     c2.write("**Split** (stratified, seed 0): the test images are never used for training.")
-    c2.dataframe({part: list(v.values()) for part, v in info["split"].items()}, width="stretch")
+    split = info["split"]
+    c2.dataframe([{"class": c, **{part: split[part][c] for part in ("train", "val", "test")}} for c in rep["classes"]],
+                 width="stretch", hide_index=True)
 st.write("**Examples per class**")
 for cls, paths in list(info["samples"].items())[:12]:
     if paths:

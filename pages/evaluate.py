@@ -7,10 +7,12 @@ from tl_core.runs import read_json, run_state
 from ui.common import current_run, next_step
 
 st.title("5 · Evaluate")
-run = current_run()
+run = current_run(latest_evaluated=True)
 if run is None:
     st.info("Train a model first (or pick one on the Runs page).")
     st.stop()
+st.caption(f"Run `{run.id}` · {read_json(run.config_file, {}).get('backbone')} · data "
+           f"`{read_json(run.config_file, {}).get('data')}`")
 ev = read_json(run.eval_file)
 if not ev or "test" not in ev:
     st.info(f"Run `{run.id}` is {run_state(run)}: its evaluation appears here when training ends.")
@@ -29,20 +31,16 @@ st.dataframe([{k: (round(v, 3) if isinstance(v, float) else v) for k, v in c.ite
              width="stretch", hide_index=True)
 
 st.subheader("Confusion matrix")
-st.caption("Rows: the true class. Columns: what the model said. Click a cell to see those images.")
-classes = test["classes"]
-event = st.plotly_chart(confusion_matrix(test["confusion"], classes), width="stretch", on_select="rerun",
-                        selection_mode="points", key="e_cm", config={"displayModeBar": False})
-points = (event or {}).get("selection", {}).get("points", []) if event else []
-if points:
-    true, pred = str(points[0]["y"]), str(points[0]["x"])
-    if true == pred:
-        st.write(f"Correctly classified **{true}** images are not listed; pick an off-diagonal cell for mistakes.")
-    else:
-        hits = [m for m in test["misclassified"] if m["true"] == true and m["pred"] == pred]
-        st.write(f"**{len(hits)}** '{true}' image(s) predicted as '{pred}':")
-        if hits:
-            st.image([m["path"] for m in hits[:24]], caption=[f"{m['confidence']:.0%}" for m in hits[:24]], width=120)
+st.caption("Rows: the true class. Columns: what the model said. Off the diagonal are the mistakes.")
+classes, cm = test["classes"], test["confusion"]
+st.plotly_chart(confusion_matrix(cm, classes), width="stretch", config={"displayModeBar": False})
+cells = sorted(((cm[t][p], t, p) for t in range(len(classes)) for p in range(len(classes)) if t != p and cm[t][p]),
+               reverse=True)
+if cells:
+    n, t, p = st.selectbox("Show the images of a cell", cells, key="e_cell",
+                           format_func=lambda c: f"true '{classes[c[1]]}' → predicted '{classes[c[2]]}' ({c[0]})")
+    hits = [m for m in test["misclassified"] if m["true"] == classes[t] and m["pred"] == classes[p]]
+    st.image([m["path"] for m in hits[:24]], caption=[f"{m['confidence']:.0%} sure" for m in hits[:24]], width=120)
 
 st.subheader("Mistakes")
 mistakes = test["misclassified"][:30]

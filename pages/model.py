@@ -67,7 +67,8 @@ if ips and n:
     augment = "none" if w["augment"] in ("auto", "none") else w["augment"]
     epochs = w["epochs"] or (30 if head_only else 10)
     secs = estimate_seconds(n, int(n * 0.7), ips, k, len(names_g), epochs, augment)
+    took = f"about {secs:.0f} seconds" if secs < 90 else f"about {secs / 60:.0f} minutes"
     st.info(f"{spec.name} reads about {ips:.0f} images/s here. Estimated training time for {n} images: "
-            f"**{secs / 60:.1f} minutes**" + (" (features cached once, then each epoch takes a moment)"
+            f"**{took}**" + (" (features cached once, then each epoch takes a moment)"
                                                if head_only and augment == "none" else ""))
 next_step("train", "pages/train.py")

@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from conftest import ROOT
 
@@ -121,12 +122,14 @@ def set_epochs_and_light_augmentation(page, epochs: int) -> None:
 
 def test_whole_flow_in_a_real_browser(server, browser):
     url, tmp = server
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = browser.new_page(viewport={"width": 1400, "height": 2400})
     page.goto(url)
     page.get_by_text("Scenario 1: Freeze the whole pretrained network").first.wait_for(timeout=60_000)
     shot(page, "01-plan")
 
     use_sample_data(page)
+    page.get_by_text("Examples per class").first.wait_for()
+    page.locator('[data-testid="stImage"]').first.wait_for()
     shot(page, "02-data")
     set_epochs_and_light_augmentation(page, 3)
     page.get_by_text("Frozen layer groups").first.wait_for()
@@ -144,8 +147,6 @@ def test_whole_flow_in_a_real_browser(server, browser):
         time.sleep(1)
     assert epochs_shown(page) > first, "the live chart did not gain points"
     page.get_by_text("Done in").first.wait_for(timeout=300_000)
-    from playwright.sync_api import expect
-
     expect(page.get_by_role("button", name="Start training")).to_be_enabled(timeout=30_000)
     expect(page.get_by_role("button", name="Stop")).to_be_disabled()
     assert page.locator(".js-plotly-plot").count() >= 1
@@ -154,7 +155,7 @@ def test_whole_flow_in_a_real_browser(server, browser):
     goto_page(page, "5 · Evaluate")
     page.get_by_text("Confusion matrix").first.wait_for(timeout=30_000)
     page.locator(".js-plotly-plot").first.wait_for()
-    assert page.get_by_text("Test accuracy").count() >= 1
+    expect(page.get_by_text("Test accuracy").first).to_be_visible(timeout=30_000)
     shot(page, "06-evaluate")
 
     goto_page(page, "6 · Predict")
@@ -167,7 +168,7 @@ def test_whole_flow_in_a_real_browser(server, browser):
 
 def test_refresh_during_training_reattaches(server, browser):
     url, tmp = server
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = browser.new_page(viewport={"width": 1400, "height": 2400})
     page.goto(url)
     use_sample_data(page)
     set_epochs_and_light_augmentation(page, 20)

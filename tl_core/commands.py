@@ -29,8 +29,11 @@ def _config_from_args(args):
 
     if not args.data:
         raise ConfigError("train needs --data DIR (a folder with one sub-folder of images per class)")
+    from pathlib import Path
+
+    # Absolute paths: the saved config re-runs from any working directory.
     return TrainConfig(
-        data=args.data, test_data=args.test_data, backbone=args.backbone or "efficientnet_lite0", weights=args.weights,
+        data=str(Path(args.data).resolve()), test_data=str(Path(args.test_data).resolve()) if args.test_data else None, backbone=args.backbone or "efficientnet_lite0", weights=args.weights,
         scenario=args.scenario, frozen_fraction=args.freeze, epochs=args.epochs, head_epochs=args.head_epochs,
         head_hidden=args.head_hidden, dropout=args.dropout, batch_size=args.batch_size, head_lr=args.lr,
         lr_ratio=args.lr_ratio, augment=args.augment, seed=args.seed, patience=args.patience,

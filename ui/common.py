@@ -43,13 +43,18 @@ def scenario() -> int:
     return w["scenario"] or scenario_for(w["size"], w["similarity"]).number
 
 
-def current_run() -> RunDir | None:
-    """The run named in the URL (``?run=ID``), so a reload or a new tab re-attaches to it."""
+def current_run(latest_evaluated: bool = False) -> RunDir | None:
+    """The run named in the URL (``?run=ID``), so a reload or a new tab re-attaches to it; with
+    ``latest_evaluated``, the newest evaluated run when none is named."""
     run_id = st.query_params.get("run") or st.session_state.get("run_id")
-    if not run_id or "/" in run_id or run_id.startswith("."):
-        return None
-    path = runs_dir() / run_id
-    return RunDir(path) if (path / "config.json").is_file() else None
+    if run_id and "/" not in run_id and not run_id.startswith("."):
+        path = runs_dir() / run_id
+        if (path / "config.json").is_file():
+            return RunDir(path)
+    if latest_evaluated:
+        done = sorted(runs_dir().glob("*/eval.json"), reverse=True)
+        return RunDir(done[0].parent) if done else None
+    return None
 
 
 def set_current_run(run_id: str | None) -> None:
