@@ -62,6 +62,9 @@ def show_run() -> None:
     state = run_state(run)
     status = run.status()
     st.write(f"Run `{run.id}`: **{state}**" + (f" · {status.get('stage')}" if state == "running" else ""))
+    if state == "queued":
+        st.info("Waiting for a free training slot: this server trains one model at a time "
+                "(TL_MAX_CONCURRENT). It starts by itself when the run before it ends.")
     if state == "running":
         if status.get("stage") in (None, "preparing"):
             st.progress(0.0, text="Starting (loading PyTorch and the pretrained network)…")

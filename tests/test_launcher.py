@@ -49,3 +49,19 @@ def test_launch_stop_kill_and_resume(tmp_path, image_folder, cache_dir):
     epochs = [m["epoch"] for m in _epochs(run2)]
     assert epochs[-1] == 6 and len(epochs) >= 6 and done_before >= 2
     assert run2.status()["result"]["test_accuracy"] is not None
+
+
+def test_queue_runs_one_at_a_time(tmp_path, image_folder, cache_dir, monkeypatch):
+    monkeypatch.setenv("TL_MAX_CONCURRENT", "1")
+    cfg = TrainConfig(data=str(image_folder), scenario=1, augment="light", epochs=2, batch_size=8, patience=0,
+                      cache_dir=str(cache_dir))
+    first = launch(cfg.replace(epochs=100), tmp_path / "runs")
+    second = launch(cfg, tmp_path / "runs")
+    _wait(first, {"running"}, timeout=120)
+    time.sleep(2)
+    assert run_state(second) == "queued"  # waits while the first one holds the only slot
+    third = launch(cfg, tmp_path / "runs")
+    assert stop(third) == "stopped"  # a queued run can be cancelled
+    assert stop(first) == "stopped"
+    assert _wait(second, {"succeeded"}) == "succeeded"
+    assert second.status()["started"] >= first.status()["finished"] - 1

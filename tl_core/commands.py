@@ -50,7 +50,7 @@ def _log_to(run) -> logging.Handler:
 
 def cmd_train(args):
     from .backbones import get_backbone
-    from .runs import RunDir
+    from .runs import RunDir, wait_for_slot
     from .train import train_run
 
     resume = bool(args.resume)
@@ -62,9 +62,12 @@ def cmd_train(args):
         run = RunDir.create(args.runs_dir)
         cfg.save(run.config_file)
     _log_to(run)
-    run.write_status(state="running", pid=os.getpid(), started=time.time())
     # SIGTERM (the UI's Stop, a scheduler) asks for a clean stop between batches.
     signal.signal(signal.SIGTERM, lambda *_: run.request_stop())
+    limit = int(os.environ.get("TL_MAX_CONCURRENT", "1"))
+    run.write_status(state="queued", pid=os.getpid(), queued_at=run.status().get("queued_at", time.time()))
+    slot = wait_for_slot(run, limit, on_wait=lambda: _leave_queue_if_stopped(run))
+    run.write_status(state="running", pid=os.getpid(), started=time.time())
     try:
         result = train_run(run, cfg, resume=resume)
     except TLError as exc:
@@ -74,10 +77,18 @@ def cmd_train(args):
         logging.getLogger("tl_core").error("training crashed:\n%s", traceback.format_exc())
         run.write_status(state="failed", error=f"{type(exc).__name__}: {exc}", finished=time.time())
         raise
+    finally:
+        slot.close()
     text = (f"run {result['run_dir']}: {result['stop_reason']} after {result['epochs_run']} epochs in "
             f"{result['seconds']:.0f} s; val accuracy {_pct(result['val_accuracy'])}, "
             f"test accuracy {_pct(result['test_accuracy'])}")
     return result, text
+
+
+def _leave_queue_if_stopped(run) -> None:
+    if run.stop_requested():
+        run.write_status(state="stopped", finished=time.time())
+        raise SystemExit(0)
 
 
 def _pct(value) -> str:

@@ -25,7 +25,7 @@ def launch(cfg: TrainConfig, runs_dir: str | Path, python: str | None = None) ->
     """Create a run directory for ``cfg`` and start training it in a new process; returns at once."""
     run = RunDir.create(runs_dir)
     cfg.save(run.config_file)
-    run.write_status(state="queued", created=time.time())
+    run.write_status(state="queued", created=time.time(), queued_at=time.time())
     start_process(run, python)
     return run
 
@@ -39,7 +39,7 @@ def start_process(run: RunDir, python: str | None = None, resume: bool = False) 
     with open(run.path / "stdout.log", "ab") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, env=env)
-    run.write_status(state="running", pid=proc.pid, started=time.time())
+    run.write_status(state="queued", pid=proc.pid)
     return proc.pid
 
 

@@ -150,6 +150,41 @@ def run_state(run: RunDir) -> str:
     marked running whose process is gone, e.g. killed)."""
     status = run.status()
     state = status.get("state", "queued")
-    if state == "running" and not pid_alive(status.get("pid")):
+    if state in ("running", "queued") and status.get("pid") and not pid_alive(status.get("pid")):
         return "interrupted"
     return state
+
+
+def first_in_line(run: RunDir) -> bool:
+    """True when no live run of the same runs folder has been queued longer than ``run``."""
+    mine = run.status().get("queued_at", 0)
+    for other in run.path.parent.iterdir():
+        if other == run.path or not (other / "status.json").is_file():
+            continue
+        st = read_json(other / "status.json", {}) or {}
+        if st.get("state") == "queued" and st.get("queued_at", mine) < mine and pid_alive(st.get("pid")):
+            return False
+    return True
+
+
+def wait_for_slot(run: RunDir, limit: int, on_wait=None, poll: float = 1.0):
+    """Block until ``run`` is first in line and one of ``limit`` training slots of its runs folder
+    is free; returns the open lock file, which holds the slot until it is closed or the process
+    ends (even by SIGKILL: the OS drops the lock). This is the queue: at most ``limit`` trainings
+    at once per runs folder, first come first served.
+    """
+    import fcntl
+
+    slots = run.path.parent / ".slots"
+    slots.mkdir(parents=True, exist_ok=True)
+    while True:
+        for i in range(max(1, limit) if first_in_line(run) else 0):
+            fh = open(slots / f"slot-{i}.lock", "a+")
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fh
+            except BlockingIOError:
+                fh.close()
+        if on_wait is not None:
+            on_wait()
+        time.sleep(poll)
