@@ -78,7 +78,8 @@ except TLError as exc:
 rep = info["report"]
 st.subheader(f"`{Path(w['data_dir']).name}`: {len(rep['classes'])} classes, {sum(rep['counts'].values())} usable images")
 for issue in rep["issues"]:
-    (st.error if issue["level"] == "error" else st.warning)(issue["message"])
+    # Paths relative to the data set: shorter, and the server's folder layout stays private.
+    (st.error if issue["level"] == "error" else st.warning)(issue["message"].replace(w["data_dir"].rstrip("/") + "/", ""))
     if len(issue["paths"]) > 1:
         with st.expander(f"{len(issue['paths'])} files"):
             st.code("\n".join(issue["paths"][:200]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 
@@ -122,3 +123,72 @@ def test_train_evaluate_predict_runs_pages(env):
     page(at, "runs")
     assert at.dataframe
     shutil.rmtree(env / "runs")
+
+
+def test_folder_picker_cannot_leave_the_data_root(env):
+    outside = make_folder(env / "outside" / "secret", per_class=3)
+    make_folder(env / "data" / "inside", per_class=3)
+    (env / "data").mkdir(exist_ok=True)
+    os.symlink(outside, env / "data" / "escape")
+    at = page(app(), "data")
+    at.radio(key="d_source").set_value("server").run()
+    options = at.selectbox(key="d_folder").options
+    assert "inside" in options and not any("escape" in o or ".." in o for o in options)
+
+
+def _trained_run(env):
+    from tl_core.config import TrainConfig
+    from tl_core.runs import RunDir
+    from tl_core.train import train_run
+
+    data = make_folder(env / "data" / "colours", per_class=6)
+    run = RunDir.create(env / "runs")
+    cfg = TrainConfig(data=str(data), scenario=1, epochs=5, cache_dir=str(env / "cache"))
+    cfg.save(run.config_file)
+    train_run(run, cfg)
+    return run
+
+
+def test_a_new_server_reattaches_and_a_deleted_run_does_not_crash(env):
+    run = _trained_run(env)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params["run"] = run.id  # a reload after a server restart: only the URL survives
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    assert any(run.id in m.value for m in at.markdown)
+    page(at, "evaluate")
+    assert any("Test accuracy" in m.label for m in at.metric)
+    shutil.rmtree(run.path)  # deleted from the Runs page of another session
+    for name in ("evaluate", "train", "predict", "runs"):
+        page(at, name)
+
+
+def test_two_sessions_get_separate_runs_and_the_second_waits(env):
+    data = make_folder(env / "data" / "colours", per_class=6)
+    sessions = []
+    for _ in range(2):
+        at = page(app(), "data")
+        at.radio(key="d_source").set_value("server").run()
+        at.selectbox(key="d_folder").set_value("colours").run()
+        at.button(key="d_use_folder").click().run()
+        page(at, "model")
+        at.selectbox(key="m_augment").set_value("light").run()
+        at.number_input(key="m_epochs").set_value(30).run()
+        page(at, "train").button(key="t_start").click().run()
+        sessions.append(at)
+    ids = [str(at.query_params["run"]).strip("[]'") for at in sessions]
+    assert ids[0] != ids[1] and len(list((env / "runs").glob("2*"))) == 2
+    deadline = time.time() + 120
+    from tl_core.runs import RunDir, run_state
+    from tl_core.launcher import stop
+
+    runs = [RunDir(env / "runs" / i) for i in ids]
+    while run_state(runs[0]) != "running" and time.time() < deadline:
+        time.sleep(0.5)
+    time.sleep(1.5)
+    assert run_state(runs[1]) == "queued"
+    sessions[1].run()
+    assert any("Waiting for a free training slot" in i.value for i in sessions[1].info)
+    for r in runs:
+        stop(r)
+    assert data.exists()

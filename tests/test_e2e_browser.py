@@ -185,3 +185,29 @@ def test_refresh_during_training_reattaches(server, browser):
     page.get_by_text(re.compile(r"\*\*stopped\*\*|: stopped")).first.wait_for(timeout=120_000)
     shot(page, "09-stopped")
     page.close()
+
+
+def test_uploading_a_zip_of_bad_files_shows_the_report(server, browser, tmp_path):
+    from hostile import bomb_png, jpeg_bytes, zip_bytes
+
+    entries = [(f"mine/red/r{i}.jpg", jpeg_bytes("red", i)) for i in range(5)]
+    entries += [(f"mine/blue/b{i}.jpg", jpeg_bytes("blue", i)) for i in range(5)]
+    entries += [("mine/red/broken.jpg", b"\xff\xd8\xff not a jpeg"), ("mine/blue/bomb.png", bomb_png()),
+                ("../../escape.jpg", jpeg_bytes("red", 9)), ("mine/empty/", b"")]
+    upload = tmp_path / "bad-upload.zip"
+    upload.write_bytes(zip_bytes(entries))
+    url, tmp = server
+    page = browser.new_page(viewport={"width": 1400, "height": 2400})
+    page.goto(url)
+    goto_page(page, "2 · Data")
+    page.get_by_text("Upload a zip").first.click()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(upload))
+    page.get_by_role("button", name="Unpack and use").click()
+    page.get_by_text(re.compile(r"Skipped 1 entr")).first.wait_for(timeout=60_000)
+    expect(page.get_by_text("escape.jpg").first).to_be_visible()
+    expect(page.get_by_text(re.compile(r"skipped red/broken\.jpg: not an image")).first).to_be_visible(timeout=30_000)
+    expect(page.get_by_text(re.compile(r"skipped blue/bomb\.png: image is too large")).first).to_be_visible()
+    expect(page.get_by_text("2 classes, 10 usable images").first).to_be_visible()
+    shot(page, "10-bad-zip-report")
+    assert not (tmp / "escape.jpg").exists() and not (tmp / "data" / "escape.jpg").exists()
+    page.close()

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import random
 import time
@@ -18,9 +20,20 @@ def save_atomic(obj: dict, path: Path) -> None:
     """``torch.save`` to a temp file, then rename: a crash or a full disk never leaves half a checkpoint."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    buf = io.BytesIO()
+    torch.save(obj, buf)  # in memory first: a full disk then fails as a plain OSError, not torch's own error
     try:
-        torch.save(obj, tmp)
+        with open(tmp, "wb") as fh:
+            fh.write(buf.getbuffer())
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(exc):
+            raise RunError(f"the disk is full: could not save {path.name} in {path.parent}. The previous "
+                           f"checkpoint is intact; free some space, then resume the run") from None
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -146,15 +146,23 @@ def scan_folder(root: str | Path) -> Scan:
     return Scan(str(root), classes, parts, skipped)
 
 
-def _readable(items: list[Item]) -> tuple[list[Item], list[tuple[str, str]]]:
-    good, bad = [], []
+MAX_ASPECT = 8.0
+MIN_SIDE = 16
+
+
+def _readable(items: list[Item]) -> tuple[list[Item], list[tuple[str, str]], list[str]]:
+    """Decode every image: (usable items, (path, reason) of unreadable ones, odd-shaped paths)."""
+    good, bad, odd = [], [], []
     for it in items:
         try:
-            load_rgb(it.path)
-            good.append(it)
+            w, h = load_rgb(it.path).size
         except ImageReadError as exc:
             bad.append((it.path, str(exc)))
-    return good, bad
+            continue
+        good.append(it)
+        if min(w, h) < MIN_SIDE or max(w, h) > MAX_ASPECT * min(w, h):
+            odd.append(it.path)
+    return good, bad, odd
 
 
 def file_digest(path: str) -> str:
@@ -176,12 +184,18 @@ def validate(scan: Scan, check_images: bool = True) -> tuple[Report, Scan]:
     issues: list[Issue] = []
     unreadable: list[str] = []
     parts = {}
+    odd: list[str] = []
     for part, items in scan.parts.items():
-        good, bad = _readable(items) if check_images else (items, [])
+        good, bad, odd_here = _readable(items) if check_images else (items, [], [])
         parts[part] = good
+        odd += odd_here
         unreadable += [p for p, _ in bad]
         for path, why in bad:
             issues.append(Issue("warning", "unreadable", f"skipped {path}: {why}", [path]))
+    if odd:
+        issues.append(Issue("warning", "odd_shape",
+                            f"{len(odd)} image(s) are tiny (under {MIN_SIDE} px) or extremely wide/tall (over "
+                            f"{MAX_ASPECT:.0f}:1); they are used, but padded or blurred: {', '.join(odd[:4])}", odd))
     if scan.skipped:
         issues.append(Issue("warning", "skipped_files",
                             f"{len(scan.skipped)} file(s) ignored (not images, or outside class folders)",
@@ -193,8 +207,20 @@ def validate(scan: Scan, check_images: bool = True) -> tuple[Report, Scan]:
     return Report(scan.root, scan.classes, counts, issues, unreadable), clean
 
 
+def _normal_name(name: str) -> str:
+    return " ".join(name.replace("_", " ").replace("-", " ").split()).casefold()
+
+
 def _class_issues(counts: dict[str, int], scan: Scan) -> list[Issue]:
     issues = []
+    groups = defaultdict(list)
+    for c in counts:
+        groups[_normal_name(c)].append(c)
+    for names in groups.values():
+        if len(names) > 1:
+            issues.append(Issue("warning", "similar_class_names",
+                                f"classes {names} differ only in capitals, spaces or dashes: they are trained as "
+                                f"different classes; merge the folders if they mean the same thing"))
     empty = [c for c, n in counts.items() if n == 0]
     for c in empty:
         issues.append(Issue("error", "empty_class",

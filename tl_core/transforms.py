@@ -21,7 +21,10 @@ def _tail(pre: Preprocess) -> list:
 def eval_transform(pre: Preprocess) -> T.Compose:
     """Resize the short side, centre crop, normalise: the transform of evaluation and prediction."""
     interp = _INTERP[pre.interpolation]
-    return T.Compose([T.Resize(pre.resize, interpolation=interp, antialias=True), T.CenterCrop(pre.crop), *_tail(pre)])
+    # max_size bounds the long side, so a 20000x20 strip cannot blow up to 256000x256 pixels;
+    # only images wider than 8:1 are affected (CenterCrop pads them).
+    return T.Compose([T.Resize(pre.resize, interpolation=interp, antialias=True, max_size=pre.resize * 8),
+                      T.CenterCrop(pre.crop), *_tail(pre)])
 
 
 def train_transform(pre: Preprocess, augment: str = "none") -> T.Compose:
