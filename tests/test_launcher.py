@@ -65,3 +65,53 @@ def test_queue_runs_one_at_a_time(tmp_path, image_folder, cache_dir, monkeypatch
     assert stop(first) == "stopped"
     assert _wait(second, {"succeeded"}) == "succeeded"
     assert second.status()["started"] >= first.status()["finished"] - 1
+
+
+def test_training_survives_the_server_that_started_it(tmp_path, image_folder, cache_dir):
+    """The web server dies (SIGKILL) right after starting a run: the run goes on to the end."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    from tl_core.runs import RunDir
+
+    script = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+              "from tl_core.config import TrainConfig\nfrom tl_core.launcher import launch\n"
+              f"run = launch(TrainConfig(data={str(image_folder)!r}, scenario=1, epochs=3, "
+              f"cache_dir={str(cache_dir)!r}), {str(tmp_path / 'runs')!r})\n"
+              "print(run.path, flush=True)\nimport time; time.sleep(600)\n")
+    server = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    run = RunDir(server.stdout.readline().strip())
+    server.kill()
+    server.wait()
+    assert _wait(run, {"succeeded", "failed"}) == "succeeded"
+
+
+def test_a_crash_inside_training_is_recorded_with_its_reason(tmp_path, image_folder, cache_dir, monkeypatch):
+    import tl_core.engine as engine
+    from tl_core.cli import main
+    from tl_core.runs import RunDir
+
+    def boom(self):
+        raise RuntimeError("simulated bug in the loop")
+
+    monkeypatch.setattr(engine.Trainer, "fit", boom)
+    code = main(["train", "--data", str(image_folder), "--scenario", "1", "--runs-dir", str(tmp_path / "runs"),
+                 "--cache-dir", str(cache_dir)])
+    assert code == 1
+    run = RunDir(next((tmp_path / "runs").glob("2*")))
+    assert run_state(run) == "failed"
+    assert run.status()["error"] == "RuntimeError: simulated bug in the loop"
+    assert "simulated bug in the loop" in run.log_file.read_text()
+
+
+def test_resuming_a_live_run_is_refused(tmp_path, image_folder, cache_dir):
+    from conftest import run_cli
+
+    cfg = TrainConfig(data=str(image_folder), scenario=1, augment="light", epochs=50, batch_size=8,
+                      cache_dir=str(cache_dir))
+    run = launch(cfg, tmp_path / "runs")
+    _wait(run, {"running"}, timeout=120)
+    proc = run_cli("train", "--resume", str(run.path))
+    assert proc.returncode == 2 and "already running" in proc.stderr
+    assert stop(run) == "stopped"

@@ -50,18 +50,21 @@ def _log_to(run) -> logging.Handler:
 
 def cmd_train(args):
     from .backbones import get_backbone
-    from .runs import RunDir, wait_for_slot
+    from .runs import RunDir, pid_alive, run_state, wait_for_slot
     from .train import train_run
 
     resume = bool(args.resume)
     if resume or args.run_dir:
         run, cfg = RunDir.open(args.resume or args.run_dir), None
+        pid = run.status().get("pid")
+        if pid and pid != os.getpid() and pid_alive(pid):
+            raise ConfigError(f"{run.path} is already {run_state(run)} in process {pid}; stop it first")
     else:
         cfg = _config_from_args(args)
         get_backbone(cfg.backbone)  # unknown names fail before a run directory is made
         run = RunDir.create(args.runs_dir)
         cfg.save(run.config_file)
-    _log_to(run)
+    handler = _log_to(run)
     # SIGTERM (the UI's Stop, a scheduler) asks for a clean stop between batches.
     signal.signal(signal.SIGTERM, lambda *_: run.request_stop())
     limit = int(os.environ.get("TL_MAX_CONCURRENT", "1"))
@@ -73,12 +76,17 @@ def cmd_train(args):
     except TLError as exc:
         run.write_status(state="failed", error=str(exc), finished=time.time())
         raise
+    except KeyboardInterrupt:
+        run.write_status(state="stopped", finished=time.time())
+        raise
     except BaseException as exc:
         logging.getLogger("tl_core").error("training crashed:\n%s", traceback.format_exc())
         run.write_status(state="failed", error=f"{type(exc).__name__}: {exc}", finished=time.time())
         raise
     finally:
         slot.close()
+        logging.getLogger().removeHandler(handler)
+        handler.close()
     text = (f"run {result['run_dir']}: {result['stop_reason']} after {result['epochs_run']} epochs in "
             f"{result['seconds']:.0f} s; val accuracy {_pct(result['val_accuracy'])}, "
             f"test accuracy {_pct(result['test_accuracy'])}")
