@@ -5,7 +5,6 @@ from datetime import datetime
 
 import streamlit as st
 
-from tl_core.figures import training_curves
 from tl_core.launcher import is_live
 from tl_core.runs import RunDir, read_json, run_state
 from ui.common import current_run, runs_dir, set_current_run

@@ -7,7 +7,7 @@ import streamlit as st
 from tl_core.config import TrainConfig
 from tl_core.errors import TLError
 from tl_core.figures import training_curves
-from tl_core.launcher import is_live, launch, stop
+from tl_core.launcher import is_live, launch
 from tl_core.runs import run_state
 from ui.common import current_run, next_step, runs_dir, scenario, set_current_run, wizard
 

@@ -135,6 +135,7 @@ class _Evil:
         return (os.system, ("touch /tmp/tl_core_pwned",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_checkpoints_are_never_unpickled(tmp_path):
     Path("/tmp/tl_core_pwned").unlink(missing_ok=True)
     bad = tmp_path / "evil.pt"

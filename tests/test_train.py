@@ -9,7 +9,7 @@ import torch
 
 from tl_core import checkpoints as ckpt
 from tl_core.config import TrainConfig
-from tl_core.engine import CancelTraining, Callback
+from tl_core.engine import Callback
 from tl_core.errors import ConfigError, DatasetError
 from tl_core.runs import RunDir, read_json, run_state
 from tl_core.train import train_run
@@ -58,7 +58,7 @@ def test_fine_tune_scenario_uses_discriminative_stage(tmp_path, image_folder, ca
     assert result["trainable_params"] > 1_000_000
 
 
-def test_stop_file_stops_between_batches(tmp_path, image_folder, cache_dir):
+def test_stop_file_stops_between_batches(tmp_path, image_folder, cache_dir, monkeypatch):
     cfg = TrainConfig(data=str(image_folder), cache_dir=str(cache_dir), scenario=1, epochs=50, batch_size=4,
                       patience=0)
     run = RunDir.create(tmp_path / "runs")
@@ -69,14 +69,10 @@ def test_stop_file_stops_between_batches(tmp_path, image_folder, cache_dir):
             if trainer.epoch == 3:
                 run.request_stop()
 
-    import tl_core.train as train_mod
+    import tl_core.stages as stages
 
-    original = train_mod.EarlyStopping
-    train_mod.EarlyStopping = lambda patience: StopAtEpoch3()
-    try:
-        result = train_run(run, cfg)
-    finally:
-        train_mod.EarlyStopping = original
+    monkeypatch.setattr(stages, "EarlyStopping", lambda patience: StopAtEpoch3())
+    result = train_run(run, cfg)
     assert result["stop_reason"] == "stopped" and result["epochs_run"] == 3
     assert run_state(run) == "stopped"
     assert result["test_accuracy"] is not None  # the best model so far is still evaluated

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import torch
 
 from .backbones import BackboneSpec
+from .features import cache_root
 
 
 def _speed_file() -> Path:
-    base = os.environ.get("TL_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "tl_core")
-    return Path(base) / "speed.json"
+    return cache_root() / "speed.json"
 
 
 def known_speeds() -> dict[str, float]:

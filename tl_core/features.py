@@ -23,9 +23,13 @@ from .transforms import ImageDataset, eval_transform
 Progress = Callable[[int, int], None]
 
 
+def cache_root() -> Path:
+    """``$TL_CACHE_DIR``, else ``~/.cache/tl_core``: feature caches and measured speeds live here."""
+    return Path(os.environ.get("TL_CACHE_DIR") or Path.home() / ".cache" / "tl_core")
+
+
 def default_cache_dir() -> Path:
-    base = os.environ.get("TL_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "tl_core")
-    return Path(base) / "features"
+    return cache_root() / "features"
 
 
 def _file_fingerprint(path: str) -> list:

@@ -10,10 +10,9 @@ from PIL import Image
 from . import checkpoints as ckpt
 from .backbones import BackboneSpec, Preprocess, get_backbone
 from .errors import RunError
-from .imaging import load_rgb
 from .model import build_model
 from .runs import RunDir
-from .transforms import eval_transform
+from .transforms import eval_transform, load_for
 
 ImageLike = str | Path | bytes | Image.Image
 
@@ -55,10 +54,7 @@ class Predictor:
         return cls(spec.load_pretrained(weights), imagenet_labels(), spec.preprocess, spec.channels_last)
 
     def _tensor(self, image: ImageLike) -> torch.Tensor:
-        if isinstance(image, Image.Image):
-            img = image.convert("RGB")
-        else:
-            img = load_rgb(image, min_side=self.pre.resize)
+        img = image.convert("RGB") if isinstance(image, Image.Image) else load_for(image, self.pre)
         return self.transform(img)
 
     @torch.inference_mode()

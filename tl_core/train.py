@@ -15,24 +15,20 @@ from collections import Counter
 from dataclasses import dataclass
 
 import torch
-from torch.utils.data import DataLoader, TensorDataset
 
 from . import checkpoints as ckpt
-from .backbones import BackboneSpec, get_backbone
+from .backbones import get_backbone
 from .config import TrainConfig
-from .data import duplicate_issues, scan_folder, validate, Scan
-from .engine import EarlyStopping, MetricsLogger, StopFile, Trainer
+from .data import Scan, duplicate_issues, scan_folder, validate
 from .errors import CancelTraining, DatasetError
-from .evaluate import compute_metrics, predict_probs
-from .features import activation_bytes, cached_features
-from .freezing import SCENARIOS, default_lr_ratio, frozen_share, param_groups, plan_freeze
-from .model import TransferModel, build_model
+from .evaluate import compute_metrics
+from .freezing import SCENARIOS, default_lr_ratio, frozen_share, plan_freeze
+from .model import build_model
 from .runs import RunDir, read_json, write_json_atomic
 from .splits import make_split, split_from_json, split_summary, split_to_json
-from .transforms import ImageDataset, train_transform, eval_transform
+from .stages import Stages
 
 log = logging.getLogger("tl_core.train")
-PREFIX_CACHE_MAX_BYTES = int(float(os.environ.get("TL_PREFIX_CACHE_MAX_GB", "3")) * 1e9)
 
 
 @dataclass
@@ -110,49 +106,6 @@ def _cap_per_class(scan: Scan, cap: int) -> Scan:
     return Scan(scan.root, scan.classes, parts, scan.skipped)
 
 
-def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    # One generator per epoch, so a resumed run sees the same batch order as an uninterrupted one.
-    return torch.Generator().manual_seed(seed * 100_003 + epoch)
-
-
-def _feature_batches(feats, labels, batch_size, shuffle, seed):
-    ds = TensorDataset(feats, torch.tensor(labels, dtype=torch.long))
-    return lambda epoch=0: DataLoader(ds, batch_size=batch_size, shuffle=shuffle,
-                                      generator=_epoch_generator(seed, epoch))
-
-
-def _image_batches(items, transform, pre, batch_size, shuffle, seed):
-    ds = ImageDataset(items, transform, pre)
-    return lambda epoch=0: DataLoader(ds, batch_size=batch_size, shuffle=shuffle,
-                                      generator=_epoch_generator(seed, epoch), num_workers=0)
-
-
-class StatusWriter(ckpt.Callback):
-    """Keeps ``status.json`` current: stage, epoch, batch, images/s, progress and the stage's ETA."""
-
-    def __init__(self, run: RunDir, epochs_before: int, total_epochs: int):
-        self.run, self.before, self.total = run, epochs_before, total_epochs
-        self.last, self.t0, self.done0 = 0.0, time.time(), None
-
-    def on_batch_end(self, trainer, record):
-        if time.time() - self.last > 1.0:
-            self._write(trainer, record["batch"] / max(trainer.steps_per_epoch, 1), record["images_per_s"])
-
-    def on_epoch_end(self, trainer, record):
-        self._write(trainer, 1.0, record["images_per_s"])
-
-    def _write(self, trainer, within: float, ips: float) -> None:
-        self.last = time.time()
-        done = trainer.epoch - 1 + min(within, 1.0)
-        if self.done0 is None:
-            self.done0, self.t0 = trainer.start_epoch, self.t0
-        rate = (done - self.done0) / max(time.time() - self.t0, 1e-9)
-        self.run.write_status(
-            state="running", stage=trainer.stage, epoch=trainer.epoch, stage_epochs=trainer.epochs,
-            progress=round((self.before + done) / max(self.total, 1), 4), images_per_s=round(ips, 2),
-            eta_seconds=round((trainer.epochs - done) / rate, 1) if rate > 0 else None)
-
-
 def _load_resume_state(run: RunDir) -> dict | None:
     """The last checkpoint, with metrics.jsonl trimmed to it: epochs logged after the last save
     (lost when the process was killed) are trained again and must not appear twice."""
@@ -179,19 +132,6 @@ def _prepare_run(run: RunDir, cfg: TrainConfig, resume: bool) -> tuple[list[str]
     return clean.classes, split
 
 
-def _extraction_progress(run: RunDir):
-    state = {"t": 0.0}
-
-    def report(done: int, total: int) -> None:
-        if run.stop_requested():
-            raise CancelTraining("stopped")
-        if time.time() - state["t"] > 1.0 or done == total:
-            state["t"] = time.time()
-            run.write_status(state="running", stage="features", progress=0.0, detail=f"{done}/{total} images")
-
-    return report
-
-
 def train_run(run: RunDir, cfg: TrainConfig | None = None, resume: bool = False) -> dict:
     """Train (or resume) the run in ``run``; returns the summary, also written to ``status.json``.
 
@@ -215,7 +155,7 @@ def train_run(run: RunDir, cfg: TrainConfig | None = None, resume: bool = False)
             "frozen_groups": plan.frozen_groups}
     last = _load_resume_state(run) if resume else None
     saver = ckpt.Checkpointer(run, meta, best=tuple(last["best"]) if last else None)
-    stages = _Stages(run, cfg, plan, spec, model, split, saver, last)
+    stages = Stages(run, cfg, plan, spec, model, split, saver, last)
     try:
         reason = stages.run_all()
     except CancelTraining as exc:  # stopped while computing features
@@ -224,151 +164,7 @@ def train_run(run: RunDir, cfg: TrainConfig | None = None, resume: bool = False)
     return summary
 
 
-class _Stages:
-    """The head stage and the fine-tune stage of one run, sharing data loaders and the feature cache."""
-
-    def __init__(self, run, cfg, plan, spec, model: TransferModel, split, saver, last):
-        self.run, self.cfg, self.plan, self.spec, self.model = run, cfg, plan, spec, model
-        self.split, self.saver, self.last = split, saver, last
-        self.features: dict[str, torch.Tensor] | None = None
-        self.prefix: dict[str, torch.Tensor] | None = None
-        self.cache_status = self.prefix_status = "off"
-        self.epochs_run = 0
-        self.head_epochs = plan.epochs if plan.head_only else plan.head_epochs
-        self.total_epochs = self.head_epochs + (0 if plan.head_only else plan.epochs)
-
-    def _labels(self, part):
-        return [it.label for it in self.split[part]]
-
-    def _load_features(self) -> None:
-        items = [it for part in ("train", "val", "test") for it in self.split[part]]
-        feats, self.cache_status = cached_features(self.model, items, self.spec, self.cfg.cache_dir, self.cfg.weights,
-                                                   self.cfg.batch_size, _extraction_progress(self.run))
-        sizes = [len(self.split[p]) for p in ("train", "val", "test")]
-        self.features = dict(zip(("train", "val", "test"), torch.split(feats, sizes)))
-
-    def _resume_point(self, stage: str) -> tuple[int, dict | None]:
-        if self.last and self.last["stage"] == stage:
-            return self.last["epoch"], self.last
-        return 0, None
-
-    def run_all(self) -> str:
-        reason = "completed"
-        resumed_finetune = self.last is not None and self.last["stage"] == "finetune"
-        if self.head_epochs and not resumed_finetune:
-            reason = self._head_stage()
-        if not self.plan.head_only and reason != "stopped":
-            reason = self._finetune_stage()
-        return reason
-
-    def _head_stage(self) -> str:
-        m, cfg = self.model, self.cfg
-        m.freeze_to(self.plan.total_groups)
-        start, state = self._resume_point("head")
-        if state:
-            m.load_state_dict(state["model"])
-        if self.plan.use_cache or not self.plan.head_only:
-            self._load_features()
-            train = _feature_batches(self.features["train"], self._labels("train"), cfg.batch_size, True, cfg.seed)
-            val = _feature_batches(self.features["val"], self._labels("val"), 256, False, cfg.seed)
-            forward = m.forward_head
-        else:
-            train, val = self._image_loaders()
-            forward = m
-        opt = torch.optim.AdamW(m.head.parameters(), lr=cfg.head_lr, weight_decay=cfg.weight_decay)
-        return self._fit("head", opt, None, train, val, forward, self.head_epochs, start, state, epochs_before=0)
-
-    def _image_loaders(self):
-        cfg, pre = self.cfg, self.spec.preprocess
-        train = _image_batches(self.split["train"], train_transform(pre, self.plan.augment), pre, cfg.batch_size,
-                               True, cfg.seed)
-        val = _image_batches(self.split["val"], eval_transform(pre), pre, cfg.batch_size, False, cfg.seed)
-        return train, val
-
-    @torch.inference_mode()
-    def probs(self, part: str, stage: str) -> torch.Tensor:
-        """Class probabilities of a split part, from whichever cache matches the model's stage."""
-        self.model.eval()
-        if stage == "head" and self.features is not None:
-            logits = self.model.forward_head(self.features[part])
-        elif stage == "finetune" and self.prefix is not None:
-            logits = torch.cat([self._prefix_forward(a) for a in torch.split(self.prefix[part], 64)])
-        else:
-            return predict_probs(self.model, self.split[part], self.spec, self.cfg.batch_size)
-        return torch.softmax(logits, 1)
-
-    def _load_prefix(self) -> bool:
-        """Cache the activations at the freeze boundary (no augmentation): later epochs only run
-        the unfrozen groups. Falls back to images when the cache would exceed the memory limit."""
-        k = self.plan.frozen_groups
-        items = [it for part in ("train", "val", "test") for it in self.split[part]]
-        need = activation_bytes(self.model, self.spec, k, len(items))
-        if need > PREFIX_CACHE_MAX_BYTES:
-            log.info("frozen-prefix cache needs %.1f GB (limit %.1f GB): training on images instead",
-                     need / 1e9, PREFIX_CACHE_MAX_BYTES / 1e9)
-            self.prefix_status = "too_large"
-            return False
-        acts, self.prefix_status = cached_features(self.model, items, self.spec, self.cfg.cache_dir, self.cfg.weights,
-                                                   self.cfg.batch_size, _extraction_progress(self.run), cut=k)
-        sizes = [len(self.split[p]) for p in ("train", "val", "test")]
-        self.prefix = dict(zip(("train", "val", "test"), torch.split(acts, sizes)))
-        return True
-
-    def _prefix_forward(self, acts: torch.Tensor) -> torch.Tensor:
-        x = acts.float()
-        if self.spec.channels_last and x.ndim == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return self.model.forward_from(x, self.plan.frozen_groups)
-
-    def _finetune_stage(self) -> str:
-        m, cfg = self.model, self.cfg
-        start, state = self._resume_point("finetune")
-        if state:
-            m.load_state_dict(state["model"])
-        elif self.run.checkpoint("best").is_file():
-            m.load_state_dict(ckpt.load_checkpoint(self.run.checkpoint("best"))["model"])  # best head, then unfreeze
-        m.freeze_to(self.plan.frozen_groups)
-        m.bn_stats_frozen = cfg.bn_stats == "frozen"
-        if self.plan.use_cache and self.plan.frozen_groups > 0 and self._load_prefix():
-            train = _feature_batches(self.prefix["train"], self._labels("train"), cfg.batch_size, True, cfg.seed)
-            val = _feature_batches(self.prefix["val"], self._labels("val"), cfg.batch_size, False, cfg.seed)
-            forward = self._prefix_forward
-        else:
-            train, val = self._image_loaders()
-            forward = m
-        opt = torch.optim.AdamW(param_groups(m, cfg.head_lr, cfg.lr_ratio), weight_decay=cfg.weight_decay)
-        steps = max(1, -(-len(self.split["train"]) // cfg.batch_size))
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups],
-                                                    total_steps=steps * self.plan.epochs, pct_start=0.2)
-        return self._fit("finetune", opt, sched, train, val, forward, self.plan.epochs, start, state,
-                         epochs_before=self.head_epochs)
-
-    def _fit(self, stage, opt, sched, train, val, forward, epochs, start, state, epochs_before) -> str:
-        if state:
-            opt.load_state_dict(state["optimizer"])
-            if sched is not None and state.get("scheduler"):
-                sched.load_state_dict(state["scheduler"])
-            ckpt.set_rng_state(state["rng"])
-        else:
-            # Feature extraction on a cache miss draws from the global RNG; reseed so a cache hit
-            # and a miss train identically (dropout masks, augmentation).
-            torch.manual_seed(self.cfg.seed + (1 if stage == "finetune" else 0))
-        steps = max(1, -(-len(self.split["train"]) // self.cfg.batch_size))
-        trainer = Trainer(self.model, opt, train, val, forward, epochs, stage=stage, start_epoch=start,
-                          steps_per_epoch=steps, scheduler=sched,
-                          channels_last=self.spec.channels_last and forward is self.model,
-                          step=state["step"] if state else 0,
-                          loss_fn=torch.nn.CrossEntropyLoss(label_smoothing=self.cfg.label_smoothing),
-                          callbacks=[MetricsLogger(self.run), StopFile(self.run), self.saver,
-                                     StatusWriter(self.run, epochs_before, self.total_epochs),
-                                     EarlyStopping(self.cfg.patience)])
-        reason = trainer.fit()
-        self.epochs_run += len(trainer.history)
-        log.info("stage %s ended: %s after %d epoch(s)", stage, reason, len(trainer.history))
-        return reason
-
-
-def _finish(run, cfg, plan, spec, model, split, classes, stages: _Stages, reason: str, t_start: float) -> dict:
+def _finish(run, cfg, plan, spec, model, split, classes, stages: Stages, reason: str, t_start: float) -> dict:
     """Evaluate the best checkpoint on val and test, write eval.json and the final status."""
     best = ckpt.load_checkpoint(run.checkpoint("best")) if run.checkpoint("best").is_file() else None
     results = {}
