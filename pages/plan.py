@@ -53,11 +53,12 @@ way = {"feature_extractor": "Frozen feature extractor + new classifier",
        "fine_tune": "Fine-tuning"}[sc.way]
 c1, c2, c3 = st.columns(3)
 c1.metric("Way to use the pretrained net", way)
-c2.metric(f"Frozen share of {spec.name}", f"{advice.frozen_fraction:.0%}",
-          f"{advice.frozen_groups} of {advice.total_groups} layer groups", delta_color="off")
+c2.metric(f"Frozen share of {spec.name}", f"{advice.frozen_fraction:.0%}")
+c2.caption(f"{advice.frozen_groups} of {advice.total_groups} layer groups, counted in parameters")
 lrs = discriminative_lrs(advice.total_groups, advice.frozen_groups, w["head_lr"], default_lr_ratio(sc.number))
-c3.metric("Learning rates", f"head {w['head_lr']:g}",
-          f"pretrained {lrs[0]:.0e} → {lrs[-1]:.0e}" if lrs else "pretrained layers: frozen", delta_color="off")
+c3.metric("Learning rate of the new head", f"{w['head_lr']:g}")
+c3.caption(f"Unfrozen pretrained layers: {lrs[0]:.0e} (earliest) → {lrs[-1]:.0e} (last)" if lrs
+           else "Pretrained layers: frozen (no learning rate)")
 with st.expander("Why different learning rates?"):
     st.write("The new head starts from random numbers and must learn fast. The pretrained layers are already good: "
              "a large learning rate would wreck what they learned, so they get small ones, smallest for the early, "

@@ -20,7 +20,7 @@ for r in runs:
     cfg, status = read_json(r.config_file, {}), r.status()
     res = status.get("result") or {}
     rows.append({"run": r.id, "status": run_state(r), "backbone": cfg.get("backbone"), "scenario": cfg.get("scenario"),
-                 "data": (cfg.get("data") or "").rsplit("/", 1)[-1], "test acc": res.get("test_accuracy"),
+                 "data": "/".join((cfg.get("data") or "").rstrip("/").split("/")[-2:]), "test acc": res.get("test_accuracy"),
                  "seconds": res.get("seconds"),
                  "started": datetime.fromtimestamp(status["started"]).strftime("%Y-%m-%d %H:%M")
                  if status.get("started") else ""})
