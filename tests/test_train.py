@@ -56,6 +56,16 @@ def test_fine_tune_scenario_uses_discriminative_stage(tmp_path, image_folder, ca
     last = ckpt.load_checkpoint(run.checkpoint("last"))
     assert last["stage"] == "finetune" and last["epoch"] == 1
     assert result["trainable_params"] > 1_000_000
+    assert result["prefix_cache"] == "miss"  # fine-tuned on cached activations at the freeze boundary
+
+
+def test_prefix_cache_over_its_memory_limit_falls_back_to_images(tmp_path, image_folder, cache_dir, monkeypatch):
+    import tl_core.stages as stages
+
+    monkeypatch.setattr(stages, "PREFIX_CACHE_MAX_BYTES", 1000)
+    _, result = _run(tmp_path, image_folder, cache_dir, scenario=3, epochs=1, head_epochs=2, batch_size=8)
+    assert result["prefix_cache"] == "too_large" and result["epochs_run"] == 3
+    assert result["test_accuracy"] is not None
 
 
 def test_stop_file_stops_between_batches(tmp_path, image_folder, cache_dir, monkeypatch):

@@ -47,7 +47,10 @@ class StatusWriter(ckpt.Callback):
 
     def __init__(self, run: RunDir, epochs_before: int, total_epochs: int):
         self.run, self.before, self.total = run, epochs_before, total_epochs
-        self.last, self.t0, self.done0 = 0.0, time.time(), None
+        self.last, self.t0, self.done0 = 0.0, time.time(), 0
+
+    def on_fit_start(self, trainer):
+        self.t0, self.done0 = time.time(), trainer.start_epoch
 
     def on_batch_end(self, trainer, record):
         if time.time() - self.last > 1.0:
@@ -59,8 +62,6 @@ class StatusWriter(ckpt.Callback):
     def _write(self, trainer, within: float, ips: float) -> None:
         self.last = time.time()
         done = trainer.epoch - 1 + min(within, 1.0)
-        if self.done0 is None:
-            self.done0, self.t0 = trainer.start_epoch, self.t0
         rate = (done - self.done0) / max(time.time() - self.t0, 1e-9)
         self.run.write_status(
             state="running", stage=trainer.stage, epoch=trainer.epoch, stage_epochs=trainer.epochs,
@@ -97,12 +98,16 @@ class Stages:
     def _labels(self, part):
         return [it.label for it in self.split[part]]
 
+    def _cached(self, cut: int | None) -> tuple[dict[str, torch.Tensor], str]:
+        """Features (``cut=None``) or prefix activations of every split part, from the cache."""
+        parts = ("train", "val", "test")
+        items = [it for part in parts for it in self.split[part]]
+        rows, status = cached_features(self.model, items, self.spec, self.cfg.cache_dir, self.cfg.weights,
+                                       self.cfg.batch_size, _extraction_progress(self.run), cut=cut)
+        return dict(zip(parts, torch.split(rows, [len(self.split[p]) for p in parts]))), status
+
     def _load_features(self) -> None:
-        items = [it for part in ("train", "val", "test") for it in self.split[part]]
-        feats, self.cache_status = cached_features(self.model, items, self.spec, self.cfg.cache_dir, self.cfg.weights,
-                                                   self.cfg.batch_size, _extraction_progress(self.run))
-        sizes = [len(self.split[p]) for p in ("train", "val", "test")]
-        self.features = dict(zip(("train", "val", "test"), torch.split(feats, sizes)))
+        self.features, self.cache_status = self._cached(None)
 
     def _resume_point(self, stage: str) -> tuple[int, dict | None]:
         if self.last and self.last["stage"] == stage:
@@ -158,17 +163,13 @@ class Stages:
         """Cache the activations at the freeze boundary (no augmentation): later epochs only run
         the unfrozen groups. Falls back to images when the cache would exceed the memory limit."""
         k = self.plan.frozen_groups
-        items = [it for part in ("train", "val", "test") for it in self.split[part]]
-        need = activation_bytes(self.model, self.spec, k, len(items))
+        need = activation_bytes(self.model, self.spec, k, sum(len(v) for v in self.split.values()))
         if need > PREFIX_CACHE_MAX_BYTES:
             log.info("frozen-prefix cache needs %.1f GB (limit %.1f GB): training on images instead",
                      need / 1e9, PREFIX_CACHE_MAX_BYTES / 1e9)
             self.prefix_status = "too_large"
             return False
-        acts, self.prefix_status = cached_features(self.model, items, self.spec, self.cfg.cache_dir, self.cfg.weights,
-                                                   self.cfg.batch_size, _extraction_progress(self.run), cut=k)
-        sizes = [len(self.split[p]) for p in ("train", "val", "test")]
-        self.prefix = dict(zip(("train", "val", "test"), torch.split(acts, sizes)))
+        self.prefix, self.prefix_status = self._cached(k)
         return True
 
     def _prefix_forward(self, acts: torch.Tensor) -> torch.Tensor:
