@@ -102,15 +102,15 @@ class Trainer:
             if self.scheduler is not None:
                 self.scheduler.step()
             self.step += 1
-            n = len(y)
+            n, batch_loss = len(y), loss.item()
             seen += n
-            loss_sum += loss.item() * n
+            loss_sum += batch_loss * n
             batch_correct = (logits.argmax(1) == y).sum().item()
             correct += batch_correct
             elapsed = time.perf_counter() - t0
             self.emit(Event.BATCH_END, {
                 "kind": "batch", "stage": self.stage, "epoch": self.epoch, "step": self.step,
-                "loss": loss.item(), "acc": batch_correct / n, "lr": self.optimizer.param_groups[-1]["lr"],
+                "loss": batch_loss, "acc": batch_correct / n, "lr": self.optimizer.param_groups[-1]["lr"],
                 "images_per_s": seen / max(elapsed, 1e-9), "batch": i,
                 "batches": self.steps_per_epoch})
         seconds = time.perf_counter() - t0
