@@ -1,10 +1,14 @@
 """Step 5: how good is the model on images it never saw? Per class, confusion matrix, mistakes."""
 
+from pathlib import Path
+
 import streamlit as st
 
+from tl_core.errors import TLError
 from tl_core.figures import confusion_matrix
+from tl_core.imaging import ImageReadError
 from tl_core.runs import read_json, run_state
-from ui.common import current_run, next_step
+from ui.common import current_run, next_step, run_predictor
 
 st.title("5 · Evaluate")
 run = current_run(latest_evaluated=True)
@@ -47,9 +51,15 @@ mistakes = test["misclassified"][:30]
 if not mistakes:
     st.success("No test image was misclassified.")
 else:
+    explain = st.toggle("Show where the model looked (Grad-CAM: red = what made it say the wrong class)",
+                        key="e_cam")
+    predictor = run_predictor(run) if explain else None
     cols = st.columns(6)
     for i, m in enumerate(mistakes):
         with cols[i % 6]:
-            st.image(m["path"], width="stretch")
+            try:
+                st.image(predictor.explain(m["path"])[0] if predictor else m["path"], width="stretch")
+            except (ImageReadError, TLError) as exc:  # the file was moved or deleted since the evaluation
+                st.warning(f"{Path(m['path']).name}: {exc}")
             st.caption(f"true **{m['true']}** · said **{m['pred']}** ({m['confidence']:.0%})")
 next_step("try it on new photos", "pages/predict.py")

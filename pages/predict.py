@@ -8,14 +8,9 @@ from tl_core.figures import top_k
 from tl_core.imaging import ImageReadError, load_rgb
 from tl_core.predict import Predictor
 from tl_core.runs import RunDir, read_json, run_state
-from ui.common import current_run, runs_dir, set_current_run
+from ui.common import current_run, run_predictor, runs_dir, set_current_run
 
 st.title("6 · Predict")
-
-
-@st.cache_resource(max_entries=4, show_spinner="Loading the model…")
-def run_predictor(path: str, mtime: float) -> Predictor:
-    return Predictor.from_run(path)
 
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the pretrained network…")
@@ -39,13 +34,14 @@ try:
         run = RunDir(runs_dir() / choice)
         if current is None or current.id != choice:
             set_current_run(choice)
-        predictor = run_predictor(str(run.path), run.checkpoint("best").stat().st_mtime)
+        predictor = run_predictor(run)
         if run_state(run) != "succeeded":
             st.caption(f"This run is {run_state(run)}: using its best checkpoint so far.")
 except (TLError, OSError) as exc:
     st.error(f"Cannot load this model: {exc}")
     st.stop()
 
+explain = choice != "imagenet" and st.toggle("Show where the model looked (Grad-CAM heat map)", key="p_cam")
 k = st.slider("How many guesses to show", 1, min(10, len(predictor.labels)), min(5, len(predictor.labels)),
               key="p_topk")
 tab_upload, tab_camera = st.tabs(["Upload photos", "Webcam"])
@@ -57,7 +53,8 @@ with tab_camera:
 
 images = [(f.name, f.getvalue()) for f in files or []] + ([("webcam", shot.getvalue())] if shot else [])
 for name, data in images:
-    c1, c2 = st.columns([1, 2])
+    cols = st.columns([1, 1, 2] if explain else [1, 2])
+    c1, c2 = cols[0], cols[-1]
     try:
         img = load_rgb(data)
     except ImageReadError as exc:
@@ -65,6 +62,9 @@ for name, data in images:
         continue
     top = predictor.predict([img], k)[0]
     c1.image(img, caption=name, width="stretch")
+    if explain:
+        heat, _ = predictor.explain(img)
+        cols[1].image(heat, caption=f"Red: the parts that made it say '{top[0]['label']}'", width="stretch")
     c2.markdown(f"**{top[0]['label']}** ({top[0]['prob']:.1%})")
     c2.plotly_chart(top_k(top), width="stretch", key=f"pred-{name}-{len(data)}", config={"displayModeBar": False})
 if not images:

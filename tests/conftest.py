@@ -64,3 +64,18 @@ def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 600, env: dict | None =
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run([PYTHON, "-m", "tl_core", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env=full_env)
+
+
+@pytest.fixture(scope="session")
+def trained_run(image_folder, tmp_path_factory):
+    """A head-only run trained on ``image_folder`` (a few seconds), shared by the tests that need one."""
+    from tl_core.config import TrainConfig
+    from tl_core.runs import RunDir
+    from tl_core.train import train_run
+
+    tmp = tmp_path_factory.mktemp("trained")
+    run = RunDir.create(tmp / "runs")
+    cfg = TrainConfig(data=str(image_folder), scenario=1, cache_dir=str(tmp / "cache"))
+    cfg.save(run.config_file)
+    train_run(run, cfg)
+    return run

@@ -120,6 +120,9 @@ def test_train_evaluate_predict_runs_pages(env):
     at.file_uploader(key="p_files").set_value([(sample.name, sample.read_bytes(), "image/jpeg")]).run()
     assert not at.exception
     assert any("%" in m.value for m in at.markdown)
+    shown = len(at.get("image"))
+    at.toggle(key="p_cam").set_value(True).run()
+    assert not at.exception and len(at.get("image")) > shown  # the Grad-CAM overlay is added
     page(at, "runs")
     assert at.dataframe
     shutil.rmtree(env / "runs")
@@ -158,6 +161,9 @@ def test_a_new_server_reattaches_and_a_deleted_run_does_not_crash(env):
     assert any(run.id in m.value for m in at.markdown)
     page(at, "evaluate")
     assert any("Test accuracy" in m.label for m in at.metric)
+    if at.toggle:  # there are mistakes to explain
+        at.toggle(key="e_cam").set_value(True).run()
+        assert not at.exception
     shutil.rmtree(run.path)  # deleted from the Runs page of another session
     for name in ("evaluate", "train", "predict", "runs"):
         page(at, name)

@@ -162,6 +162,11 @@ def test_whole_flow_in_a_real_browser(server, browser):
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(sample))
     page.get_by_text(re.compile(r"\(\d+\.\d%\)")).first.wait_for(timeout=60_000)
     shot(page, "07-predict")
+    page.get_by_text("Show where the model looked").first.click()
+    page.get_by_text(re.compile(r"Red: the parts that made it say")).first.wait_for(timeout=60_000)
+    expect(page.locator('[data-testid="stImage"] img')).to_have_count(2, timeout=30_000)
+    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=stImage] img')].every(i => i.complete)")
+    shot(page, "07b-predict-grad-cam")
     page.close()
 
 

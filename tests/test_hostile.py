@@ -183,17 +183,10 @@ def test_full_disk_during_training_marks_the_run_failed(tmp_path, image_folder, 
     assert run.status()["state"] == "failed" and "disk is full" in run.status()["error"]
 
 
-def test_twenty_concurrent_predictions_match_sequential_ones(tmp_path, image_folder, cache_dir):
-    from tl_core.config import TrainConfig
+def test_twenty_concurrent_predictions_match_sequential_ones(image_folder, trained_run):
     from tl_core.predict import Predictor
-    from tl_core.runs import RunDir
-    from tl_core.train import train_run
 
-    run = RunDir.create(tmp_path / "runs")
-    cfg = TrainConfig(data=str(image_folder), scenario=1, epochs=20, cache_dir=str(cache_dir))
-    cfg.save(run.config_file)
-    train_run(run, cfg)
-    predictor = Predictor.from_run(run.path)
+    predictor = Predictor.from_run(trained_run.path)
     images = [it.path for it in scan_folder(image_folder).items][:20]
     expected = [predictor.predict([p], 3)[0] for p in images]
     with ThreadPoolExecutor(max_workers=20) as pool:

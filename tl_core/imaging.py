@@ -88,6 +88,10 @@ def load_rgb(source: str | Path | bytes, min_side: int | None = None) -> Image.I
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageReadError(f"image is too large to open safely (limit {MAX_PIXELS:,} pixels): {exc}") from None
+    except FileNotFoundError:
+        raise ImageReadError("file not found (moved or deleted?)") from None
+    except IsADirectoryError:
+        raise ImageReadError("this is a folder, not an image file") from None
     except Image.UnidentifiedImageError:
         raise ImageReadError("not an image Pillow can read (wrong extension or unsupported format)") from None
     except OSError as exc:

@@ -12,7 +12,7 @@ from .backbones import BackboneSpec, Preprocess, get_backbone
 from .errors import RunError
 from .model import build_model
 from .runs import RunDir
-from .transforms import eval_transform, load_for
+from .transforms import crop_transform, eval_transform, load_for
 
 ImageLike = str | Path | bytes | Image.Image
 
@@ -64,6 +64,16 @@ class Predictor:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return torch.softmax(self.model(x), 1)
+
+    def explain(self, image: ImageLike, target: int | None = None) -> tuple[Image.Image, int]:
+        """Grad-CAM overlay on the model's view of ``image`` (resized and cropped) and the class it
+        explains (the predicted one unless ``target`` is given). Trained runs only."""
+        from .explain import grad_cam, overlay
+
+        img = image.convert("RGB") if isinstance(image, Image.Image) else load_for(image, self.pre)
+        x = self.transform(img).unsqueeze(0)
+        cam, target = grad_cam(self.model, x, target)
+        return overlay(crop_transform(self.pre)(img), cam), target
 
     def predict(self, images: list[ImageLike], top_k: int = 5) -> list[list[dict]]:
         """For each image, the ``top_k`` ``{"label", "prob"}`` pairs, most likely first."""

@@ -18,13 +18,18 @@ def _tail(pre: Preprocess) -> list:
     return [T.ToImage(), T.ToDtype(torch.float32, scale=True), T.Normalize(pre.mean, pre.std)]
 
 
-def eval_transform(pre: Preprocess) -> T.Compose:
-    """Resize the short side, centre crop, normalise: the transform of evaluation and prediction."""
+def crop_transform(pre: Preprocess) -> T.Compose:
+    """Resize the short side and centre-crop: the picture the model sees, still a PIL image."""
     interp = _INTERP[pre.interpolation]
     # max_size bounds the long side, so a 20000x20 strip cannot blow up to 256000x256 pixels;
     # only images wider than 8:1 are affected (CenterCrop pads them).
     return T.Compose([T.Resize(pre.resize, interpolation=interp, antialias=True, max_size=pre.resize * 8),
-                      T.CenterCrop(pre.crop), *_tail(pre)])
+                      T.CenterCrop(pre.crop)])
+
+
+def eval_transform(pre: Preprocess) -> T.Compose:
+    """Resize the short side, centre crop, normalise: the transform of evaluation and prediction."""
+    return T.Compose([*crop_transform(pre).transforms, *_tail(pre)])
 
 
 def train_transform(pre: Preprocess, augment: str = "none") -> T.Compose:

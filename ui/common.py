@@ -68,3 +68,15 @@ def set_current_run(run_id: str | None) -> None:
 def next_step(label: str, page: str) -> None:
     st.divider()
     st.page_link(page, label=f"Next: {label} →", icon=":material/arrow_forward:")
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the model…")
+def _predictor(path: str, mtime: float):
+    from tl_core.predict import Predictor
+
+    return Predictor.from_run(path)
+
+
+def run_predictor(run: RunDir):
+    """The run's best model, loaded once per server (reloaded when the checkpoint changes)."""
+    return _predictor(str(run.path), run.checkpoint("best").stat().st_mtime)
