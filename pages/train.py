@@ -6,6 +6,7 @@ import streamlit as st
 
 from tl_core.config import TrainConfig
 from tl_core.errors import TLError
+from tl_core.diagnose import diagnose, summarize
 from tl_core.figures import training_curves
 from tl_core.launcher import is_live, launch
 from tl_core.runs import run_state
@@ -80,11 +81,11 @@ def show_run() -> None:
     if records:
         st.plotly_chart(training_curves(records), width="stretch", key=f"curves-{len(records)}",
                         config={"displayModeBar": False})
-        epochs = [r for r in records if r.get("kind") == "epoch" and r.get("val_acc") is not None]
-        if epochs:
-            best = max(epochs, key=lambda r: r["val_acc"])
-            st.caption(f"{len(epochs)} epoch(s) so far; best validation accuracy {best['val_acc']:.1%} "
-                       f"({best['stage']} epoch {best['epoch']}); last {epochs[-1]['val_acc']:.1%}.")
+        st.caption(summarize(records))
+        if state in ("succeeded", "stopped"):
+            d = diagnose(records)
+            advice = "".join(f"\n- {a}" for a in d["advice"])
+            st.info(f"**Diagnosis: {d['verdict']}** ({d['why']}).{' What to try:' + advice if advice else ''}")
     if state == "failed":
         st.error(f"Training failed: {status.get('error', 'unknown reason')}")
         if run.log_file.exists():

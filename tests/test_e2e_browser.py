@@ -97,8 +97,11 @@ def goto_page(page, title: str) -> None:
 
 
 def epochs_shown(page) -> int:
-    text = page.get_by_text(re.compile(r"\d+ epoch\(s\) so far")).first.inner_text()
-    return int(re.search(r"(\d+) epoch\(s\) so far", text).group(1))
+    """Epochs finished so far, read from the one-line summary under the live chart."""
+    text = " ".join(page.get_by_text(re.compile(r"at epoch \d+ of \d+")).first.inner_text().split())
+    found = re.search(r"at epoch \d+ of (\d+)", text)
+    assert found, text
+    return int(found.group(1))
 
 
 def use_sample_data(page) -> None:
@@ -138,7 +141,7 @@ def test_whole_flow_in_a_real_browser(server, browser):
     page.get_by_role("button", name="Start training").click()
     page.get_by_text(re.compile(r"Run \d{8}-")).first.wait_for(timeout=30_000)
     assert "run=" in page.url
-    page.get_by_text(re.compile(r"\d+ epoch\(s\) so far")).first.wait_for(timeout=240_000)
+    page.get_by_text(re.compile(r"at epoch \d+ of \d+")).first.wait_for(timeout=240_000)
     first = epochs_shown(page)
     shot(page, "04-train-live")
     deadline = time.time() + 240
@@ -182,7 +185,7 @@ def test_refresh_during_training_reattaches(server, browser):
     run_id = re.search(r"run=([\w-]+)", page.url).group(1)
     page.reload()
     page.get_by_text(f"Run {run_id}").first.wait_for(timeout=60_000)
-    page.get_by_text(re.compile(r"\d+ epoch\(s\) so far")).first.wait_for(timeout=240_000)
+    page.get_by_text(re.compile(r"at epoch \d+ of \d+")).first.wait_for(timeout=240_000)
     shot(page, "08-reattached")
     assert page.get_by_role("button", name="Stop").is_enabled()
     page.get_by_role("button", name="Stop").click()
