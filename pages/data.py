@@ -8,6 +8,7 @@ import streamlit as st
 from tl_core.data import scan_folder, validate
 from tl_core.errors import TLError
 from tl_core.figures import class_counts
+from tl_core.measure import explain_measurement, measure
 from tl_core.splits import make_split, split_summary
 from tl_core.zips import extract_images
 from ui.common import SAMPLE_DATA, data_root, next_step, wizard
@@ -91,6 +92,22 @@ if rep["ok"]:
 per_class = sum(rep["counts"].values()) / max(len(rep["counts"]), 1)
 st.caption(f"About {per_class:.0f} images per class: that is a **{'small' if per_class < 1000 else 'large'}** data set "
            f"for this method (you answered *{w['size']}* on the Plan page).")
+
+
+@st.cache_data(show_spinner="Measuring on a sample of your images (a few seconds)…")
+def measured(path: str, backbone: str) -> dict:
+    return measure(path, backbone)
+
+
+if st.button("Measure size and similarity to ImageNet on these images", key="d_measure"):
+    st.session_state["measured"] = (w["data_dir"], measured(w["data_dir"], w["backbone"]))
+measured_for, m = st.session_state.get("measured", (None, None))
+if measured_for == w["data_dir"]:
+    st.info(explain_measurement(m, (w["size"], w["similarity"])))
+    if (m["size"], m["similarity"]) != (w["size"], w["similarity"]) and st.button(
+            "Use the measured answers on the Plan page", key="d_use_measured"):
+        w["size"], w["similarity"], w["scenario"] = m["size"], m["similarity"], None
+        st.rerun()
 c1, c2 = st.columns([3, 2])
 c1.plotly_chart(class_counts(rep["counts"]), width="stretch", config={"displayModeBar": False})
 if info["split"]:

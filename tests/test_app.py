@@ -198,3 +198,15 @@ def test_two_sessions_get_separate_runs_and_the_second_waits(env):
     for r in runs:
         stop(r)
     assert data.exists()
+
+
+def test_data_page_measures_and_can_adopt_the_measurement(env):
+    at = page(app(), "data")
+    at.button(key="d_use_sample").click().run()
+    at.button(key="d_measure").click().run()
+    assert not at.exception
+    assert any("Measured scenario: **3**" in i.value for i in at.info)
+    at.button(key="d_use_measured").click().run()
+    page(at, "plan")
+    assert at.radio(key="q_similarity").value == "different"
+    assert any("Scenario 3" in s.value for s in at.subheader)

@@ -43,9 +43,10 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m tl_core", description="Guided transfer learning for image classifiers.")
     sub = ap.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("advise", help="scenario and freeze plan for a data set")
-    p.add_argument("--size", required=True, choices=["small", "large"])
-    p.add_argument("--similarity", required=True, choices=["similar", "different"])
+    p = sub.add_parser("advise", help="scenario and freeze plan: from your answers, or measured with --data")
+    p.add_argument("--size", choices=["small", "large"])
+    p.add_argument("--similarity", choices=["similar", "different"])
+    p.add_argument("--data", help="measure size and similarity to ImageNet on this image folder")
     p.add_argument("--backbone")
     p.add_argument("--json", action="store_true")
     _add_train_args(sub.add_parser("train", help="train a classifier (a new run directory)"))

@@ -15,6 +15,14 @@ def cmd_advise(args):
     from .backbones import get_backbone, group_table
     from .freezing import advise
 
+    if args.data:
+        from .measure import explain_measurement, measure
+
+        m = measure(args.data, args.backbone)
+        answered = (args.size, args.similarity) if args.size and args.similarity else None
+        return m, explain_measurement(m, answered).replace("**", "").replace("*", "")
+    if not (args.size and args.similarity):
+        raise ConfigError("advise needs --size and --similarity, or --data DIR to measure them")
     spec = get_backbone(args.backbone)
     advice = advise(args.size, args.similarity, list(group_table(spec.name)[1])).to_dict()
     advice["backbone"] = spec.name
