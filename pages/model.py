@@ -2,11 +2,12 @@
 
 import streamlit as st
 
-from tl_core.backbones import get_backbone, group_table, list_backbones
+from tl_core.backbones import count_params, get_backbone, group_table, list_backbones
 from tl_core.data import scan_folder
 from tl_core.errors import TLError
 from tl_core.estimate import estimate_seconds, known_speeds, measure_forward
 from tl_core.figures import layer_groups
+from tl_core.model import build_head
 from tl_core.freezing import get_scenario, plan_freeze
 from ui.common import next_step, scenario, wizard
 
@@ -39,8 +40,7 @@ w["frozen_fraction"] = None if k == default_k else sum(counts[:k]) / sum(counts)
 c1, c2 = st.columns(2)
 w["head_hidden"] = c1.number_input("Hidden units of the new head (0 = a single linear layer)", 0, 2048,
                                    w["head_hidden"], step=16, key="m_hidden")
-head_params = (spec.feature_dim * w["head_hidden"] + w["head_hidden"] + w["head_hidden"] * 10 + 10
-               if w["head_hidden"] else spec.feature_dim * 10 + 10)
+head_params = count_params(build_head(spec.feature_dim, 10, w["head_hidden"]))
 st.plotly_chart(layer_groups(names_g, counts, k, head_params), width="stretch", config={"displayModeBar": False})
 frozen_share = sum(counts[:k]) / sum(counts)
 st.caption(f"Grey: frozen ({frozen_share:.0%} of {sum(counts):,} pretrained parameters). Blue: fine-tuned with small "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tl_core.backbones import get_backbone
+from tl_core.backbones import get_backbone, group_table
 from tl_core.errors import ConfigError
 from tl_core.freezing import advise, discriminative_lrs, param_groups, plan_freeze
 from tl_core.model import build_model
@@ -58,8 +58,7 @@ def test_trainable_parameters_per_scenario(lite0, scenario, lo, hi):
 
 @pytest.mark.parametrize("name", ["vgg16", "resnet18", "resnet50", "convnext_tiny", "mobilenet_v3_large"])
 def test_scenario_shares_on_other_backbones(name):
-    spec = get_backbone(name)
-    counts = [sum(p.numel() for p in m.parameters()) for _, m in spec.groups(spec.build())]
+    counts = list(group_table(name)[1])
     early = advise("small", "different", counts).frozen_fraction
     most = advise("large", "similar", counts).frozen_fraction
     if name == "resnet18":

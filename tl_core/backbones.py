@@ -198,5 +198,6 @@ def count_params(module: nn.Module) -> int:
 @functools.lru_cache(maxsize=None)
 def group_table(name: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
     """Names and parameter counts of a backbone's layer groups (built once per process)."""
-    groups = get_backbone(name).groups(get_backbone(name).build())
+    spec = get_backbone(name)
+    groups = spec.groups(spec.build())
     return tuple(n for n, _ in groups), tuple(count_params(m) for _, m in groups)
