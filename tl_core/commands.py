@@ -114,14 +114,16 @@ def _pct(value) -> str:
 def cmd_predict(args):
     from pathlib import Path
 
+    from .export import open_predictor
     from .predict import Predictor
 
     if args.imagenet:
         predictor, images = Predictor.imagenet(args.backbone, args.weights), args.target
     else:
         if len(args.target) < 2:
-            raise ConfigError("predict needs RUN_DIR and at least one IMAGE (or --imagenet IMAGE...)")
-        predictor, images = Predictor.from_run(args.target[0]), args.target[1:]
+            raise ConfigError("predict needs RUN_DIR (or an exported BUNDLE folder) and at least one IMAGE "
+                              "(or --imagenet IMAGE...)")
+        predictor, images = open_predictor(args.target[0]), args.target[1:]
     missing = [p for p in images if not Path(p).is_file()]
     if missing:
         raise ConfigError(f"image file(s) not found: {', '.join(missing)}")
@@ -136,6 +138,16 @@ def cmd_predict(args):
         out.append({"image": path, "top": top})
     text = "\n".join(f"{o['image']}: " + ", ".join(f"{t['label']} {t['prob']:.1%}" for t in o["top"]) for o in out)
     return out, text
+
+
+def cmd_export(args):
+    from pathlib import Path
+
+    from .export import describe, export_run
+
+    out = args.out or str(Path(args.run_dir) / f"export-{args.format}")
+    info = export_run(args.run_dir, args.format, out, args.which)
+    return {**info, "out": str(Path(out).resolve())}, f"{out}: {describe(info)}"
 
 
 def cmd_evaluate(args):

@@ -75,10 +75,13 @@ class Predictor:
         cam, target = grad_cam(self.model, x, target)
         return overlay(crop_transform(self.pre)(img), cam), target
 
-    def predict(self, images: list[ImageLike], top_k: int = 5) -> list[list[dict]]:
-        """For each image, the ``top_k`` ``{"label", "prob"}`` pairs, most likely first."""
-        probs = self.probs(images)
-        k = min(top_k, probs.shape[1])
-        values, indices = probs.topk(k, dim=1)
-        return [[{"label": self.labels[i], "prob": round(float(v), 6)} for v, i in zip(vs, ix)]
-                for vs, ix in zip(values.tolist(), indices.tolist())]
+    def predict(self, images: list[ImageLike], k: int = 5) -> list[list[dict]]:
+        """For each image, the ``k`` most likely ``{"label", "prob"}`` pairs, most likely first."""
+        return top_k(self.probs(images), self.labels, k)
+
+
+def top_k(probs: torch.Tensor, labels: list[str], k: int) -> list[list[dict]]:
+    """Rows of ``probs`` as ``k`` ``{"label", "prob"}`` pairs each, most likely first."""
+    values, indices = probs.topk(min(k, probs.shape[1]), dim=1)
+    return [[{"label": labels[i], "prob": round(float(v), 6)} for v, i in zip(vs, ix)]
+            for vs, ix in zip(values.tolist(), indices.tolist())]

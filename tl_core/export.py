@@ -1,0 +1,294 @@
+"""Export a trained run as a self-contained bundle that predicts exactly what the app predicts.
+
+A bundle is a folder: the model file (ONNX or TorchScript), ``bundle.json`` and a model card
+``README.md``. The graph takes what any image library produces, a uint8 RGB batch in NHWC layout of
+``S x S`` pixels, and returns class probabilities ``[N, C]``; scaling and normalisation are inside
+the graph. Resizing stays outside, written down in the card, because the in-graph resize operators
+of ONNX/TorchScript do not reproduce Pillow's antialiased resize to within 1e-4.
+
+Every export runs a parity check: the same sample images through the in-app ``Predictor`` and
+through the exported file (onnxruntime / TorchScript); it must agree on the top-1 class and to
+within ``PARITY_TOLERANCE`` on every probability, or no bundle is written.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from itertools import zip_longest
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .backbones import Preprocess
+from .errors import ConfigError, RunError
+from .imaging import ImageReadError
+from .predict import ImageLike, Predictor, top_k
+from .runs import RunDir, read_json, write_json_atomic
+from .splits import split_from_json
+from .transforms import crop_transform, load_for
+
+FORMATS = {"onnx": "model.onnx", "torchscript": "model.pt"}
+PARITY_TOLERANCE = 1e-4
+BUNDLE_FILE = "bundle.json"
+
+
+class ExportGraph(nn.Module):
+    """uint8 NHWC RGB ``[N, S, S, 3]`` -> class probabilities ``[N, C]``, normalisation inside."""
+
+    def __init__(self, model: nn.Module, pre: Preprocess):
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", torch.tensor(pre.mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(pre.std).view(1, 3, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        # The same operations, in the same order, as ToDtype(scale=True) + Normalize in training.
+        x = images.permute(0, 3, 1, 2).to(torch.float32) / 255.0
+        return torch.softmax(self.model((x - self.mean) / self.std), 1)
+
+
+def pixels(image: ImageLike, pre: Preprocess) -> np.ndarray:
+    """The model's view of an image as uint8 ``[S, S, 3]``: decoded, resized and cropped exactly as
+    the app does it (see the model card's preprocessing rule)."""
+    from PIL import Image
+
+    img = image.convert("RGB") if isinstance(image, Image.Image) else load_for(image, pre)
+    return np.asarray(crop_transform(pre)(img), dtype=np.uint8)
+
+
+def is_bundle(path: str | Path) -> bool:
+    return (Path(path) / BUNDLE_FILE).is_file()
+
+
+class BundlePredictor:
+    """Predictions from an exported bundle alone (no run directory, no pretrained weights)."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        info = read_json(self.folder / BUNDLE_FILE)
+        if not isinstance(info, dict) or info.get("format") not in FORMATS:
+            raise RunError(f"{self.folder / BUNDLE_FILE} is not a valid bundle description; export the run again")
+        self.info, self.labels = info, list(info["labels"])
+        self.pre = Preprocess.from_dict(info["preprocess"])
+        model_file = self.folder / info["model_file"]
+        if not model_file.is_file():
+            raise RunError(f"the bundle's model file {model_file} is missing")
+        if info["format"] == "onnx":
+            import onnxruntime as ort
+
+            self.session = ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"])
+            self._run = lambda x: self.session.run(None, {"images": x})[0]
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # "torch.jit is deprecated"
+                module = torch.jit.load(str(model_file), map_location="cpu").eval()
+
+            def run(x):
+                with torch.inference_mode():
+                    return module(torch.from_numpy(x)).numpy()
+
+            self._run = run
+
+    def probs(self, images: list[ImageLike]) -> torch.Tensor:
+        batch = np.stack([pixels(im, self.pre) for im in images])
+        return torch.from_numpy(np.asarray(self._run(batch), dtype=np.float32))
+
+    def predict(self, images: list[ImageLike], k: int = 5) -> list[list[dict]]:
+        return top_k(self.probs(images), self.labels, k)
+
+
+def open_predictor(path: str | Path):
+    """A bundle folder or a run directory, whichever ``path`` is."""
+    return BundlePredictor(path) if is_bundle(path) else Predictor.from_run(path)
+
+
+def _sample_images(run: RunDir, n: int = 8) -> list[str]:
+    """Up to ``n`` readable images of the run (test split first), for the parity check."""
+    split = split_from_json(read_json(run.split_file, {}))
+    by_class: dict[int, list[str]] = {}
+    for part in ("test", "val", "train"):
+        for it in split[part]:
+            by_class.setdefault(it.label, []).append(it.path)
+    # Round robin over the classes, so every class is represented.
+    order = [p for row in zip_longest(*by_class.values()) for p in row if p is not None]
+    return [p for p in order[: 4 * n] if Path(p).is_file()][:n]
+
+
+def _write_model(graph: ExportGraph, fmt: str, file: Path, size: int) -> None:
+    example = torch.randint(0, 256, (2, size, size, 3), dtype=torch.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer / legacy-exporter deprecation chatter
+        if fmt == "onnx":
+            torch.onnx.export(graph, (example,), str(file), dynamo=False, input_names=["images"],
+                              output_names=["probs"], dynamic_axes={"images": {0: "n"}, "probs": {0: "n"}},
+                              opset_version=17)
+        else:
+            torch.jit.trace(graph, example, check_trace=False).save(str(file))
+
+
+def check_parity(predictor: Predictor, bundle: BundlePredictor, images: list) -> dict:
+    """Both predictors on the same images: top-1 agreement and the largest probability difference."""
+    a, b = predictor.probs(images), bundle.probs(images)
+    return {"images": len(images), "top1_equal": bool((a.argmax(1) == b.argmax(1)).all()),
+            "max_abs_diff": float((a - b).abs().max()), "tolerance": PARITY_TOLERANCE}
+
+
+def export_run(run_dir: str | Path, fmt: str, out_dir: str | Path, which: str = "best") -> dict:
+    """Write the bundle of a run to ``out_dir`` and return its ``bundle.json`` (with the parity result).
+
+    Raises:
+        ConfigError: unknown format, or ``out_dir`` holds something that is not a bundle.
+        RunError: the run has no checkpoint, or the exported model disagrees with the app.
+    """
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    run, out = RunDir.open(run_dir), Path(out_dir)
+    if out.exists() and any(out.iterdir()) and not is_bundle(out):
+        raise ConfigError(f"{out} exists and is not an exported bundle; choose an empty or new folder")
+    if not run.checkpoint(which).is_file():
+        raise RunError(f"{run.path} has no {which} checkpoint yet; train it (or wait for its first epoch)")
+    predictor = Predictor.from_run(run.path, which)
+    pre, size = predictor.pre, predictor.pre.crop
+    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent if out.parent.exists() else None))
+    try:
+        _write_model(ExportGraph(predictor.model, pre).eval(), fmt, tmp / FORMATS[fmt], size)
+        info = _bundle_info(run, fmt, predictor, which)
+        write_json_atomic(tmp / BUNDLE_FILE, info)
+        images = _sample_images(run)
+        readable = []
+        for p in images:
+            try:
+                readable.append(load_for(p, pre))
+            except ImageReadError:
+                continue
+        rng = np.random.default_rng(0)  # plus noise images, so a run without its data still gets checked
+        from PIL import Image
+
+        readable += [Image.fromarray(rng.integers(0, 256, (size + 13, size + 40, 3), dtype=np.uint8))
+                     for _ in range(2)]
+        info["parity"] = check_parity(predictor, BundlePredictor(tmp), readable)
+        if not info["parity"]["top1_equal"] or info["parity"]["max_abs_diff"] > PARITY_TOLERANCE:
+            raise RunError(f"exported model disagrees with the app: {info['parity']}; nothing was written")
+        write_json_atomic(tmp / BUNDLE_FILE, info)
+        (tmp / "README.md").write_text(model_card(info))
+        if out.exists():
+            shutil.rmtree(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.chmod(0o755)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return info
+
+
+def _bundle_info(run: RunDir, fmt: str, predictor: Predictor, which: str) -> dict:
+    cfg, ev, status = read_json(run.config_file, {}), read_json(run.eval_file, {}), run.status()
+    result = status.get("result") or {}
+    counts = Counter(predictor.labels[it.label] for it in split_from_json(read_json(run.split_file, {}))["train"])
+    return {
+        "format": fmt, "model_file": FORMATS[fmt], "labels": predictor.labels,
+        "input": {"layout": "NHWC", "dtype": "uint8", "size": [predictor.pre.crop, predictor.pre.crop],
+                  "channels": "RGB"},
+        "output": {"name": "probs", "shape": ["N", len(predictor.labels)], "meaning": "class probabilities"},
+        "preprocess": predictor.pre.to_dict(),
+        "backbone": cfg.get("backbone"), "scenario": cfg.get("scenario"),
+        "frozen_fraction": result.get("frozen_fraction", cfg.get("frozen_fraction")),
+        "data": cfg.get("data"), "train_images_per_class": dict(counts),
+        "metrics": {part: {k: ev[part][k] for k in ("accuracy", "macro_f1", "n") if k in ev[part]}
+                    for part in ("val", "test") if isinstance(ev.get(part), dict)},
+        "run_id": run.id, "checkpoint": which, "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "torch": torch.__version__,
+    }
+
+
+def model_card(info: dict) -> str:
+    """The bundle's README.md: what the model is, how well it did, and how to feed it."""
+    pre, size = info["preprocess"], info["input"]["size"][0]
+    metrics = "\n".join(f"- {part}: accuracy {m['accuracy']:.1%} on {m.get('n', '?')} images"
+                        + (f", macro F1 {m['macro_f1']:.3f}" if "macro_f1" in m else "")
+                        for part, m in info["metrics"].items()) or "- not evaluated"
+    counts = ", ".join(f"{k} ({v})" for k, v in info["train_images_per_class"].items()) or "unknown"
+    p = info["parity"]
+    call = ('import onnxruntime as ort\nsession = ort.InferenceSession("model.onnx")\n'
+            'probs = session.run(None, {"images": batch})[0]' if info["format"] == "onnx" else
+            'import torch\nmodel = torch.jit.load("model.pt")\nwith torch.no_grad():\n'
+            '    probs = model(torch.from_numpy(batch.copy())).numpy()')
+    return f"""# Image classifier: {", ".join(info["labels"])}
+
+Exported {info["created"]} from run `{info["run_id"]}` ({info["checkpoint"]} checkpoint) as {info["format"]}.
+
+## Model
+- Pretrained backbone: `{info["backbone"]}` (ImageNet weights), transfer scenario {info["scenario"]},
+  {info["frozen_fraction"]:.0%} of the backbone's parameters frozen; a new head for {len(info["labels"])} classes.
+- Training data: `{info["data"]}`; training images per class: {counts}.
+
+## Metrics
+{metrics}
+
+## Input and output
+- Input `images`: uint8, RGB, layout NHWC, shape `[N, {size}, {size}, 3]`. Scaling to 0..1 and the
+  normalisation (mean {pre["mean"]}, std {pre["std"]}) happen inside the graph.
+- Output `probs`: float32 `[N, {len(info["labels"])}]`, class probabilities in the order of `labels` in `bundle.json`.
+
+## Preprocessing rule (do exactly this, or predictions drift)
+1. Decode to 8-bit RGB, applying the EXIF orientation; transparent pixels become white.
+2. Resize so the shorter side is {pre["resize"]} px ({pre["interpolation"]}, antialiased, as Pillow does),
+   keeping the aspect ratio.
+3. Centre-crop {size} x {size}.
+
+The app decodes JPEGs with Pillow's reduced-size decoding (`draft`) when the result still has at
+least {pre["resize"]} px on the short side; use it too for identical pixels:
+
+```python
+import numpy as np
+from PIL import Image, ImageOps
+
+img = Image.open(path)
+if img.format == "JPEG":
+    img.draft("RGB", ({pre["resize"]}, {pre["resize"]}))
+img = ImageOps.exif_transpose(img).convert("RGB")
+w, h = img.size
+short, long = ({pre["resize"]}, int({pre["resize"]} * max(w, h) / min(w, h)))
+img = img.resize((short, long) if w <= h else (long, short), Image.{pre["interpolation"].upper()})
+left, top = int(round((img.width - {size}) / 2)), int(round((img.height - {size}) / 2))
+batch = np.asarray(img.crop((left, top, left + {size}, top + {size})))[None]
+{call}
+```
+
+Or, with this project installed: `python -m tl_core predict THIS_FOLDER image.jpg`.
+
+## Parity check (run at export)
+{p["images"]} images through the app's predictor and through this file: top-1 {"equal" if p["top1_equal"] else "DIFFERENT"},
+largest probability difference {p["max_abs_diff"]:.2e} (tolerance {p["tolerance"]:.0e}).
+
+## Limits
+Trained on the classes above only: any picture gets one of these labels, however unrelated. Accuracy
+is measured on images like the training ones; other cameras, lighting or backgrounds may do worse.
+"""
+
+
+def zip_bundle(folder: str | Path) -> bytes:
+    """The bundle folder as zip bytes (for a browser download)."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for f in sorted(Path(folder).iterdir()):
+            if f.is_file():
+                zf.write(f, f"{Path(folder).name}/{f.name}")
+    return buf.getvalue()
+
+
+def describe(info: dict) -> str:
+    p = info["parity"]
+    return (f"{info['format']} bundle, input uint8 NHWC {info['input']['size'][0]}x{info['input']['size'][1]}; "
+            f"parity on {p['images']} images: top-1 {'equal' if p['top1_equal'] else 'different'}, "
+            f"max |diff| {p['max_abs_diff']:.1e}")
+
