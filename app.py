@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+from ui.common import device_line
+
 st.set_page_config(page_title="Transfer learning wizard", page_icon=":material/explore:", layout="wide")
 pages = [
     st.Page("pages/plan.py", title="1 · Plan", icon=":material/explore:", default=True),
@@ -12,4 +14,6 @@ pages = [
     st.Page("pages/predict.py", title="6 · Predict", icon=":material/image_search:"),
     st.Page("pages/runs.py", title="7 · Runs", icon=":material/history:"),
 ]
-st.navigation(pages).run()
+nav = st.navigation(pages)
+st.sidebar.caption(f":material/memory: {device_line()}")
+nav.run()

@@ -5,12 +5,20 @@ from pathlib import Path
 import streamlit as st
 
 from tl_core.errors import TLError
+from tl_core.export import FORMATS, export_run, is_bundle, zip_bundle
 from tl_core.figures import confusion_matrix
 from tl_core.imaging import ImageReadError
 from tl_core.runs import read_json, run_state
 from ui.common import current_run, next_step, run_predictor
 
 st.title("5 · Evaluate")
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def bundle_zip(folder: str, created: str) -> bytes:
+    return zip_bundle(folder)
+
+
 run = current_run(latest_evaluated=True)
 if run is None:
     st.info("Train a model first (or pick one on the Runs page).")
@@ -62,4 +70,25 @@ else:
             except (ImageReadError, TLError) as exc:  # the file was moved or deleted since the evaluation
                 st.warning(f"{Path(m['path']).name}: {exc}")
             st.caption(f"true **{m['true']}** · said **{m['pred']}** ({m['confidence']:.0%})")
+
+st.subheader("Share the model")
+st.caption("Export a bundle: the model file with its preprocessing inside (input: RGB uint8 pictures), "
+           "`bundle.json` with the labels and a model card `README.md`. Each export is checked: the file must "
+           "give the same answers as this app on sample images, or nothing is written.")
+fmt = st.radio("Format", list(FORMATS), horizontal=True, key="e_fmt",
+               format_func={"onnx": "ONNX (onnxruntime, any language)", "torchscript": "TorchScript (PyTorch)"}.get)
+bundle_dir = run.path / f"export-{fmt}"
+if st.button("Export and check", key="e_export"):
+    with st.spinner("Exporting and comparing with the app…"):
+        try:
+            export_run(run.path, fmt, bundle_dir)
+        except TLError as exc:
+            st.error(f"Export failed: {exc}")
+if is_bundle(bundle_dir):
+    info = read_json(bundle_dir / "bundle.json")
+    p = info["parity"]
+    st.success(f"Parity check passed on {p['images']} images: same top-1 class, largest probability difference "
+               f"{p['max_abs_diff']:.1e} (allowed {p['tolerance']:.0e}). Exported {info['created']}.")
+    st.download_button(f"Download the {fmt} bundle (.zip)", bundle_zip(str(bundle_dir), info["created"]),
+                       file_name=f"{run.id}-{fmt}.zip", mime="application/zip", key="e_download")
 next_step("try it on new photos", "pages/predict.py")

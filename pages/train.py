@@ -10,7 +10,7 @@ from tl_core.diagnose import diagnose, summarize
 from tl_core.figures import training_curves
 from tl_core.launcher import is_live, launch
 from tl_core.runs import run_state
-from ui.common import current_run, next_step, runs_dir, scenario, set_current_run, wizard
+from ui.common import current_run, gpus, next_step, runs_dir, scenario, set_current_run, wizard
 
 w = wizard()
 st.title("4 · Train")
@@ -29,7 +29,7 @@ def start() -> None:
     if run is not None and is_live(run):
         return
     try:
-        run = launch(config_from_wizard(), runs_dir())
+        run = launch(config_from_wizard(), runs_dir(), processes=st.session_state.get("t_procs", 1))
         set_current_run(run.id)
     except TLError as exc:
         st.session_state["train_error"] = str(exc)
@@ -48,6 +48,9 @@ if not w["data_dir"] and not run:
     st.page_link("pages/data.py", label="Go to Data", icon=":material/folder_open:")
     st.stop()
 
+if gpus() > 1:
+    st.number_input("Processes per machine (one per GPU, DistributedDataParallel)", 1, gpus(), gpus(),
+                    key="t_procs", disabled=live)
 c1, c2 = st.columns(2)
 c1.button("Start training", type="primary", on_click=start, disabled=live or not w["data_dir"], key="t_start")
 c2.button("Stop", on_click=request_stop, disabled=not live, key="t_stop")
@@ -109,6 +112,6 @@ show_run()
 if run_state(run) == "interrupted" and st.button("Resume", key="t_resume"):
     from tl_core.launcher import start_process
 
-    start_process(run, resume=True)
+    start_process(run, resume=True, processes=run.status().get("processes", 1))
     st.rerun()
 next_step("evaluate", "pages/evaluate.py")

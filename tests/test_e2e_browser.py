@@ -6,6 +6,7 @@ Chromium fails the suite instead of skipping it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -15,6 +16,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -159,6 +162,16 @@ def test_whole_flow_in_a_real_browser(server, browser):
     page.locator(".js-plotly-plot").first.wait_for()
     expect(page.get_by_text("Test accuracy").first).to_be_visible(timeout=30_000)
     shot(page, "06-evaluate")
+    page.get_by_role("button", name="Export and check").click()
+    page.get_by_text(re.compile(r"Parity check passed on \d+ images")).first.wait_for(timeout=120_000)
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("button", name=re.compile("Download the onnx bundle")).click()
+    with zipfile.ZipFile(download.value.path()) as zf:
+        names = {Path(n).name for n in zf.namelist()}
+        bundle = json.loads(zf.read(next(n for n in zf.namelist() if n.endswith("bundle.json"))))
+    assert names == {"model.onnx", "bundle.json", "README.md"} and len(bundle["labels"]) == 10
+    page.get_by_text("Download the onnx bundle").first.scroll_into_view_if_needed()
+    shot(page, "06b-evaluate-export")
 
     goto_page(page, "6 · Predict")
     sample = next((ROOT / "sample_data" / "sign-language-digits" / "4").glob("*.JPG"))

@@ -132,3 +132,35 @@ def test_refuses_what_cannot_work(tmp_path, cache_dir):
         _run(tmp_path, data, cache_dir)
     with pytest.raises(ConfigError, match="scenario must be"):
         TrainConfig(data="x", scenario=7)
+
+
+def test_decoded_images_give_the_same_pixels_and_stay_bounded(image_folder, tmp_path):
+    """Augmented epochs start from images decoded and resized once; the pixels equal a fresh
+    decode, and past the memory limit images are simply decoded again."""
+    from PIL import Image
+
+    from tl_core.backbones import get_backbone
+    from tl_core.transforms import DecodedImages, eval_transform, load_for
+
+    pre = get_backbone("efficientnet_lite0").preprocess
+    big = tmp_path / "big.jpg"
+    Image.open(next(image_folder.rglob("*.jpg"))).resize((900, 600)).save(big)  # downscaled once, at load
+    paths = [str(p) for p in sorted(image_folder.rglob("*.jpg"))[:4]] + [str(big)]
+    decoded = DecodedImages(pre)
+    for p in paths:
+        fresh = eval_transform(pre)(load_for(p, pre))
+        assert torch.equal(eval_transform(pre, predecoded=True)(decoded(p)), fresh)
+        assert decoded(p) is decoded.store[p]  # the second call comes from memory
+    assert decoded.store[str(big)].shape == (3, pre.resize, 384)  # short side resized, aspect kept
+    tight = DecodedImages(pre, max_bytes=3 * pre.resize * pre.resize)
+    for p in paths:
+        tight(p)
+    assert len(tight.store) == 1 and tight.bytes <= tight.max_bytes
+
+
+def test_augmented_fine_tune_records_time_spent_waiting_for_data(tmp_path, image_folder, cache_dir):
+    run, result = _run(tmp_path, image_folder, cache_dir, scenario=3, epochs=2, head_epochs=1, batch_size=8,
+                       augment="light")
+    assert result["prefix_cache"] == "off"  # augmentation changes every epoch's input: no prefix cache
+    epochs = [r for r in run.metrics() if r["kind"] == "epoch" and r["stage"] == "finetune"]
+    assert len(epochs) == 2 and all(0 < r["data_seconds"] < r["seconds"] for r in epochs)

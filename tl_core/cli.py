@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import traceback
 
@@ -98,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("tl_core").debug(traceback.format_exc())
         print(f"error: unexpected {type(exc).__name__}: {exc} (please report this)", file=sys.stderr)
         return 1
+    if os.environ.get("RANK", "0") != "0":
+        return 0  # under torchrun only rank 0 reports
     if getattr(args, "json", False):
         print(json.dumps(result))
     elif text:

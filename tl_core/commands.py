@@ -57,27 +57,58 @@ def _log_to(run) -> logging.Handler:
 
 
 def cmd_train(args):
+    from . import distributed
+
+    d = distributed.init_from_env()  # a no-op unless started by torchrun
+    try:
+        result = _train(args, d)
+    except BaseException:
+        distributed.shutdown(clean=False)  # no goodbye barrier: the other ranks may be stuck elsewhere
+        raise
+    distributed.shutdown()
+    return result
+
+
+def _train(args, d):
+    import contextlib
+
     from .backbones import get_backbone
     from .runs import RunDir, pid_alive, run_state, wait_for_slot
     from .train import train_run
 
     resume = bool(args.resume)
-    if resume or args.run_dir:
-        run, cfg = RunDir.open(args.resume or args.run_dir), None
-        pid = run.status().get("pid")
-        if pid and pid != os.getpid() and pid_alive(pid):
-            raise ConfigError(f"{run.path} is already {run_state(run)} in process {pid}; stop it first")
-    else:
-        cfg = _config_from_args(args)
-        get_backbone(cfg.backbone)  # unknown names fail before a run directory is made
-        run = RunDir.create(args.runs_dir)
-        cfg.save(run.config_file)
-    handler = _log_to(run)
+    run = cfg = None
+    if d.main:
+        try:
+            if resume or args.run_dir:  # (a resumed torchrun job must use the same number of processes)
+                run = RunDir.open(args.resume or args.run_dir)
+                pid = run.status().get("pid")
+                if pid and pid != os.getpid() and pid_alive(pid):
+                    raise ConfigError(f"{run.path} is already {run_state(run)} in process {pid}; stop it first")
+            else:
+                cfg = _config_from_args(args)
+                get_backbone(cfg.backbone)  # unknown names fail before a run directory is made
+                run = RunDir.create(args.runs_dir)
+                cfg.save(run.config_file)
+        except TLError as exc:
+            d.broadcast({"error": str(exc)})  # under torchrun the other ranks fail with it
+            raise
+    # Under torchrun, rank 0 made (or checked) the run directory; the others use it.
+    got = d.broadcast({"path": str(run.path)} if run else None)
+    if not d.main:
+        if "error" in got:
+            raise ConfigError(got["error"])
+        run, cfg = RunDir.open(got["path"]), None
     # SIGTERM (the UI's Stop, a scheduler) asks for a clean stop between batches.
     signal.signal(signal.SIGTERM, lambda *_: run.request_stop())
+    if not d.main:  # the other ranks of a torchrun job write nothing but train with rank 0
+        return train_run(run, cfg, resume=resume), ""
+    handler = _log_to(run)
     limit = int(os.environ.get("TL_MAX_CONCURRENT", "1"))
     run.write_status(state="queued", pid=os.getpid(), queued_at=run.status().get("queued_at", time.time()))
-    slot = wait_for_slot(run, limit, on_wait=lambda: _leave_queue_if_stopped(run))
+    # A torchrun job is not queued: its other ranks are already running and waiting for rank 0.
+    slot = (contextlib.nullcontext() if d.enabled else
+            wait_for_slot(run, limit, on_wait=lambda: _leave_queue_if_stopped(run)))
     run.write_status(state="running", pid=os.getpid(), started=time.time())
     try:
         result = train_run(run, cfg, resume=resume)
@@ -92,7 +123,8 @@ def cmd_train(args):
         run.write_status(state="failed", error=f"{type(exc).__name__}: {exc}", finished=time.time())
         raise
     finally:
-        slot.close()
+        if hasattr(slot, "close"):
+            slot.close()
         logging.getLogger().removeHandler(handler)
         handler.close()
     text = (f"run {result['run_dir']}: {result['stop_reason']} after {result['epochs_run']} epochs in "

@@ -15,6 +15,7 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
+from .distributed import Dist, autocast, grad_scaler
 from .errors import CancelTraining
 
 
@@ -43,6 +44,10 @@ class Trainer:
     Attributes:
         forward: maps an input batch to logits (``model`` for images, ``model.forward_head`` for
             cached features).
+        train_forward: the same under DistributedDataParallel (gradients averaged over ranks);
+            ``forward`` when training on one process.
+        device: where batches go; autocast (mixed precision) is on for CUDA.
+        dist: the process group (train metrics are summed over ranks).
         stage: a name written into every record ("head" or "finetune").
         start_epoch: epochs already done (when resuming).
     """
@@ -64,13 +69,22 @@ class Trainer:
     stop_reason: str | None = None
     history: list[dict] = field(default_factory=list)
     loss_fn: nn.Module = field(default_factory=nn.CrossEntropyLoss)
+    train_forward: Callable[[torch.Tensor], torch.Tensor] | None = None
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    dist: Dist = field(default_factory=Dist)
+
+    def __post_init__(self):
+        self.scaler = grad_scaler(self.device)
 
     def emit(self, event: Event, *args) -> None:
         for cb in self.callbacks:
             getattr(cb, event.value)(self, *args)
 
-    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.ndim == 4 else x
+    def _prepare(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = batch[0].to(self.device, non_blocking=True), batch[1].to(self.device, non_blocking=True)
+        if self.channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y
 
     def fit(self) -> str:
         """Run the remaining epochs; returns "completed", or the reason a callback gave."""
@@ -91,14 +105,23 @@ class Trainer:
 
     def _train_epoch(self) -> dict:
         self.model.train()
-        t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
+        forward = self.train_forward or self.forward
+        t0, seen, loss_sum, correct, data_s = time.perf_counter(), 0, 0.0, 0, 0.0
+        fetch = time.perf_counter()
         for i, batch in enumerate(self.train_batches(self.epoch), 1):
-            x, y = self._prepare(batch[0]), batch[1]
-            logits = self.forward(x)
-            loss = self.loss_fn(logits, y)
+            data_s += time.perf_counter() - fetch  # waiting for the batch: decoding, augmentation
+            x, y = self._prepare(batch)
+            with autocast(self.device):
+                logits = forward(x)
+                loss = self.loss_fn(logits.float(), y)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                loss.backward()
+                self.optimizer.step()
             if self.scheduler is not None:
                 self.scheduler.step()
             self.step += 1
@@ -113,19 +136,22 @@ class Trainer:
                 "loss": batch_loss, "acc": batch_correct / n, "lr": self.optimizer.param_groups[-1]["lr"],
                 "images_per_s": seen / max(elapsed, 1e-9), "batch": i,
                 "batches": self.steps_per_epoch})
+            fetch = time.perf_counter()
         seconds = time.perf_counter() - t0
+        loss_sum, correct, seen = self.dist.sum([loss_sum, correct, seen])
         return {"kind": "epoch", "stage": self.stage, "epoch": self.epoch, "epochs": self.epochs,
                 "train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1),
                 "lr": self.optimizer.param_groups[-1]["lr"], "images_per_s": seen / max(seconds, 1e-9),
-                "seconds": seconds}
+                "seconds": seconds, "data_seconds": data_s}
 
     @torch.inference_mode()
     def validate(self) -> dict:
         self.model.eval()
         seen, loss_sum, correct = 0, 0.0, 0
         for batch in self.val_batches():
-            x, y = self._prepare(batch[0]), batch[1]
-            logits = self.forward(x)
+            x, y = self._prepare(batch)
+            with autocast(self.device):
+                logits = self.forward(x).float()
             loss_sum += self.loss_fn(logits, y).item() * len(y)
             correct += (logits.argmax(1) == y).sum().item()
             seen += len(y)
@@ -164,7 +190,8 @@ class StopFile(Callback):
         self.run = run
 
     def on_batch_end(self, trainer, record):
-        if self.run.stop_requested():
+        # Under DDP every rank must stop at the same batch, or the others wait for it forever.
+        if trainer.dist.any(self.run.stop_requested()):
             raise CancelTraining("stopped")
 
     on_epoch_start = lambda self, trainer: self.on_batch_end(trainer, {})  # noqa: E731

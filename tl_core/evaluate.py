@@ -7,6 +7,7 @@ from torch.utils.data import DataLoader
 
 from .backbones import BackboneSpec
 from .data import Item
+from .distributed import autocast
 from .transforms import ImageDataset, eval_transform
 
 
@@ -15,15 +16,18 @@ def predict_probs(model, items: list[Item], spec: BackboneSpec, batch_size: int 
                   features: torch.Tensor | None = None) -> torch.Tensor:
     """Class probabilities ``[N, C]`` for items (from cached features when given)."""
     model.eval()
+    device = next(model.parameters()).device
     if features is not None:
-        return torch.softmax(model.forward_head(features), 1)
+        return torch.softmax(model.forward_head(features.to(device)).float(), 1).cpu()
     loader = DataLoader(ImageDataset(items, eval_transform(spec.preprocess), spec.preprocess),
                         batch_size=batch_size, shuffle=False)
     out = []
     for x, _, _ in loader:
+        x = x.to(device)
         if spec.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        out.append(torch.softmax(model(x), 1))
+        with autocast(device):
+            out.append(torch.softmax(model(x).float(), 1).cpu())
     return torch.cat(out) if out else torch.zeros(0, 0)
 
 

@@ -39,7 +39,7 @@ def grad_cam(model: TransferModel, x: torch.Tensor, target: int | None = None) -
     cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
     cam = cam - cam.min()
     cam = cam / cam.max() if cam.max() > 0 else cam
-    return cam.numpy(), target
+    return cam.cpu().numpy(), target
 
 
 def overlay(image: Image.Image, cam: np.ndarray, alpha: float = 0.45) -> Image.Image:

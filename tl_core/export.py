@@ -153,7 +153,7 @@ def export_run(run_dir: str | Path, fmt: str, out_dir: str | Path, which: str = 
         raise ConfigError(f"{out} exists and is not an exported bundle; choose an empty or new folder")
     if not run.checkpoint(which).is_file():
         raise RunError(f"{run.path} has no {which} checkpoint yet; train it (or wait for its first epoch)")
-    predictor = Predictor.from_run(run.path, which)
+    predictor = Predictor.from_run(run.path, which, device="cpu")  # export traces on the CPU
     pre, size = predictor.pre, predictor.pre.crop
     tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent if out.parent.exists() else None))
     try:

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 
 from .backbones import BackboneSpec
 from .data import Item
+from .distributed import autocast
 from .transforms import ImageDataset, eval_transform
 
 Progress = Callable[[int, int], None]
@@ -60,16 +61,19 @@ def extract_features(model, items: list[Item], spec: BackboneSpec, batch_size: i
     the first ``k`` groups (the frozen prefix), in fp16 to halve their memory.
     """
     model.eval()
+    device = next(model.parameters()).device
     loader = DataLoader(ImageDataset(items, eval_transform(spec.preprocess), spec.preprocess),
                         batch_size=batch_size, shuffle=False, num_workers=0)
     out, done = [], 0
     for x, _, _ in loader:
+        x = x.to(device)
         if spec.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        if cut is None:
-            out.append(model.forward_features(x).float())
-        else:
-            out.append(model.forward_body(x, 0, cut).half().contiguous())
+        with autocast(device):
+            if cut is None:
+                out.append(model.forward_features(x).float().cpu())
+            else:
+                out.append(model.forward_body(x, 0, cut).half().contiguous().cpu())
         done += len(x)
         if progress:
             progress(done, len(items))
@@ -79,7 +83,7 @@ def extract_features(model, items: list[Item], spec: BackboneSpec, batch_size: i
 def activation_bytes(model, spec: BackboneSpec, cut: int, n_images: int) -> int:
     """fp16 bytes needed to cache the activations after ``cut`` groups for ``n_images``."""
     with torch.inference_mode():
-        x = torch.zeros(1, 3, spec.input_size, spec.input_size)
+        x = torch.zeros(1, 3, spec.input_size, spec.input_size, device=next(model.parameters()).device)
         return model.eval().forward_body(x, 0, cut).numel() * 2 * n_images
 
 

@@ -21,20 +21,24 @@ from .runs import TERMINAL_STATES, RunDir, pid_alive, run_state
 FAST_MALLOC = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736"
 
 
-def launch(cfg: TrainConfig, runs_dir: str | Path, python: str | None = None) -> RunDir:
-    """Create a run directory for ``cfg`` and start training it in a new process; returns at once."""
+def launch(cfg: TrainConfig, runs_dir: str | Path, python: str | None = None, processes: int = 1) -> RunDir:
+    """Create a run directory for ``cfg`` and start training it in a new process (``processes`` > 1:
+    one per GPU through torchrun); returns at once."""
     run = RunDir.create(runs_dir)
     cfg.save(run.config_file)
-    run.write_status(state="queued", created=time.time(), queued_at=time.time())
-    start_process(run, python)
+    run.write_status(state="queued", created=time.time(), queued_at=time.time(), processes=processes)
+    start_process(run, python, processes=processes)
     return run
 
 
-def start_process(run: RunDir, python: str | None = None, resume: bool = False) -> int:
+def start_process(run: RunDir, python: str | None = None, resume: bool = False, processes: int = 1) -> int:
     env = {**os.environ, "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", FAST_MALLOC),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
                                                        os.environ.get("PYTHONPATH")]))}
-    args = [python or sys.executable, "-m", "tl_core", "train"]
+    args = [python or sys.executable]
+    if processes > 1:
+        args += ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"]
+    args += ["-m", "tl_core", "train"]
     args += ["--resume", str(run.path)] if resume else ["--run-dir", str(run.path)]
     with open(run.path / "stdout.log", "ab") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -55,7 +59,7 @@ def stop(run: RunDir, grace: float = 10.0) -> str:
         if not pid_alive(pid):
             break
         try:
-            os.killpg(int(pid), sig)
+            os.killpg(os.getpgid(int(pid)), sig)  # the whole group: torchrun and all its ranks
         except (ProcessLookupError, PermissionError):
             break
         time.sleep(1.0)

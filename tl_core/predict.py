@@ -9,6 +9,7 @@ from PIL import Image
 
 from . import checkpoints as ckpt
 from .backbones import BackboneSpec, Preprocess, get_backbone
+from .distributed import autocast, pick_device
 from .errors import RunError
 from .model import build_model
 from .runs import RunDir
@@ -27,15 +28,17 @@ def imagenet_labels() -> list[str]:
 class Predictor:
     """A model loaded once, answering top-k queries for images (paths, bytes or PIL images)."""
 
-    def __init__(self, model: torch.nn.Module, labels: list[str], pre: Preprocess, channels_last: bool = False):
-        self.model, self.labels, self.pre = model.eval(), labels, pre
+    def __init__(self, model: torch.nn.Module, labels: list[str], pre: Preprocess, channels_last: bool = False,
+                 device: torch.device | str | None = None):
+        self.device = torch.device(device) if device else pick_device()
+        self.model, self.labels, self.pre = model.eval().to(self.device), labels, pre
         self.transform = eval_transform(pre)
         self.channels_last = channels_last
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, which: str = "best") -> "Predictor":
+    def from_run(cls, run_dir: str | Path, which: str = "best", device: str | None = None) -> "Predictor":
         """Load a run's checkpoint (``weights_only=True``); no pretrained weights file is needed."""
         run = RunDir.open(run_dir)
         state = ckpt.load_checkpoint(run.checkpoint(which))
@@ -45,7 +48,7 @@ class Predictor:
             model.load_state_dict(state["model"])
         except RuntimeError as exc:
             raise RunError(f"checkpoint {run.checkpoint(which)} does not match its backbone: {exc}") from None
-        return cls(model, list(state["labels"]), spec.preprocess, spec.channels_last)
+        return cls(model, list(state["labels"]), spec.preprocess, spec.channels_last, device)
 
     @classmethod
     def imagenet(cls, backbone: str | None = None, weights: str | None = None) -> "Predictor":
@@ -60,10 +63,11 @@ class Predictor:
     @torch.inference_mode()
     def probs(self, images: list[ImageLike]) -> torch.Tensor:
         """Class probabilities ``[N, C]``."""
-        x = torch.stack([self._tensor(im) for im in images])
+        x = torch.stack([self._tensor(im) for im in images]).to(self.device)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return torch.softmax(self.model(x), 1)
+        with autocast(self.device):
+            return torch.softmax(self.model(x).float(), 1).cpu()
 
     def explain(self, image: ImageLike, target: int | None = None) -> tuple[Image.Image, int]:
         """Grad-CAM overlay on the model's view of ``image`` (resized and cropped) and the class it
@@ -71,7 +75,7 @@ class Predictor:
         from .explain import grad_cam, overlay
 
         img = image.convert("RGB") if isinstance(image, Image.Image) else load_for(image, self.pre)
-        x = self.transform(img).unsqueeze(0)
+        x = self.transform(img).unsqueeze(0).to(self.device)
         cam, target = grad_cam(self.model, x, target)
         return overlay(crop_transform(self.pre)(img), cam), target
 

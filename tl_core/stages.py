@@ -4,14 +4,18 @@ possible), sharing one checkpointer and writing live status."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import time
 
 import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, TensorDataset
 
 from . import checkpoints as ckpt
+from .distributed import Dist, RecordingSampler
 from .engine import EarlyStopping, MetricsLogger, StopFile, Trainer
 from .errors import CancelTraining
 from .evaluate import predict_probs
@@ -19,9 +23,10 @@ from .features import activation_bytes, cached_features
 from .freezing import param_groups
 from .model import TransferModel
 from .runs import RunDir
-from .transforms import ImageDataset, eval_transform, train_transform
+from .transforms import DecodedImages, ImageDataset, eval_transform, train_transform
 
 log = logging.getLogger("tl_core.train")
+_DDP_ARGS = inspect.signature(DistributedDataParallel.__init__).parameters
 PREFIX_CACHE_MAX_BYTES = int(float(os.environ.get("TL_PREFIX_CACHE_MAX_GB", "3")) * 1e9)
 
 
@@ -30,16 +35,43 @@ def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 100_003 + epoch)
 
 
-def _feature_batches(feats, labels, batch_size, shuffle, seed):
-    ds = TensorDataset(feats, torch.tensor(labels, dtype=torch.long))
-    return lambda epoch=0: DataLoader(ds, batch_size=batch_size, shuffle=shuffle,
-                                      generator=_epoch_generator(seed, epoch))
+class Batches:
+    """Batches of one epoch (``batches(epoch)``). On one process: shuffled with a per-epoch
+    generator. Under DDP (training sets only): each rank gets its shard from a distributed sampler."""
+
+    def __init__(self, ds, batch_size: int, shuffle: bool, seed: int, d: Dist | None = None):
+        self.ds, self.batch_size, self.shuffle, self.seed = ds, batch_size, shuffle, seed
+        self.sampler = RecordingSampler(ds, d, shuffle, seed) if d is not None and d.enabled else None
+
+    def __call__(self, epoch: int = 0) -> DataLoader:
+        if self.sampler is not None:
+            self.sampler.set_epoch(epoch)
+            return DataLoader(self.ds, batch_size=self.batch_size, sampler=self.sampler)
+        return DataLoader(self.ds, batch_size=self.batch_size, shuffle=self.shuffle,
+                          generator=_epoch_generator(self.seed, epoch))
+
+    def steps(self) -> int:
+        n = len(self.sampler) if self.sampler is not None else len(self.ds)
+        return max(1, -(-n // self.batch_size))
 
 
-def _image_batches(items, transform, pre, batch_size, shuffle, seed):
-    ds = ImageDataset(items, transform, pre)
-    return lambda epoch=0: DataLoader(ds, batch_size=batch_size, shuffle=shuffle,
-                                      generator=_epoch_generator(seed, epoch), num_workers=0)
+def _feature_batches(feats, labels, batch_size, shuffle, seed, d=None) -> Batches:
+    return Batches(TensorDataset(feats, torch.tensor(labels, dtype=torch.long)), batch_size, shuffle, seed, d)
+
+
+def _image_batches(items, transform, pre, batch_size, shuffle, seed, d=None, decoded=None) -> Batches:
+    return Batches(ImageDataset(items, transform, pre, decoded), batch_size, shuffle, seed, d)
+
+
+class _StageForward(nn.Module):
+    """A stage's forward function as a module, so DistributedDataParallel can wrap it."""
+
+    def __init__(self, model: nn.Module, forward):
+        super().__init__()
+        self.model, self.fn = model, forward
+
+    def forward(self, x):
+        return self.fn(x)
 
 
 class StatusWriter(ckpt.Callback):
@@ -85,9 +117,13 @@ def _extraction_progress(run: RunDir):
 class Stages:
     """The head stage and the fine-tune stage of one run, sharing data loaders and the feature cache."""
 
-    def __init__(self, run, cfg, plan, spec, model: TransferModel, split, saver, last):
+    def __init__(self, run, cfg, plan, spec, model: TransferModel, split, saver, last, d: Dist | None = None):
         self.run, self.cfg, self.plan, self.spec, self.model = run, cfg, plan, spec, model
         self.split, self.saver, self.last = split, saver, last
+        self.dist = d or Dist()
+        self.device = self.dist.device
+        self.shards: dict[str, list[list[int]]] = {}
+        self.decoded: DecodedImages | None = None
         self.features: dict[str, torch.Tensor] | None = None
         self.prefix: dict[str, torch.Tensor] | None = None
         self.cache_status = self.prefix_status = "off"
@@ -102,8 +138,19 @@ class Stages:
         """Features (``cut=None``) or prefix activations of every split part, from the cache."""
         parts = ("train", "val", "test")
         items = [it for part in parts for it in self.split[part]]
-        rows, status = cached_features(self.model, items, self.spec, self.cfg.cache_dir, self.cfg.weights,
-                                       self.cfg.batch_size, _extraction_progress(self.run), cut=cut)
+
+        def extract():
+            return cached_features(self.model, items, self.spec, self.cfg.cache_dir, self.cfg.weights,
+                                   self.cfg.batch_size, _extraction_progress(self.run), cut=cut)
+
+        # Under DDP rank 0 extracts and stores; the others then read its cache (or, without a
+        # shared file system, extract for themselves).
+        if self.dist.main:
+            rows, status = extract()
+            self.dist.barrier()
+        else:
+            self.dist.barrier()
+            rows, status = extract()
         return dict(zip(parts, torch.split(rows, [len(self.split[p]) for p in parts]))), status
 
     def _load_features(self) -> None:
@@ -131,7 +178,8 @@ class Stages:
             m.load_state_dict(state["model"])
         if self.plan.use_cache or not self.plan.head_only:
             self._load_features()
-            train = _feature_batches(self.features["train"], self._labels("train"), cfg.batch_size, True, cfg.seed)
+            train = _feature_batches(self.features["train"], self._labels("train"), cfg.batch_size, True, cfg.seed,
+                                     self.dist)
             val = _feature_batches(self.features["val"], self._labels("val"), 256, False, cfg.seed)
             forward = m.forward_head
         else:
@@ -142,9 +190,12 @@ class Stages:
 
     def _image_loaders(self):
         cfg, pre = self.cfg, self.spec.preprocess
-        train = _image_batches(self.split["train"], train_transform(pre, self.plan.augment), pre, cfg.batch_size,
-                               True, cfg.seed)
-        val = _image_batches(self.split["val"], eval_transform(pre), pre, cfg.batch_size, False, cfg.seed)
+        if self.decoded is None:  # one per run: decode and resize each image once, in the first epoch
+            self.decoded = DecodedImages(pre)
+        train = _image_batches(self.split["train"], train_transform(pre, self.plan.augment, predecoded=True), pre,
+                               cfg.batch_size, True, cfg.seed, self.dist, self.decoded)
+        val = _image_batches(self.split["val"], eval_transform(pre, predecoded=True), pre, cfg.batch_size, False,
+                             cfg.seed, decoded=self.decoded)
         return train, val
 
     @torch.inference_mode()
@@ -152,12 +203,12 @@ class Stages:
         """Class probabilities of a split part, from whichever cache matches the model's stage."""
         self.model.eval()
         if stage == "head" and self.features is not None:
-            logits = self.model.forward_head(self.features[part])
+            chunks = [self.model.forward_head(f.to(self.device)) for f in torch.split(self.features[part], 256)]
         elif stage == "finetune" and self.prefix is not None:
-            logits = torch.cat([self._prefix_forward(a) for a in torch.split(self.prefix[part], 64)])
+            chunks = [self._prefix_forward(a.to(self.device)) for a in torch.split(self.prefix[part], 64)]
         else:
             return predict_probs(self.model, self.split[part], self.spec, self.cfg.batch_size)
-        return torch.softmax(logits, 1)
+        return torch.softmax(torch.cat(chunks).float(), 1).cpu()
 
     def _load_prefix(self) -> bool:
         """Cache the activations at the freeze boundary (no augmentation): later epochs only run
@@ -180,6 +231,7 @@ class Stages:
 
     def _finetune_stage(self) -> str:
         m, cfg = self.model, self.cfg
+        self.dist.barrier()  # rank 0 has written the head stage's best checkpoint
         start, state = self._resume_point("finetune")
         if state:
             m.load_state_dict(state["model"])
@@ -188,16 +240,16 @@ class Stages:
         m.freeze_to(self.plan.frozen_groups)
         m.bn_stats_frozen = cfg.bn_stats == "frozen"
         if self.plan.use_cache and self.plan.frozen_groups > 0 and self._load_prefix():
-            train = _feature_batches(self.prefix["train"], self._labels("train"), cfg.batch_size, True, cfg.seed)
+            train = _feature_batches(self.prefix["train"], self._labels("train"), cfg.batch_size, True, cfg.seed,
+                                     self.dist)
             val = _feature_batches(self.prefix["val"], self._labels("val"), cfg.batch_size, False, cfg.seed)
             forward = self._prefix_forward
         else:
             train, val = self._image_loaders()
             forward = m
         opt = torch.optim.AdamW(param_groups(m, cfg.head_lr, cfg.lr_ratio), weight_decay=cfg.weight_decay)
-        steps = max(1, -(-len(self.split["train"]) // cfg.batch_size))
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups],
-                                                    total_steps=steps * self.plan.epochs, pct_start=0.2)
+                                                    total_steps=train.steps() * self.plan.epochs, pct_start=0.2)
         return self._fit("finetune", opt, sched, train, val, forward, self.plan.epochs, start, state,
                          epochs_before=self.head_epochs)
 
@@ -211,16 +263,32 @@ class Stages:
             # Feature extraction on a cache miss draws from the global RNG; reseed so a cache hit
             # and a miss train identically (dropout masks, augmentation).
             torch.manual_seed(self.cfg.seed + (1 if stage == "finetune" else 0))
-        steps = max(1, -(-len(self.split["train"]) // self.cfg.batch_size))
+        d = self.dist
+        # Only rank 0 writes (metrics, checkpoints, status); every rank stops together.
+        writers = [MetricsLogger(self.run), self.saver, StatusWriter(self.run, epochs_before, self.total_epochs)]
         trainer = Trainer(self.model, opt, train, val, forward, epochs, stage=stage, start_epoch=start,
-                          steps_per_epoch=steps, scheduler=sched,
+                          steps_per_epoch=train.steps(), scheduler=sched,
                           channels_last=self.spec.channels_last and forward is self.model,
                           step=state["step"] if state else 0,
                           loss_fn=torch.nn.CrossEntropyLoss(label_smoothing=self.cfg.label_smoothing),
-                          callbacks=[MetricsLogger(self.run), StopFile(self.run), self.saver,
-                                     StatusWriter(self.run, epochs_before, self.total_epochs),
-                                     EarlyStopping(self.cfg.patience)])
+                          callbacks=[*(writers if d.main else []), StopFile(self.run),
+                                     EarlyStopping(self.cfg.patience)],
+                          device=self.device, dist=d)
+        if d.enabled:
+            # Buffers (BatchNorm statistics) are not synced each forward: frozen by default.
+            no_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in _DDP_ARGS
+                       else {"broadcast_buffers": False})
+            ddp = DistributedDataParallel(_StageForward(self.model, forward),
+                                          device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                                          **no_sync)
+            trainer.train_forward = ddp
         reason = trainer.fit()
+        if d.enabled:  # drop the DDP wrapper (and its gradient hooks) with the stage, on all ranks together
+            trainer.train_forward = None
+            del ddp
+            d.barrier()
+        if train.sampler is not None and train.sampler.first is not None:
+            self.shards[stage] = d.gather(train.sampler.first)
         self.epochs_run += len(trainer.history)
         log.info("stage %s ended: %s after %d epoch(s)", stage, reason, len(trainer.history))
         return reason

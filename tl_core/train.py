@@ -17,10 +17,11 @@ from dataclasses import dataclass
 import torch
 
 from . import checkpoints as ckpt
+from . import distributed
 from .backbones import get_backbone
 from .config import TrainConfig
 from .data import Scan, duplicate_issues, scan_folder, validate
-from .errors import CancelTraining, DatasetError
+from .errors import CancelTraining, DatasetError, TLError
 from .evaluate import compute_metrics
 from .freezing import SCENARIOS, default_lr_ratio, frozen_share, plan_freeze
 from .model import build_model
@@ -106,12 +107,14 @@ def _cap_per_class(scan: Scan, cap: int) -> Scan:
     return Scan(scan.root, scan.classes, parts, scan.skipped)
 
 
-def _load_resume_state(run: RunDir) -> dict | None:
+def _load_resume_state(run: RunDir, trim: bool = True) -> dict | None:
     """The last checkpoint, with metrics.jsonl trimmed to it: epochs logged after the last save
     (lost when the process was killed) are trained again and must not appear twice."""
     if not run.checkpoint("last").is_file():
         return None
     last = ckpt.load_checkpoint(run.checkpoint("last"))
+    if not trim:
+        return last
     order = {"head": 0, "finetune": 1}
     mark = (order[last["stage"]], last["epoch"])
     kept = [r for r in run.metrics() if (order.get(r.get("stage"), 0), r.get("epoch", 0)) <= mark]
@@ -139,29 +142,51 @@ def train_run(run: RunDir, cfg: TrainConfig | None = None, resume: bool = False)
         TLError subclasses for bad data or settings; the caller records them as a failed run.
     """
     t_start = time.time()
+    d = distributed.current()
     cfg = TrainConfig.load(run.config_file) if cfg is None else cfg
-    run.stop_file.unlink(missing_ok=True)
-    run.write_status(state="running", stage="preparing", started=t_start, progress=0.0)
+    if d.main:
+        run.stop_file.unlink(missing_ok=True)
+        run.write_status(state="running", stage="preparing", started=t_start, progress=0.0,
+                         device=distributed.describe_device(d.device), processes=d.world)
+        try:
+            classes, split = _prepare_run(run, cfg, resume)
+        except TLError as exc:
+            d.broadcast(str(exc))  # the other ranks fail with the same message instead of waiting
+            raise
+        d.broadcast(None)
+    else:
+        error = d.broadcast(None)
+        if error:
+            raise DatasetError(error)
+        classes, split = _prepare_run(run, cfg, resume=True)  # exactly the split rank 0 wrote
     spec = get_backbone(cfg.backbone)
     torch.manual_seed(cfg.seed)
-    classes, split = _prepare_run(run, cfg, resume)
-    model = build_model(spec, len(classes), cfg.head_hidden, cfg.dropout, weights=cfg.weights)
+    model = build_model(spec, len(classes), cfg.head_hidden, cfg.dropout, weights=cfg.weights).to(d.device)
     if spec.channels_last:
         model = model.to(memory_format=torch.channels_last)
     cfg, plan = resolve(cfg, model.group_param_counts(), len(split["train"]))
-    cfg.save(run.config_file)
+    if d.main:
+        cfg.save(run.config_file)
     log.info("plan: %s", plan)
     meta = {"labels": classes, "backbone": spec.name, "head_hidden": cfg.head_hidden, "dropout": cfg.dropout,
             "frozen_groups": plan.frozen_groups}
-    last = _load_resume_state(run) if resume else None
+    last = None
+    if resume:
+        last = _load_resume_state(run) if d.main else None
+        d.barrier()
+        last = last if d.main else _load_resume_state(run, trim=False)
     saver = ckpt.Checkpointer(run, meta, best=tuple(last["best"]) if last else None)
-    stages = Stages(run, cfg, plan, spec, model, split, saver, last)
+    stages = Stages(run, cfg, plan, spec, model, split, saver, last, d)
     try:
         reason = stages.run_all()
     except CancelTraining as exc:  # stopped while computing features
         reason = exc.reason
-    summary = _finish(run, cfg, plan, spec, model, split, classes, stages, reason, t_start)
-    return summary
+    if d.enabled and d.main:
+        write_json_atomic(run.path / "distributed.json", {
+            "processes": d.world, "backend": d.backend, "device": distributed.describe_device(d.device),
+            "first_epoch_samples": stages.shards})
+    summary = _finish(run, cfg, plan, spec, model, split, classes, stages, reason, t_start) if d.main else None
+    return d.broadcast(summary)
 
 
 def _finish(run, cfg, plan, spec, model, split, classes, stages: Stages, reason: str, t_start: float) -> dict:

@@ -80,3 +80,18 @@ def _predictor(path: str, mtime: float):
 def run_predictor(run: RunDir):
     """The run's best model, loaded once per server (reloaded when the checkpoint changes)."""
     return _predictor(str(run.path), run.checkpoint("best").stat().st_mtime)
+
+
+@st.cache_resource
+def device_line() -> str:
+    """Where training and prediction run on this server (GPU when present, else CPU)."""
+    from tl_core.distributed import describe_device
+
+    return describe_device()
+
+
+@st.cache_resource
+def gpus() -> int:
+    from tl_core.distributed import gpu_count
+
+    return gpu_count()
