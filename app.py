@@ -13,6 +13,7 @@ pages = [
     st.Page("pages/evaluate.py", title="5 · Evaluate", icon=":material/fact_check:"),
     st.Page("pages/predict.py", title="6 · Predict", icon=":material/image_search:"),
     st.Page("pages/runs.py", title="7 · Runs", icon=":material/history:"),
+    st.Page("pages/lab.py", title="8 · Scenario lab", icon=":material/science:"),
 ]
 nav = st.navigation(pages)
 st.sidebar.caption(f":material/memory: {device_line()}")

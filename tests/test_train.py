@@ -164,3 +164,20 @@ def test_augmented_fine_tune_records_time_spent_waiting_for_data(tmp_path, image
     assert result["prefix_cache"] == "off"  # augmentation changes every epoch's input: no prefix cache
     epochs = [r for r in run.metrics() if r["kind"] == "epoch" and r["stage"] == "finetune"]
     assert len(epochs) == 2 and all(0 < r["data_seconds"] < r["seconds"] for r in epochs)
+
+
+@pytest.mark.parametrize("level", ["light", "strong"])
+def test_augmentation_is_random_per_sample_but_reproducible(image_folder, level):
+    from tl_core.backbones import get_backbone
+    from tl_core.data import Item
+    from tl_core.transforms import DecodedImages, ImageDataset, train_transform
+
+    pre = get_backbone("efficientnet_lite0").preprocess
+    items = [Item(str(p), 0) for p in sorted(image_folder.rglob("*.jpg"))[:3]]
+    ds = ImageDataset(items, train_transform(pre, level, predecoded=True), pre, DecodedImages(pre), seed=7)
+    first = ds[0][0]
+    assert first.shape == (3, pre.crop, pre.crop) and first.dtype == torch.float32
+    assert torch.equal(ds[0][0], first)  # same seed, epoch and sample: same picture (any thread)
+    ds.epoch = 1
+    assert not torch.equal(ds[0][0], first)  # next epoch: another crop / flip / colour
+    assert not torch.equal(ds[1][0], ds[2][0])

@@ -172,6 +172,40 @@ def cmd_predict(args):
     return out, text
 
 
+def cmd_lab(args):
+    from .lab import run_lab, summarize_lab
+    from .runs import RunDir, wait_for_slot
+
+    lab = RunDir(args.lab_dir) if args.lab_dir else RunDir.create(args.runs_dir, prefix="lab")
+    lab.path.mkdir(parents=True, exist_ok=True)
+    current = {}
+
+    def forward_stop(*_):  # SIGTERM / the UI's Stop: stop the lab and the scenario in progress
+        lab.request_stop()
+        if "run" in current:
+            current["run"].request_stop()
+
+    signal.signal(signal.SIGTERM, forward_stop)
+    # The lab trains like a run: it waits for a training slot of the runs folder and holds it.
+    lab.write_status(state="queued", pid=os.getpid(), queued_at=lab.status().get("queued_at", time.time()))
+    slot = wait_for_slot(lab, int(os.environ.get("TL_MAX_CONCURRENT", "1")),
+                         on_wait=lambda: _leave_queue_if_stopped(lab))
+    lab.write_status(state="running", pid=os.getpid(), started=time.time())
+    try:
+        result = run_lab(args.data, args.test_data, args.runs_dir, args.backbone, args.epochs, lab, args.cache_dir,
+                         on_run=lambda run: current.update(run=run))
+    except BaseException as exc:
+        lab.write_status(state="failed", error=str(exc) if isinstance(exc, TLError) else
+                         f"{type(exc).__name__}: {exc}", finished=time.time())
+        raise
+    finally:
+        slot.close()
+    lab.write_status(state="stopped" if lab.stop_requested() else "succeeded", finished=time.time())
+    rows = "\n".join(f"  scenario {s['scenario']}: test {_pct(s['test_accuracy'])}, {s['seconds']:.0f} s, "
+                     f"{s['trainable_params']:,} trainable parameters" for s in result["scenarios"])
+    return result, f"{rows}\n{summarize_lab(result)}"
+
+
 def cmd_export(args):
     from pathlib import Path
 

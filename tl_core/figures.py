@@ -80,3 +80,26 @@ def top_k(top: list[dict]) -> go.Figure:
     fig.update_layout(height=60 + 32 * len(top), margin=dict(l=10, r=10, t=10, b=10), xaxis=dict(range=[0, 1]))
     fig.update_yaxes(type="category")
     return fig
+
+
+def lab_chart(scenarios: list[dict], advised: int | None) -> go.Figure:
+    """Test accuracy against trainable parameters (log scale); marker area grows with training time;
+    the advisor's pick is a star."""
+    fig = go.Figure()
+    for s in scenarios:
+        if s.get("test_accuracy") is None:
+            continue
+        picked = s["scenario"] == advised
+        fig.add_trace(go.Scatter(
+            x=[max(s["trainable_params"], 1)], y=[100 * s["test_accuracy"]], mode="markers+text",
+            name=f"scenario {s['scenario']}" + (" (advised)" if picked else ""),
+            text=[f"S{s['scenario']} · {s['seconds']:.0f} s" + (" · advised" if picked else "")],
+            textposition="top center",
+            marker=dict(size=14 + min(40, s["seconds"] ** 0.5 * 2), symbol="star" if picked else "circle",
+                        color=HEAD if picked else TRAINABLE, line=dict(width=1, color="#333")),
+            hovertemplate=(f"scenario {s['scenario']}<br>test accuracy %{{y:.1f}}%<br>"
+                           f"%{{x:,}} trainable parameters<br>{s['seconds']:.0f} s<extra></extra>")))
+    fig.update_xaxes(type="log", title="trainable parameters (log scale)")
+    fig.update_yaxes(title="test accuracy (%)")
+    fig.update_layout(height=420, margin=dict(l=10, r=10, t=30, b=10), showlegend=False)
+    return fig

@@ -32,14 +32,29 @@ def launch(cfg: TrainConfig, runs_dir: str | Path, python: str | None = None, pr
 
 
 def start_process(run: RunDir, python: str | None = None, resume: bool = False, processes: int = 1) -> int:
-    env = {**os.environ, "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", FAST_MALLOC),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
-                                                       os.environ.get("PYTHONPATH")]))}
     args = [python or sys.executable]
     if processes > 1:
         args += ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"]
     args += ["-m", "tl_core", "train"]
     args += ["--resume", str(run.path)] if resume else ["--run-dir", str(run.path)]
+    return _spawn(run, args)
+
+
+def launch_lab(data: str, runs_dir: str | Path, backbone: str | None = None, epochs: int = 3,
+               python: str | None = None) -> RunDir:
+    """Start the scenario lab (``python -m tl_core lab``) on ``data`` in a new process; returns its folder."""
+    lab = RunDir.create(runs_dir, prefix="lab")
+    lab.write_status(state="queued", created=time.time(), queued_at=time.time())
+    args = [python or sys.executable, "-m", "tl_core", "lab", "--data", str(data), "--runs-dir", str(runs_dir),
+            "--lab-dir", str(lab.path), "--epochs", str(epochs)] + (["--backbone", backbone] if backbone else [])
+    _spawn(lab, args)
+    return lab
+
+
+def _spawn(run: RunDir, args: list[str]) -> int:
+    env = {**os.environ, "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", FAST_MALLOC),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
+                                                       os.environ.get("PYTHONPATH")]))}
     with open(run.path / "stdout.log", "ab") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, env=env)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import queue
+import threading
 import time
 
 import torch
@@ -43,16 +45,59 @@ class Batches:
         self.ds, self.batch_size, self.shuffle, self.seed = ds, batch_size, shuffle, seed
         self.sampler = RecordingSampler(ds, d, shuffle, seed) if d is not None and d.enabled else None
 
-    def __call__(self, epoch: int = 0) -> DataLoader:
+    def __call__(self, epoch: int = 0):
+        if isinstance(self.ds, ImageDataset):
+            self.ds.epoch = epoch
         if self.sampler is not None:
             self.sampler.set_epoch(epoch)
-            return DataLoader(self.ds, batch_size=self.batch_size, sampler=self.sampler)
-        return DataLoader(self.ds, batch_size=self.batch_size, shuffle=self.shuffle,
-                          generator=_epoch_generator(self.seed, epoch))
+            loader = DataLoader(self.ds, batch_size=self.batch_size, sampler=self.sampler)
+        else:
+            loader = DataLoader(self.ds, batch_size=self.batch_size, shuffle=self.shuffle,
+                                generator=_epoch_generator(self.seed, epoch))
+        # Images: decode and augment the next batch in a thread while the model works on this one
+        # (image and tensor kernels release the GIL). Cached tensors need no help.
+        return prefetch(loader) if isinstance(self.ds, ImageDataset) else loader
 
     def steps(self) -> int:
         n = len(self.sampler) if self.sampler is not None else len(self.ds)
         return max(1, -(-n // self.batch_size))
+
+
+def prefetch(iterable, depth: int = 2):
+    """Iterate ``iterable`` in a background thread, ``depth`` items ahead; errors are re-raised
+    here, and leaving the loop early (a stop, early stopping) ends the thread."""
+    q: queue.Queue = queue.Queue(depth)
+    done, stop = object(), threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in iterable:
+                if not put(item):
+                    return
+            put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put(exc)
+
+    threading.Thread(target=work, daemon=True, name="tl-prefetch").start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 def _feature_batches(feats, labels, batch_size, shuffle, seed, d=None) -> Batches:
@@ -60,7 +105,7 @@ def _feature_batches(feats, labels, batch_size, shuffle, seed, d=None) -> Batche
 
 
 def _image_batches(items, transform, pre, batch_size, shuffle, seed, d=None, decoded=None) -> Batches:
-    return Batches(ImageDataset(items, transform, pre, decoded), batch_size, shuffle, seed, d)
+    return Batches(ImageDataset(items, transform, pre, decoded, seed), batch_size, shuffle, seed, d)
 
 
 class _StageForward(nn.Module):

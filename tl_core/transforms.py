@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import os
+import random
 
 import torch
 from torch.utils.data import Dataset
 from torchvision.transforms import v2 as T
+from torchvision.transforms.v2 import functional as TF
 
 from .backbones import Preprocess
 from .data import Item
@@ -37,19 +40,73 @@ def eval_transform(pre: Preprocess, predecoded: bool = False) -> T.Compose:
     return T.Compose([*crop, *_tail(pre)])
 
 
-def train_transform(pre: Preprocess, augment: str = "none", predecoded: bool = False) -> T.Compose:
+def train_transform(pre: Preprocess, augment: str = "none", predecoded: bool = False):
     """The training transform for an augmentation preset: "none", "light" or "strong" (the random
     crops work the same on a full picture and on a ``DecodedImages`` one)."""
     if augment == "none":
         return eval_transform(pre, predecoded)
-    interp = _INTERP[pre.interpolation]
-    if augment == "light":
-        ops = [T.RandomResizedCrop(pre.crop, scale=(0.6, 1.0), interpolation=interp, antialias=True),
-               T.RandomHorizontalFlip(), T.ColorJitter(0.2, 0.2, 0.1)]
-        return T.Compose([*ops, *_tail(pre)])
-    ops = [T.RandomResizedCrop(pre.crop, scale=(0.3, 1.0), interpolation=interp, antialias=True),
-           T.RandomHorizontalFlip(), T.RandomRotation(15), T.ColorJitter(0.4, 0.4, 0.3, 0.05)]
-    return T.Compose([*ops, *_tail(pre), T.RandomErasing(p=0.25)])
+    return Augment(pre, augment)
+
+
+class Augment:
+    """Random crop, flip and colour changes ("strong": also rotation, hue and erasing).
+
+    Every random choice comes from ``random.Random(seed)`` with a seed per sample and epoch (see
+    ``ImageDataset``), never from torch's global generator: augmentation can run in a prefetch
+    thread next to the training step (whose dropout does use the global generator) and a run is
+    still exactly reproducible, and a resumed run sees the same pictures as an uninterrupted one.
+    """
+
+    random = True  # ImageDataset passes a seed
+
+    def __init__(self, pre: Preprocess, level: str = "light"):
+        if level not in ("light", "strong"):
+            raise ValueError(f"unknown augmentation preset {level!r}")
+        self.pre, self.level = pre, level
+        self.interp = _INTERP[pre.interpolation]
+        self.scale = (0.6, 1.0) if level == "light" else (0.3, 1.0)
+        self.jitter = (0.2, 0.2, 0.1, 0.0) if level == "light" else (0.4, 0.4, 0.3, 0.05)
+        self.tail = T.Compose(_tail(pre))
+
+    def _crop_box(self, rng: random.Random, height: int, width: int) -> tuple[int, int, int, int]:
+        area = height * width
+        for _ in range(10):  # RandomResizedCrop's rule, ratio 3/4..4/3
+            target = area * rng.uniform(*self.scale)
+            ratio = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
+            w, h = round(math.sqrt(target * ratio)), round(math.sqrt(target / ratio))
+            if 0 < w <= width and 0 < h <= height:
+                return rng.randint(0, height - h), rng.randint(0, width - w), h, w
+        side = min(height, width)
+        return (height - side) // 2, (width - side) // 2, side, side
+
+    def __call__(self, img, seed: int) -> torch.Tensor:
+        rng = random.Random(seed)
+        x = img if isinstance(img, torch.Tensor) else TF.pil_to_tensor(img)
+        top, left, h, w = self._crop_box(rng, x.shape[-2], x.shape[-1])
+        x = TF.resized_crop(x, top, left, h, w, [self.pre.crop, self.pre.crop], self.interp, antialias=True)
+        if rng.random() < 0.5:
+            x = TF.horizontal_flip(x)
+        if self.level == "strong":
+            x = TF.rotate(x, rng.uniform(-15, 15), self.interp if self.interp != T.InterpolationMode.BICUBIC
+                          else T.InterpolationMode.BILINEAR)
+        b, c, s, hue = self.jitter
+        ops = [(TF.adjust_brightness, b), (TF.adjust_contrast, c), (TF.adjust_saturation, s)]
+        rng.shuffle(ops)
+        for op, amount in ops:
+            x = op(x, rng.uniform(1 - amount, 1 + amount))
+        if hue:
+            x = TF.adjust_hue(x, rng.uniform(-hue, hue))
+        x = self.tail(x)
+        if self.level == "strong" and rng.random() < 0.25:  # RandomErasing's rule
+            area = x.shape[-2] * x.shape[-1]
+            for _ in range(10):
+                target, ratio = area * rng.uniform(0.02, 0.33), math.exp(rng.uniform(math.log(0.3), math.log(3.3)))
+                eh, ew = round(math.sqrt(target * ratio)), round(math.sqrt(target / ratio))
+                if eh < x.shape[-2] and ew < x.shape[-1]:
+                    i, j = rng.randint(0, x.shape[-2] - eh), rng.randint(0, x.shape[-1] - ew)
+                    x = TF.erase(x, i, j, eh, ew, torch.zeros(1, 1, 1))
+                    break
+        return x
 
 
 def load_for(path_or_bytes, pre: Preprocess):
@@ -84,8 +141,10 @@ class ImageDataset(Dataset):
     """``(tensor, label, index)`` for a list of ``Item``s; images are opened with ``load_rgb``, or
     taken from ``decoded`` (then ``transform`` must be a ``predecoded`` one)."""
 
-    def __init__(self, items: list[Item], transform, pre: Preprocess, decoded: DecodedImages | None = None):
+    def __init__(self, items: list[Item], transform, pre: Preprocess, decoded: DecodedImages | None = None,
+                 seed: int = 0):
         self.items, self.transform, self.pre, self.decoded = items, transform, pre, decoded
+        self.seed, self.epoch = seed, 0  # a random (Augment) transform gets a seed per sample and epoch
 
     def __len__(self) -> int:
         return len(self.items)
@@ -93,4 +152,6 @@ class ImageDataset(Dataset):
     def __getitem__(self, i: int):
         it = self.items[i]
         img = self.decoded(it.path) if self.decoded is not None else load_for(it.path, self.pre)
+        if getattr(self.transform, "random", False):
+            return self.transform(img, (self.seed * 1_000_003 + self.epoch) * 1_000_003 + i), it.label, i
         return self.transform(img), it.label, i

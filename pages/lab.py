@@ -1,0 +1,110 @@
+"""Scenario lab: train all four scenarios on the chosen data with one short budget and compare."""
+
+import streamlit as st
+
+from tl_core.errors import TLError
+from tl_core.figures import lab_chart
+from tl_core.freezing import SCENARIOS
+from tl_core.lab import read_lab, summarize_lab
+from tl_core.launcher import is_live, launch_lab, stop
+from tl_core.runs import RunDir, run_state
+from ui.common import runs_dir, wizard
+
+w = wizard()
+st.title("Scenario lab")
+st.write("Is the textbook rule right for **your** images? The lab trains all four scenarios on the same data "
+         "with the same short budget (scenario 1 on cached features; 2-4 a short head warm-up, then "
+         "3 fine-tuning epochs) and puts accuracy, trainable parameters and time side by side, next to the "
+         "scenario the advisor measured. Each scenario is a normal run you can open on the Runs page.")
+
+
+def current_lab() -> RunDir | None:
+    lab_id = st.query_params.get("lab") or st.session_state.get("lab_id")
+    if lab_id and "/" not in lab_id and (runs_dir() / lab_id / "status.json").is_file():
+        return RunDir(runs_dir() / lab_id)
+    return None
+
+
+def start() -> None:
+    lab = current_lab()
+    if lab is not None and is_live(lab):
+        return
+    try:
+        lab = launch_lab(w["data_dir"], runs_dir(), w["backbone"])
+    except TLError as exc:
+        st.session_state["lab_error"] = str(exc)
+        return
+    st.session_state["lab_id"] = lab.id
+    st.query_params["lab"] = lab.id
+
+
+def request_stop() -> None:
+    lab = current_lab()
+    if lab is not None:
+        stop(lab, grace=0.5)
+
+
+lab = current_lab()
+live = lab is not None and is_live(lab)
+if not w["data_dir"] and lab is None:
+    st.info("Choose a data set on the Data page first.")
+    st.page_link("pages/data.py", label="Go to Data", icon=":material/folder_open:")
+    st.stop()
+c1, c2 = st.columns(2)
+c1.button("Run the four scenarios", type="primary", on_click=start, disabled=live or not w["data_dir"],
+          key="l_start")
+c2.button("Stop the lab", on_click=request_stop, disabled=not live, key="l_stop")
+if err := st.session_state.pop("lab_error", None):
+    st.error(err)
+if lab is None:
+    st.caption(f"Data: `{w['data_dir']}` · backbone {w['backbone']}")
+    st.stop()
+
+
+@st.fragment(run_every=2.0 if live else None)
+def show_lab() -> None:
+    state, info = run_state(lab), read_lab(lab.path)
+    status = lab.status()
+    done = info.get("scenarios", [])
+    if state == "queued":
+        st.info("Waiting for a free training slot (another run is training on this server).")
+    elif state == "running":
+        cur = info.get("current")
+        if not info:
+            st.progress(0.0, text="Measuring size and similarity to ImageNet…")
+        elif cur:
+            run_status = RunDir(cur["run_dir"]).status()
+            st.progress(len(done) / 4 + min(float(run_status.get("progress", 0)), 1.0) / 4,
+                        text=f"Scenario {cur['scenario']} of 4 · {run_status.get('stage', 'starting')}")
+    elif state == "failed":
+        st.error(f"The lab failed: {status.get('error', 'unknown reason')}")
+    elif state == "interrupted":
+        st.warning("The lab process ended before finishing (killed or the server restarted). "
+                   "Finished scenarios are kept below; start the lab again for the rest.")
+    elif state == "stopped":
+        st.info(f"Stopped after {len(done)} scenario(s).")
+    if info.get("advised"):
+        m = info["measurement"]
+        e = m["evidence"]
+        st.write(f"**Advisor (measured): scenario {info['advised']}**: {m['size']} data set "
+                 f"({e['median_images_per_class']} images per class), {m['similarity']} to ImageNet "
+                 f"(ImageNet top-1 confidence {e['imagenet_mean_top_probability']:.0%}, "
+                 f"5-NN accuracy on frozen features {e['knn_accuracy_frozen_features']:.0%}).")
+    if done:
+        st.plotly_chart(lab_chart(done, info.get("advised")), width="stretch", key=f"lab-{len(done)}",
+                        config={"displayModeBar": False})
+        st.caption(summarize_lab(info))
+        st.dataframe([{"scenario": f"{s['scenario']} · {SCENARIOS[s['scenario']].title}"
+                       + (" (advised)" if s["scenario"] == info.get("advised") else ""),
+                       "test accuracy": f"{s['test_accuracy']:.1%}" if s["test_accuracy"] is not None else "n/a",
+                       "trainable parameters": f"{s['trainable_params']:,}",
+                       "frozen": f"{s['frozen_fraction']:.0%}", "seconds": round(s["seconds"]),
+                       "run": s["run_dir"].rsplit("/", 1)[-1]} for s in done],
+                     width="stretch", hide_index=True)
+    if state == "succeeded":
+        st.success(f"The lab finished in {info.get('seconds', 0):.0f} s.")
+    if live and not is_live(lab):
+        st.rerun()
+
+
+show_lab()

@@ -1,0 +1,106 @@
+"""The scenario lab: train all four scenarios on the same data with the same short budget and put
+accuracy, trainable parameters and time side by side, next to what the advisor measured.
+
+Each scenario is a normal run (its own run directory, visible on the Runs page). The lab folder
+holds ``lab.json`` (updated after every scenario, so a page can show results as they arrive) and
+``status.json`` (state and pid, like a run's).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from .config import TrainConfig
+from .freezing import SCENARIOS
+from .runs import RunDir, read_json, write_json_atomic
+from .train import train_run
+
+log = logging.getLogger("tl_core.lab")
+LAB_FILE = "lab.json"
+DEFAULT_FINETUNE_EPOCHS = 3
+
+
+def lab_configs(data: str, test_data: str | None = None, backbone: str | None = None,
+                epochs: int = DEFAULT_FINETUNE_EPOCHS, cache_dir: str | None = None, seed: int = 0) -> list[TrainConfig]:
+    """The fixed budget: scenario 1 trains its head on cached features (default epochs, seconds);
+    scenarios 2-4 get the same head warm-up and ``epochs`` fine-tuning epochs, no augmentation (so
+    2 and 3 use the frozen-prefix cache), same split and seed."""
+    return [TrainConfig(data=str(Path(data).resolve()), test_data=str(Path(test_data).resolve()) if test_data else None,
+                        backbone=backbone or "efficientnet_lite0", scenario=k, epochs=None if k == 1 else epochs,
+                        augment="none", cache_dir=cache_dir, seed=seed)
+            for k in sorted(SCENARIOS)]
+
+
+def run_lab(data: str, test_data: str | None = None, runs_dir: str | Path = "runs", backbone: str | None = None,
+            epochs: int = DEFAULT_FINETUNE_EPOCHS, lab: RunDir | None = None, cache_dir: str | None = None,
+            on_run=None) -> dict:
+    """Measure the advice, then train the four scenarios one after the other.
+
+    Args:
+        lab: the lab folder to keep ``lab.json`` in (a new one in ``runs_dir`` when None).
+        on_run: called with each scenario's ``RunDir`` before it trains (the CLI uses it to forward
+            a stop request to the run in progress).
+
+    Returns:
+        ``{"advised": K, "measurement": ..., "scenarios": [{"scenario", "test_accuracy", "seconds",
+        "trainable_params", "run_dir", ...} x 4]}``; scenarios stopped early are marked so.
+    """
+    from .measure import measure
+
+    lab = lab or RunDir.create(runs_dir, prefix="lab")
+    t0 = time.time()
+    measurement = measure(data, backbone)
+    state = {"data": str(data), "test_data": test_data, "backbone": measurement["evidence"]["backbone"],
+             "epochs": epochs, "advised": measurement["scenario"], "measurement": measurement,
+             "scenarios": [], "started": t0}
+    write_json_atomic(lab.path / LAB_FILE, state)
+    for cfg in lab_configs(data, test_data, backbone, epochs, cache_dir):
+        if lab.stop_requested():
+            break
+        run = RunDir.create(runs_dir, prefix=f"lab-s{cfg.scenario}")
+        cfg.save(run.config_file)
+        state["current"] = {"scenario": cfg.scenario, "run_dir": str(run.path)}
+        write_json_atomic(lab.path / LAB_FILE, state)
+        if on_run:
+            on_run(run)
+        log.info("lab: scenario %d in %s", cfg.scenario, run.path)
+        result = train_run(run, cfg)
+        state["scenarios"].append({
+            "scenario": cfg.scenario, "title": SCENARIOS[cfg.scenario].title,
+            "test_accuracy": result["test_accuracy"], "val_accuracy": result["val_accuracy"],
+            "seconds": result["seconds"], "trainable_params": result["trainable_params"],
+            "frozen_fraction": result["frozen_fraction"], "epochs_run": result["epochs_run"],
+            "stopped": result["stop_reason"] == "stopped", "run_dir": result["run_dir"]})
+        state.pop("current", None)
+        write_json_atomic(lab.path / LAB_FILE, state)
+        if result["stop_reason"] == "stopped":
+            break
+    state["seconds"] = round(time.time() - t0, 1)
+    write_json_atomic(lab.path / LAB_FILE, state)
+    return {"advised": state["advised"], "scenarios": state["scenarios"], "measurement": measurement,
+            "lab_dir": str(lab.path), "seconds": state["seconds"]}
+
+
+def summarize_lab(state: dict) -> str:
+    """One sentence: the best scenario and whether the advisor's pick was within 1 point of it."""
+    done = [s for s in state.get("scenarios", []) if s.get("test_accuracy") is not None]
+    if not done:
+        return "No scenario has finished yet."
+    best = max(done, key=lambda s: (s["test_accuracy"], -s["seconds"]))
+    text = (f"Best: scenario {best['scenario']} with {best['test_accuracy']:.1%} test accuracy "
+            f"({best['trainable_params']:,} trainable parameters, {best['seconds']:.0f} s).")
+    pick = next((s for s in done if s["scenario"] == state.get("advised")), None)
+    if pick is None:
+        return text + f" The advisor's pick, scenario {state.get('advised')}, has not finished."
+    gap = 100 * (best["test_accuracy"] - pick["test_accuracy"])
+    if pick is best:
+        return text + " That is the scenario the advisor picked."
+    verdict = "within 1 point of the best" if gap <= 1.0 else f"{gap:.1f} points below the best"
+    return (text + f" The advisor picked scenario {pick['scenario']}: {pick['test_accuracy']:.1%} in "
+            f"{pick['seconds']:.0f} s, {verdict}.")
+
+
+def read_lab(lab_dir: str | Path) -> dict:
+    return read_json(Path(lab_dir) / LAB_FILE, {}) or {}
