@@ -9,6 +9,7 @@ from tl_core.data import scan_folder, validate
 from tl_core.errors import TLError
 from tl_core.figures import class_counts
 from tl_core.measure import explain_measurement, measure
+from tl_core.opendata import OPEN_DATASETS, import_dataset
 from tl_core.splits import make_split, split_summary
 from tl_core.zips import extract_images
 from ui.common import SAMPLE_DATA, data_root, next_step, wizard
@@ -36,9 +37,9 @@ def folders_under(root: Path, depth: int = 2) -> list[str]:
     return out
 
 
-source = st.radio("Where are the images?", ["sample", "server", "upload"], horizontal=True, key="d_source",
+source = st.radio("Where are the images?", ["sample", "server", "upload", "open"], horizontal=True, key="d_source",
                   format_func={"sample": "Bundled sample (hand signs 0-9)", "server": "A folder on this server",
-                               "upload": "Upload a zip"}.get)
+                               "upload": "Upload a zip", "open": "A classic open data set"}.get)
 if source == "sample":
     st.caption("200 photos of hands showing the digits 0-9 (20 per class), from the Sign Language Digits "
                "Dataset by Arda Mavi et al., Apache-2.0.")
@@ -57,6 +58,32 @@ elif source == "server":
             w["data_dir"] = str((root / pick).resolve())
     else:
         st.info(f"No folders under {root} yet: copy a data set there, or upload a zip.")
+elif source == "open":
+    st.caption("The data sets of the method's textbook, downloaded once through torchvision and written as "
+               "one folder of PNG images per class (train/ and test/) under the data root.")
+    name = st.selectbox("Data set", list(OPEN_DATASETS), key="d_open",
+                        format_func=lambda n: f"{OPEN_DATASETS[n][0]}: {OPEN_DATASETS[n][1]}")
+    per_class = st.number_input("Images per class and split (0 = all; a few hundred train in minutes here)",
+                                0, 10000, 300, step=50, key="d_open_n")
+    dest = data_root() / (f"{name}-{per_class}" if per_class else name)
+    if dest.is_dir() and any(dest.iterdir()):
+        st.caption(f"Already imported: `{dest.name}`.")
+        if st.button("Use it", type="primary", key="d_open_use"):
+            w["data_dir"] = str(dest)
+    elif st.button("Download and import", type="primary", key="d_open_go"):
+        bar = st.progress(0.0, text="Starting…")
+
+        def show(what: str, done: int, total: int) -> None:
+            bar.progress(min(done / total, 1.0) if total else 0.0,
+                         text=f"{what}: {done:,}" + (f" of {total:,}" if total else ""))
+
+        try:
+            import_dataset(name, dest, per_class=per_class or None, progress=show)
+            bar.progress(1.0, text="Done")
+            w["data_dir"] = str(dest)
+        except TLError as exc:
+            bar.empty()
+            st.error(str(exc))
 else:
     up = st.file_uploader("Zip of class folders", type=["zip"], key="d_zip")
     if up is not None and st.button("Unpack and use", type="primary", key="d_unzip"):

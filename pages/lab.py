@@ -14,7 +14,7 @@ w = wizard()
 st.title("Scenario lab")
 st.write("Is the textbook rule right for **your** images? The lab trains all four scenarios on the same data "
          "with the same short budget (scenario 1 on cached features; 2-4 a short head warm-up, then "
-         "3 fine-tuning epochs) and puts accuracy, trainable parameters and time side by side, next to the "
+         "a few fine-tuning epochs) and puts accuracy, trainable parameters and time side by side, next to the "
          "scenario the advisor measured. Each scenario is a normal run you can open on the Runs page.")
 
 
@@ -30,7 +30,7 @@ def start() -> None:
     if lab is not None and is_live(lab):
         return
     try:
-        lab = launch_lab(w["data_dir"], runs_dir(), w["backbone"])
+        lab = launch_lab(w["data_dir"], runs_dir(), w["backbone"], st.session_state.get("l_epochs", 5))
     except TLError as exc:
         st.session_state["lab_error"] = str(exc)
         return
@@ -50,6 +50,8 @@ if not w["data_dir"] and lab is None:
     st.info("Choose a data set on the Data page first.")
     st.page_link("pages/data.py", label="Go to Data", icon=":material/folder_open:")
     st.stop()
+st.number_input("Fine-tuning epochs for scenarios 2-4 (the same budget for each)", 1, 50, 5, key="l_epochs",
+                disabled=live)
 c1, c2 = st.columns(2)
 c1.button("Run the four scenarios", type="primary", on_click=start, disabled=live or not w["data_dir"],
           key="l_start")

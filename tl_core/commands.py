@@ -203,7 +203,25 @@ def cmd_lab(args):
     lab.write_status(state="stopped" if lab.stop_requested() else "succeeded", finished=time.time())
     rows = "\n".join(f"  scenario {s['scenario']}: test {_pct(s['test_accuracy'])}, {s['seconds']:.0f} s, "
                      f"{s['trainable_params']:,} trainable parameters" for s in result["scenarios"])
-    return result, f"{rows}\n{summarize_lab(result)}"
+    result["summary"] = summarize_lab(result)
+    return result, f"{rows}\n{result['summary']}"
+
+
+def cmd_import_dataset(args):
+    import sys
+
+    from .opendata import import_dataset
+
+    last = {"what": None, "t": 0.0}
+
+    def progress(what: str, done: int, total: int) -> None:
+        if what != last["what"] or time.time() - last["t"] > 1 or done == total:
+            last.update(what=what, t=time.time())
+            print(f"{what}: {done:,}/{total:,}" if total else f"{what}: {done:,}", file=sys.stderr, flush=True)
+
+    result = import_dataset(args.name, args.out, args.root, args.per_class, progress)
+    return result, (f"{args.name}: {result['counts']['train']:,} training and {result['counts']['test']:,} test "
+                    f"images in {len(result['classes'])} classes written to {result['out']}")
 
 
 def cmd_export(args):

@@ -19,7 +19,7 @@ from .train import train_run
 
 log = logging.getLogger("tl_core.lab")
 LAB_FILE = "lab.json"
-DEFAULT_FINETUNE_EPOCHS = 3
+DEFAULT_FINETUNE_EPOCHS = 5
 
 
 def lab_configs(data: str, test_data: str | None = None, backbone: str | None = None,

@@ -40,7 +40,7 @@ def start_process(run: RunDir, python: str | None = None, resume: bool = False, 
     return _spawn(run, args)
 
 
-def launch_lab(data: str, runs_dir: str | Path, backbone: str | None = None, epochs: int = 3,
+def launch_lab(data: str, runs_dir: str | Path, backbone: str | None = None, epochs: int = 5,
                python: str | None = None) -> RunDir:
     """Start the scenario lab (``python -m tl_core lab``) on ``data`` in a new process; returns its folder."""
     lab = RunDir.create(runs_dir, prefix="lab")

@@ -1,0 +1,55 @@
+"""The scenario lab: four scenarios, one budget, compared; and its one-line verdict."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import run_cli
+from tl_core.figures import lab_chart
+from tl_core.lab import read_lab, summarize_lab
+from tl_core.runs import RunDir, run_state
+
+
+def test_lab_cli_trains_all_four_scenarios_as_runs(tmp_path, image_folder):
+    proc = run_cli("lab", "--data", str(image_folder), "--runs-dir", str(tmp_path / "runs"), "--epochs", "1",
+                   "--cache-dir", str(tmp_path / "cache"), "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["advised"] in (1, 2, 3, 4)
+    rows = result["scenarios"]
+    assert [r["scenario"] for r in rows] == [1, 2, 3, 4]
+    for r in rows:
+        assert {"test_accuracy", "seconds", "trainable_params", "run_dir"} <= set(r)
+        assert 0 <= r["test_accuracy"] <= 1 and r["seconds"] > 0
+        assert run_state(RunDir(r["run_dir"])) == "succeeded"  # a normal run, listed on the Runs page
+    params = [r["trainable_params"] for r in rows]
+    assert params == sorted(params) and len(set(params)) == 4  # freezing less trains more
+    assert rows[0]["test_accuracy"] >= 0.8  # the easy colour patterns: the frozen features suffice
+    lab = read_lab(result["lab_dir"])
+    assert lab["advised"] == result["advised"] and len(lab["scenarios"]) == 4
+    assert json.loads((tmp_path / "runs" / result["lab_dir"].rsplit("/", 1)[-1] / "status.json").read_text())[
+        "state"] == "succeeded"
+    assert result["summary"].startswith("Best: scenario")
+
+
+def _row(k, acc, seconds=10.0):
+    return {"scenario": k, "test_accuracy": acc, "seconds": seconds, "trainable_params": 10 ** (3 + k),
+            "run_dir": f"/runs/r{k}"}
+
+
+def test_summary_says_whether_the_advisor_was_within_a_point():
+    rows = [_row(1, 0.90), _row(2, 0.95), _row(3, 0.945), _row(4, 0.93)]
+    assert "That is the scenario the advisor picked" in summarize_lab({"advised": 2, "scenarios": rows})
+    text = summarize_lab({"advised": 3, "scenarios": rows})
+    assert text.startswith("Best: scenario 2 with 95.0%") and "within 1 point of the best" in text
+    assert "5.0 points below the best" in summarize_lab({"advised": 1, "scenarios": rows})
+    assert "has not finished" in summarize_lab({"advised": 4, "scenarios": rows[:2]})
+    assert summarize_lab({"scenarios": []}) == "No scenario has finished yet."
+
+
+def test_lab_chart_marks_the_advised_scenario():
+    fig = lab_chart([_row(1, 0.9), _row(2, 0.95, 40), _row(3, 0.94), _row(4, None)], advised=3)
+    assert len(fig.data) == 3  # unfinished scenario 4 is not drawn
+    symbols = {t.name: t.marker.symbol for t in fig.data}
+    assert symbols == {"scenario 1": "circle", "scenario 2": "circle", "scenario 3 (advised)": "star"}
+    assert fig.layout.xaxis.type == "log" and list(fig.data[1].y) == [95.0]
