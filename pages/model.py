@@ -5,13 +5,19 @@ import streamlit as st
 from tl_core.backbones import count_params, get_backbone, group_table, list_backbones
 from tl_core.data import scan_folder
 from tl_core.errors import TLError
-from tl_core.estimate import estimate_seconds, known_speeds, measure_forward
+from tl_core.estimate import estimate_seconds, known_speeds, measure_forward, preflight
 from tl_core.figures import layer_groups
 from tl_core.model import build_head
 from tl_core.freezing import get_scenario, plan_freeze
 from ui.common import next_step, scenario, wizard
 
 w = wizard()
+
+
+def _duration(seconds: float) -> str:
+    return f"about {seconds:.0f} seconds" if seconds < 90 else f"about {seconds / 60:.0f} minutes"
+
+
 st.title("3 · Model: network, frozen layers, head and training")
 
 speeds = known_speeds()
@@ -67,8 +73,35 @@ if ips and n:
     augment = "none" if w["augment"] in ("auto", "none") else w["augment"]
     epochs = w["epochs"] or (30 if head_only else 10)
     secs = estimate_seconds(n, int(n * 0.7), ips, k, len(names_g), epochs, augment)
-    took = f"about {secs:.0f} seconds" if secs < 90 else f"about {secs / 60:.0f} minutes"
+    took = _duration(secs)
     st.info(f"{spec.name} reads about {ips:.0f} images/s here. Estimated training time for {n} images: "
             f"**{took}**" + (" (features cached once, then each epoch takes a moment)"
                                                if head_only and augment == "none" else ""))
+
+st.subheader("Pre-flight check")
+st.caption("Times a few real batches of your images on this machine (decoding, the frozen forward pass and one "
+           "training step at the chosen freeze) and works out how long the run will take.")
+augment = "none" if w["augment"] in ("auto", "none") else w["augment"]
+if w["data_dir"] and st.button("Time a few batches", key="m_preflight"):
+    with st.spinner("Timing 2 batches of your images…"):
+        try:
+            st.session_state["preflight"] = {
+                "key": (w["data_dir"], spec.name, k, augment, w["epochs"]),
+                **preflight(w["data_dir"], spec.name, sum(counts[:k]) / sum(counts), augment, w["epochs"])}
+        except TLError as exc:
+            st.error(str(exc))
+pf = st.session_state.get("preflight")
+if pf and pf["key"] == (w["data_dir"], spec.name, k, augment, w["epochs"]):
+    ms = pf["ms_per_image"]
+    st.info(f"Expected duration: **{_duration(pf['seconds'])}** for {pf['images']} images and {pf['epochs']} epochs "
+            f"(per image: decoding {ms['load']:.1f} ms, frozen forward {ms['forward']:.1f} ms, training step "
+            f"{ms['step']:.1f} ms).")
+    if augment != "none" and pf["seconds"] > 120 and pf["seconds"] > 2 * pf["cached_seconds"]:
+        st.warning(f"With augmentation every epoch re-runs the frozen layers. In cached-feature mode (no "
+                   f"augmentation) they run once: about **{_duration(pf['cached_seconds'])}**.")
+        if st.button("Use cached features (augmentation off)", key="m_use_cache"):
+            w["augment"] = "none"
+            st.rerun()
+elif pf:
+    st.caption("Settings changed since the last pre-flight check: time it again.")
 next_step("train", "pages/train.py")

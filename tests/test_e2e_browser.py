@@ -231,3 +231,25 @@ def test_uploading_a_zip_of_bad_files_shows_the_report(server, browser, tmp_path
     shot(page, "10-bad-zip-report")
     assert not (tmp / "escape.jpg").exists() and not (tmp / "data" / "escape.jpg").exists()
     page.close()
+
+
+def test_scenario_lab_on_the_sample_shows_the_comparison(server, browser):
+    url, _ = server
+    page = browser.new_page(viewport={"width": 1400, "height": 2400})
+    page.goto(url)
+    use_sample_data(page)
+    goto_page(page, "8 · Scenario lab")
+    box = page.get_by_label("Fine-tuning epochs for scenarios 2-4")
+    box.fill("1")
+    box.press("Enter")
+    page.get_by_role("button", name="Run the four scenarios").click()
+    assert "lab=" in page.url or page.wait_for_url(re.compile("lab="), timeout=30_000) is None
+    page.get_by_text(re.compile(r"Scenario \d of 4")).first.wait_for(timeout=120_000)
+    shot(page, "11-lab-running")
+    page.get_by_text(re.compile(r"The lab finished in \d+ s")).first.wait_for(timeout=600_000)
+    expect(page.get_by_text(re.compile(r"Best: scenario \d with")).first).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Advisor \(measured\): scenario \d")).first).to_be_visible()
+    assert page.locator(".js-plotly-plot").count() == 1
+    assert page.locator(".js-plotly-plot .scatterlayer .trace").count() == 4  # one marker per scenario
+    shot(page, "12-lab-done")
+    page.close()

@@ -181,3 +181,11 @@ def test_augmentation_is_random_per_sample_but_reproducible(image_folder, level)
     ds.epoch = 1
     assert not torch.equal(ds[0][0], first)  # next epoch: another crop / flip / colour
     assert not torch.equal(ds[1][0], ds[2][0])
+
+
+def test_a_one_epoch_fine_tune_of_a_few_batches_trains(tmp_path, image_folder, cache_dir):
+    """The one-cycle schedule needs a few steps per phase; shorter runs keep a constant rate."""
+    for batch_size, epochs in ((8, 1), (8, 2), (4, 2)):  # 3, 6 and 12 steps
+        _, result = _run(tmp_path, image_folder, cache_dir, scenario=2, epochs=epochs, head_epochs=1,
+                         batch_size=batch_size)
+        assert result["stop_reason"] == "completed" and result["epochs_run"] == epochs + 1

@@ -54,3 +54,82 @@ def estimate_seconds(n_images: int, n_train: int, forward_ips: float, frozen_gro
     trainable = 1 - frozen_groups / total_groups
     per_epoch = n_train / forward_ips * (3 * trainable + (0 if augment == "none" else 1 - trainable))
     return extract + epochs * per_epoch + epochs * (n_images - n_train) / forward_ips * 0.5
+
+
+def preflight(data: str, backbone: str, frozen_fraction: float, augment: str, epochs: int | None,
+              batch_size: int = 16, batches: int = 2) -> dict:
+    """Time a few real batches of ``data`` before training: decoding and preprocessing, the frozen
+    forward pass, and one training step at the planned freeze (forward + backward), per image.
+    From those, the expected duration of the run as configured and of the cached-feature mode
+    (no augmentation: features and frozen-prefix activations computed once).
+
+    Returns:
+        ``{"seconds", "cached_seconds", "ms_per_image": {"load", "forward", "step"}, "images", "train_images"}``.
+    """
+    from torch.utils.data import DataLoader
+
+    from .backbones import get_backbone
+    from .data import scan_folder, validate
+    from .freezing import frozen_share, plan_freeze
+    from .model import build_model
+    from .train import cached_head_epochs
+    from .transforms import ImageDataset, eval_transform, train_transform
+
+    spec = get_backbone(backbone)
+    _, scan = validate(scan_folder(data))
+    n = len(scan.items)
+    n_train = int(n * 0.7)
+    model = build_model(spec, max(2, len(scan.classes)), pretrained=False)
+    if spec.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    counts = model.group_param_counts()
+    k = plan_freeze(counts, frozen_fraction)
+    step_items = [scan.items[i * len(scan.items) // (batch_size * batches)] for i in range(batch_size * batches)]
+    pre = spec.preprocess
+
+    def timed_batches(transform):
+        loader = DataLoader(ImageDataset(step_items, transform, pre), batch_size=batch_size)
+        t0, out = time.perf_counter(), []
+        for x, y, _ in loader:
+            out.append((x.contiguous(memory_format=torch.channels_last) if spec.channels_last else x, y))
+        return out, (time.perf_counter() - t0) / len(step_items)
+
+    evals, load = timed_batches(eval_transform(pre))
+    model.eval()
+    with torch.inference_mode():
+        model(evals[0][0])  # warm-up
+        t0 = time.perf_counter()
+        for x, _ in evals:
+            model(x)
+    forward = (time.perf_counter() - t0) / len(step_items)
+    trains, load_aug = timed_batches(train_transform(pre, augment)) if augment != "none" else (evals, load)
+    model.freeze_to(k)
+    model.train()
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-6)
+    t0 = time.perf_counter()
+    for x, y in trains:
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    step = (time.perf_counter() - t0) / len(step_items)
+    head_only = k == len(counts)
+    e = epochs or (cached_head_epochs(n_train, 32) if head_only else 12)
+    share = frozen_share(counts, k)
+    extract = n * (load + forward)
+    if head_only:
+        cached = extract
+    else:
+        # features once; prefix activations once; then epochs over the unfrozen part only
+        cached = 2 * extract + e * n_train * step * (1 - share)
+    if augment == "none":
+        seconds = cached
+    elif head_only:
+        seconds = e * (n_train * (load_aug + forward) + (n - n_train) * forward)
+    else:
+        seconds = extract + e * (n_train * (load_aug + step) + (n - n_train) * forward)
+    return {"seconds": round(seconds, 1), "cached_seconds": round(cached, 1), "images": n, "train_images": n_train,
+            "epochs": e, "frozen_groups": k, "ms_per_image": {"load": round(1000 * load, 2),
+                                                               "load_augmented": round(1000 * load_aug, 2),
+                                                               "forward": round(1000 * forward, 2),
+                                                               "step": round(1000 * step, 2)}}

@@ -293,8 +293,12 @@ class Stages:
             train, val = self._image_loaders()
             forward = m
         opt = torch.optim.AdamW(param_groups(m, cfg.head_lr, cfg.lr_ratio), weight_decay=cfg.weight_decay)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups],
-                                                    total_steps=train.steps() * self.plan.epochs, pct_start=0.2)
+        total = train.steps() * self.plan.epochs
+        # One-cycle: warm up over 20% of the steps, then anneal; each phase needs >= 2 steps (a very
+        # short run, e.g. one epoch of 5 batches, otherwise divides by zero): constant LR below that.
+        sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups],
+                                                     total_steps=total, pct_start=max(0.2, 3 / total))
+                 if total >= 6 else None)
         return self._fit("finetune", opt, sched, train, val, forward, self.plan.epochs, start, state,
                          epochs_before=self.head_epochs)
 
