@@ -7,7 +7,7 @@ import streamlit as st
 
 from tl_core.data import scan_folder, validate
 from tl_core.errors import TLError
-from tl_core.figures import class_counts
+from tl_core.figures import class_counts, describe_counts
 from tl_core.measure import explain_measurement, measure
 from tl_core.opendata import OPEN_DATASETS, import_dataset
 from tl_core.splits import make_split, split_summary
@@ -137,6 +137,7 @@ if measured_for == w["data_dir"]:
         st.rerun()
 c1, c2 = st.columns([3, 2])
 c1.plotly_chart(class_counts(rep["counts"]), width="stretch", config={"displayModeBar": False})
+c1.caption(describe_counts(rep["counts"]))
 if info["split"]:
     c2.write("**Split** (stratified, seed 0): the test images are never used for training.")
     split = info["split"]

@@ -6,7 +6,7 @@ import streamlit as st
 
 from tl_core.errors import TLError
 from tl_core.export import FORMATS, export_run, is_bundle, zip_bundle
-from tl_core.figures import confusion_matrix
+from tl_core.figures import confusion_matrix, describe_confusion
 from tl_core.imaging import ImageReadError
 from tl_core.runs import read_json, run_state
 from ui.common import current_run, next_step, run_predictor
@@ -46,6 +46,7 @@ st.subheader("Confusion matrix")
 st.caption("Rows: the true class. Columns: what the model said. Off the diagonal are the mistakes.")
 classes, cm = test["classes"], test["confusion"]
 st.plotly_chart(confusion_matrix(cm, classes), width="stretch", config={"displayModeBar": False})
+st.caption(describe_confusion(cm, classes))
 cells = sorted(((cm[t][p], t, p) for t in range(len(classes)) for p in range(len(classes)) if t != p and cm[t][p]),
                reverse=True)
 if cells:

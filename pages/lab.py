@@ -3,7 +3,7 @@
 import streamlit as st
 
 from tl_core.errors import TLError
-from tl_core.figures import lab_chart
+from tl_core.figures import describe_lab, lab_chart
 from tl_core.freezing import SCENARIOS
 from tl_core.lab import read_lab, summarize_lab
 from tl_core.launcher import is_live, launch_lab, stop
@@ -95,7 +95,7 @@ def show_lab() -> None:
     if done:
         st.plotly_chart(lab_chart(done, info.get("advised")), width="stretch", key=f"lab-{len(done)}",
                         config={"displayModeBar": False})
-        st.caption(summarize_lab(info))
+        st.caption(describe_lab(done, info.get("advised")) + " " + summarize_lab(info))
         st.dataframe([{"scenario": f"{s['scenario']} · {SCENARIOS[s['scenario']].title}"
                        + (" (advised)" if s["scenario"] == info.get("advised") else ""),
                        "test accuracy": f"{s['test_accuracy']:.1%}" if s["test_accuracy"] is not None else "n/a",

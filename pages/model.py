@@ -49,7 +49,8 @@ w["head_hidden"] = c1.number_input("Hidden units of the new head (0 = a single l
 head_params = count_params(build_head(spec.feature_dim, 10, w["head_hidden"]))
 st.plotly_chart(layer_groups(names_g, counts, k, head_params), width="stretch", config={"displayModeBar": False})
 frozen_share = sum(counts[:k]) / sum(counts)
-st.caption(f"Grey: frozen ({frozen_share:.0%} of {sum(counts):,} pretrained parameters). Blue: fine-tuned with small "
+st.caption(f"Chart: parameters of the {len(names_g)} layer groups, input side first; the first {k} are frozen. "
+           f"Grey: frozen ({frozen_share:.0%} of {sum(counts):,} pretrained parameters). Blue: fine-tuned with small "
            f"learning rates. Orange: the new head (about {head_params:,} parameters for 10 classes).")
 
 head_only = k == len(names_g)

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from tl_core.backbones import get_backbone, group_table
-from tl_core.figures import scenario_grid
+from tl_core.figures import describe_grid, scenario_grid
 from tl_core.freezing import SCENARIOS, advise, default_lr_ratio, discriminative_lrs, get_scenario
 from ui.common import next_step, scenario, wizard
 
@@ -41,6 +41,7 @@ else:
 sc = get_scenario(scenario())
 
 st.plotly_chart(scenario_grid(sc.number), width="stretch", config={"displayModeBar": False})
+st.caption(describe_grid(sc.number))
 st.subheader(f"Scenario {sc.number}: {sc.title}")
 if sc.number != recommended:
     st.warning(f"You chose scenario {sc.number}; for {w['size']} + {w['similarity']} data the method recommends "

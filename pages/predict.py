@@ -4,7 +4,7 @@ import streamlit as st
 
 from tl_core.backbones import list_backbones
 from tl_core.errors import TLError
-from tl_core.figures import top_k
+from tl_core.figures import describe_top_k, top_k
 from tl_core.imaging import ImageReadError, load_rgb
 from tl_core.predict import Predictor
 from tl_core.runs import RunDir, read_json, run_state
@@ -67,5 +67,6 @@ for name, data in images:
         cols[1].image(heat, caption=f"Red: the parts that made it say '{top[0]['label']}'", width="stretch")
     c2.markdown(f"**{top[0]['label']}** ({top[0]['prob']:.1%})")
     c2.plotly_chart(top_k(top), width="stretch", key=f"pred-{name}-{len(data)}", config={"displayModeBar": False})
+    c2.caption(describe_top_k(top))
 if not images:
     st.info("Upload one or more photos, or take one with the webcam.")

@@ -5,6 +5,7 @@ from datetime import datetime
 
 import streamlit as st
 
+from tl_core.figures import describe_curves
 from tl_core.launcher import is_live
 from tl_core.runs import RunDir, read_json, run_state
 from ui.common import current_run, runs_dir, set_current_run
@@ -38,13 +39,15 @@ compare = st.multiselect("Compare validation curves", ids, default=ids[: min(2, 
 if compare:
     import plotly.graph_objects as go
 
-    fig = go.Figure()
+    fig, series = go.Figure(), {}
     for rid in compare:
         eps = [m for m in RunDir(runs_dir() / rid).metrics() if m.get("kind") == "epoch"]
-        fig.add_scatter(x=list(range(1, len(eps) + 1)), y=[m.get("val_acc") for m in eps], name=rid, mode="lines+markers")
+        series[rid] = [m.get("val_acc") for m in eps]
+        fig.add_scatter(x=list(range(1, len(eps) + 1)), y=series[rid], name=rid, mode="lines+markers")
     fig.update_layout(height=320, xaxis_title="epoch", yaxis_title="validation accuracy",
                       margin=dict(l=10, r=10, t=10, b=10))
     st.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
+    st.caption(describe_curves(series))
 
 with st.expander("Delete a run"):
     victim = st.selectbox("Run to delete", ids, key="r_victim")

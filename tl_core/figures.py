@@ -103,3 +103,57 @@ def lab_chart(scenarios: list[dict], advised: int | None) -> go.Figure:
     fig.update_yaxes(title="test accuracy (%)")
     fig.update_layout(height=420, margin=dict(l=10, r=10, t=30, b=10), showlegend=False)
     return fig
+
+
+# One-line text summaries: every chart in the app has one, for people who cannot read plots.
+
+
+def describe_grid(selected: int) -> str:
+    where = {1: "small and similar", 2: "large and similar", 3: "small and different", 4: "large and different"}
+    return f"Chart: the 2x2 grid of the method; highlighted is scenario {selected}, for {where[selected]} data."
+
+
+def describe_counts(counts: dict[str, int]) -> str:
+    if not counts:
+        return "Chart: no images counted."
+    most, least = max(counts, key=counts.get), min(counts, key=counts.get)
+    ratio = counts[most] / max(counts[least], 1)
+    return (f"Chart: images per class. {len(counts)} classes, {sum(counts.values()):,} images; most in '{most}' "
+            f"({counts[most]:,}), fewest in '{least}' ({counts[least]:,})"
+            + ("; balanced." if ratio < 1.5 else f"; the largest class has {ratio:.1f}x the smallest."))
+
+
+def describe_confusion(cm: list[list[int]], classes: list[str]) -> str:
+    total = sum(map(sum, cm))
+    right = sum(cm[i][i] for i in range(len(classes)))
+    cells = [(cm[t][p], t, p) for t in range(len(classes)) for p in range(len(classes)) if t != p and cm[t][p]]
+    text = f"Chart: confusion matrix. {right} of {total} test images are on the diagonal (right)."
+    if cells:
+        n, t, p = max(cells)
+        text += f" Most frequent mistake: '{classes[t]}' taken for '{classes[p]}' ({n} times)."
+    return text
+
+
+def describe_top_k(top: list[dict]) -> str:
+    rest = ", ".join(f"{t['label']} {t['prob']:.0%}" for t in top[1:])
+    return f"Chart: the model's top answers. {top[0]['label']} {top[0]['prob']:.0%}" + (f"; then {rest}." if rest else ".")
+
+
+def describe_curves(series: dict[str, list[float | None]]) -> str:
+    """Validation accuracy curves of several runs: which run peaked highest, and when."""
+    best = None
+    for name, ys in series.items():
+        for epoch, y in enumerate(ys, 1):
+            if y is not None and (best is None or y > best[0]):
+                best = (y, name, epoch)
+    if best is None:
+        return "Chart: no validation accuracy recorded yet."
+    return (f"Chart: validation accuracy per epoch of {len(series)} run(s). Highest: {best[0]:.1%}, run {best[1]} "
+            f"at epoch {best[2]}.")
+
+
+def describe_lab(scenarios: list[dict], advised: int | None) -> str:
+    done = [s for s in scenarios if s.get("test_accuracy") is not None]
+    points = "; ".join(f"scenario {s['scenario']}: {s['test_accuracy']:.1%}, {s['trainable_params']:,} trainable, "
+                       f"{s['seconds']:.0f} s" for s in done)
+    return f"Chart: test accuracy against trainable parameters; the star is the advisor's pick ({advised}). {points}."
