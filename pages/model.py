@@ -18,6 +18,10 @@ def _duration(seconds: float) -> str:
     return f"about {seconds:.0f} seconds" if seconds < 90 else f"about {seconds / 60:.0f} minutes"
 
 
+def _augment_off() -> None:
+    w["augment"] = st.session_state["m_augment"] = "none"
+
+
 st.title("3 · Model: network, frozen layers, head and training")
 
 speeds = known_speeds()
@@ -100,9 +104,7 @@ if pf and pf["key"] == (w["data_dir"], spec.name, k, augment, w["epochs"]):
     if augment != "none" and pf["seconds"] > 120 and pf["seconds"] > 2 * pf["cached_seconds"]:
         st.warning(f"With augmentation every epoch re-runs the frozen layers. In cached-feature mode (no "
                    f"augmentation) they run once: about **{_duration(pf['cached_seconds'])}**.")
-        if st.button("Use cached features (augmentation off)", key="m_use_cache"):
-            w["augment"] = "none"
-            st.rerun()
+        st.button("Use cached features (augmentation off)", key="m_use_cache", on_click=_augment_off)
 elif pf:
     st.caption("Settings changed since the last pre-flight check: time it again.")
 next_step("train", "pages/train.py")

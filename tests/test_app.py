@@ -210,3 +210,33 @@ def test_data_page_measures_and_can_adopt_the_measurement(env):
     page(at, "plan")
     assert at.radio(key="q_similarity").value == "different"
     assert any("Scenario 3" in s.value for s in at.subheader)
+
+
+def test_model_page_preflight_times_real_batches_and_offers_the_cache(env):
+    at = page(app(), "data")
+    at.button(key="d_use_sample").click().run()
+    page(at, "model")
+    at.slider(key="m_frozen").set_value(12).run()
+    at.selectbox(key="m_augment").set_value("strong").run()
+    at.number_input(key="m_epochs").set_value(40).run()
+    at.button(key="m_preflight").click().run()
+    assert not at.exception
+    assert any("Expected duration" in i.value and "training step" in i.value for i in at.info)
+    assert any("cached-feature mode" in w.value for w in at.warning)  # 40 augmented epochs are long
+    at.button(key="m_use_cache").click().run()
+    assert at.selectbox(key="m_augment").value == "none"
+
+
+def test_data_page_imports_an_open_data_set(env):
+    from test_opendata import fake_mnist
+
+    fake_mnist(env / "cache" / "datasets", "MNIST", per_class=2)  # torchvision's files, already downloaded
+    at = page(app(), "data")
+    at.radio(key="d_source").set_value("open").run()
+    at.selectbox(key="d_open").set_value("mnist").run()
+    at.number_input(key="d_open_n").set_value(0).run()
+    at.button(key="d_open_go").click().run()
+    assert not at.exception and not at.error
+    assert (env / "data" / "mnist" / "train").is_dir()
+    assert any("10 classes, 40 usable images" in m.value for kind in ("subheader", "markdown")
+               for m in getattr(at, kind))
