@@ -47,7 +47,7 @@ def cache_key(paths: list[str], spec: BackboneSpec, weights: str | None = None, 
         "weights": weights_fp,
         "preprocess": spec.preprocess.to_dict(),
         "cut": cut,
-        "version": 1,
+        "version": 2,  # 2: resize on uint8 tensors (torchvision) instead of Pillow
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 

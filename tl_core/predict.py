@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 from PIL import Image
+from torchvision.transforms.v2 import functional as TF
 
 from . import checkpoints as ckpt
 from .backbones import BackboneSpec, Preprocess, get_backbone
@@ -77,7 +78,7 @@ class Predictor:
         img = image.convert("RGB") if isinstance(image, Image.Image) else load_for(image, self.pre)
         x = self.transform(img).unsqueeze(0).to(self.device)
         cam, target = grad_cam(self.model, x, target)
-        return overlay(crop_transform(self.pre)(img), cam), target
+        return overlay(TF.to_pil_image(crop_transform(self.pre)(img)), cam), target
 
     def predict(self, images: list[ImageLike], k: int = 5) -> list[list[dict]]:
         """For each image, the ``k`` most likely ``{"label", "prob"}`` pairs, most likely first."""
