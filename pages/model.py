@@ -7,8 +7,8 @@ from tl_core.data import scan_folder
 from tl_core.errors import TLError
 from tl_core.estimate import estimate_seconds, known_speeds, measure_forward, preflight
 from tl_core.figures import layer_groups
-from tl_core.model import build_head
 from tl_core.freezing import get_scenario, plan_freeze
+from tl_core.model import build_head
 from ui.common import next_step, scenario, wizard
 
 w = wizard()

@@ -8,8 +8,8 @@ import shutil
 
 import numpy as np
 import pytest
-
 from conftest import run_cli
+
 from tl_core.errors import ConfigError
 from tl_core.export import BundlePredictor, export_run, open_predictor
 from tl_core.predict import Predictor

@@ -1,7 +1,13 @@
 """Every chart's one-line text summary says what the chart shows, with the numbers."""
 
-from tl_core.figures import (describe_confusion, describe_counts, describe_curves, describe_grid, describe_lab,
-                             describe_top_k)
+from tl_core.figures import (
+    describe_confusion,
+    describe_counts,
+    describe_curves,
+    describe_grid,
+    describe_lab,
+    describe_top_k,
+)
 
 
 def test_summaries_carry_the_numbers():

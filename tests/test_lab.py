@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from conftest import run_cli
+
 from tl_core.figures import lab_chart
 from tl_core.lab import read_lab, summarize_lab
 from tl_core.runs import RunDir, run_state

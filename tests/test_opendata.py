@@ -9,9 +9,9 @@ from urllib.error import URLError
 
 import numpy as np
 import pytest
+from conftest import run_cli
 from PIL import Image
 
-from conftest import run_cli
 from tl_core.data import scan_folder, validate
 from tl_core.errors import DatasetError
 from tl_core.opendata import _folder_name, import_dataset

@@ -14,11 +14,11 @@ within ``PARITY_TOLERANCE`` on every probability, or no bundle is written.
 from __future__ import annotations
 
 import shutil
-from collections import Counter
-from itertools import zip_longest
 import tempfile
 import time
 import warnings
+from collections import Counter
+from itertools import zip_longest
 from pathlib import Path
 
 import numpy as np
@@ -264,8 +264,8 @@ batch = F.center_crop(x, [{size}, {size}]).permute(1, 2, 0).numpy()[None]
 Or, with this project installed: `python -m tl_core predict THIS_FOLDER image.jpg`.
 
 ## Parity check (run at export)
-{p["images"]} images through the app's predictor and through this file: top-1 {"equal" if p["top1_equal"] else "DIFFERENT"},
-largest probability difference {p["max_abs_diff"]:.2e} (tolerance {p["tolerance"]:.0e}).
+{p["images"]} images through the app's predictor and through this file: top-1
+{"equal" if p["top1_equal"] else "DIFFERENT"}, largest probability difference {p["max_abs_diff"]:.2e} (tolerance {p["tolerance"]:.0e}).
 
 ## Limits
 Trained on the classes above only: any picture gets one of these labels, however unrelated. Accuracy

@@ -23,7 +23,8 @@ DEFAULT_FINETUNE_EPOCHS = 5
 
 
 def lab_configs(data: str, test_data: str | None = None, backbone: str | None = None,
-                epochs: int = DEFAULT_FINETUNE_EPOCHS, cache_dir: str | None = None, seed: int = 0) -> list[TrainConfig]:
+                epochs: int = DEFAULT_FINETUNE_EPOCHS, cache_dir: str | None = None,
+                seed: int = 0) -> list[TrainConfig]:
     """The fixed budget: scenario 1 trains its head on cached features (default epochs, seconds);
     scenarios 2-4 get the same head warm-up and ``epochs`` fine-tuning epochs, no augmentation (so
     2 and 3 use the frozen-prefix cache), same split and seed."""

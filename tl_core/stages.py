@@ -7,8 +7,6 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-import queue
-import threading
 import time
 
 import torch
@@ -25,7 +23,7 @@ from .features import activation_bytes, cached_features
 from .freezing import param_groups
 from .model import TransferModel
 from .runs import RunDir
-from .transforms import DecodedImages, ImageDataset, eval_transform, train_transform
+from .transforms import DecodedImages, ImageDataset, eval_transform, prefetch, train_transform
 
 log = logging.getLogger("tl_core.train")
 _DDP_ARGS = inspect.signature(DistributedDataParallel.__init__).parameters
@@ -61,43 +59,6 @@ class Batches:
     def steps(self) -> int:
         n = len(self.sampler) if self.sampler is not None else len(self.ds)
         return max(1, -(-n // self.batch_size))
-
-
-def prefetch(iterable, depth: int = 2):
-    """Iterate ``iterable`` in a background thread, ``depth`` items ahead; errors are re-raised
-    here, and leaving the loop early (a stop, early stopping) ends the thread."""
-    q: queue.Queue = queue.Queue(depth)
-    done, stop = object(), threading.Event()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        try:
-            for item in iterable:
-                if not put(item):
-                    return
-            put(done)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            put(exc)
-
-    threading.Thread(target=work, daemon=True, name="tl-prefetch").start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
 
 
 def _feature_batches(feats, labels, batch_size, shuffle, seed, d=None) -> Batches:
