@@ -89,7 +89,8 @@ def show_lab() -> None:
         m = info["measurement"]
         e = m["evidence"]
         st.write(f"**Advisor (measured): scenario {info['advised']}**: {m['size']} data set "
-                 f"({e['median_images_per_class']} images per class), {m['similarity']} to ImageNet "
+                 f"({e['median_images_per_class']} images per class), "
+                 f"{'similar to' if m['similarity'] == 'similar' else 'different from'} ImageNet "
                  f"(ImageNet top-1 confidence {e['imagenet_mean_top_probability']:.0%}, "
                  f"5-NN accuracy on frozen features {e['knn_accuracy_frozen_features']:.0%}).")
     if done:
