@@ -249,7 +249,7 @@ def test_scenario_lab_on_the_sample_shows_the_comparison(server, browser):
     page.get_by_text(re.compile(r"The lab finished in \d+ s")).first.wait_for(timeout=600_000)
     expect(page.get_by_text(re.compile(r"Best: scenario \d with")).first).to_be_visible()
     expect(page.get_by_text(re.compile(r"Advisor \(measured\): scenario \d")).first).to_be_visible()
-    assert page.locator(".js-plotly-plot").count() == 1
-    assert page.locator(".js-plotly-plot .scatterlayer .trace").count() == 4  # one marker per scenario
+    expect(page.locator(".js-plotly-plot")).to_have_count(1, timeout=30_000)  # the last live frame is replaced
+    expect(page.locator(".js-plotly-plot .scatterlayer .trace")).to_have_count(4)  # one marker per scenario
     shot(page, "12-lab-done")
     page.close()
