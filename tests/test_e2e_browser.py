@@ -114,12 +114,16 @@ def use_sample_data(page) -> None:
     page.get_by_text("Ready to train").first.wait_for()
 
 
+def set_number(page, label: str, value: int) -> None:
+    box = page.get_by_label(label)
+    box.fill(str(value))
+    box.press("Enter")
+
+
 def set_epochs_and_light_augmentation(page, epochs: int) -> None:
     """Light augmentation: the backbone runs every epoch, slow enough to watch the chart grow."""
     goto_page(page, "3 · Model")
-    box = page.get_by_label("Epochs (0 = automatic)")
-    box.fill(str(epochs))
-    box.press("Enter")
+    set_number(page, "Epochs (0 = automatic)", epochs)
     page.locator('[data-testid="stSelectbox"]', has_text="Augmentation").click()
     page.get_by_role("option", name="light").click()
     time.sleep(1)
@@ -239,9 +243,7 @@ def test_scenario_lab_on_the_sample_shows_the_comparison(server, browser):
     page.goto(url)
     use_sample_data(page)
     goto_page(page, "8 · Scenario lab")
-    box = page.get_by_label("Fine-tuning epochs for scenarios 2-4")
-    box.fill("1")
-    box.press("Enter")
+    set_number(page, "Fine-tuning epochs for scenarios 2-4", 1)
     page.get_by_role("button", name="Run the four scenarios").click()
     assert "lab=" in page.url or page.wait_for_url(re.compile("lab="), timeout=30_000) is None
     page.get_by_text(re.compile(r"Scenario \d of 4")).first.wait_for(timeout=120_000)

@@ -70,10 +70,8 @@ def cmd_train(args):
 
 
 def _train(args, d):
-    import contextlib
-
     from .backbones import get_backbone
-    from .runs import RunDir, pid_alive, run_state, wait_for_slot
+    from .runs import RunDir, pid_alive, run_state
     from .train import train_run
 
     resume = bool(args.resume)
@@ -104,12 +102,8 @@ def _train(args, d):
     if not d.main:  # the other ranks of a torchrun job write nothing but train with rank 0
         return train_run(run, cfg, resume=resume), ""
     handler = _log_to(run)
-    limit = int(os.environ.get("TL_MAX_CONCURRENT", "1"))
-    run.write_status(state="queued", pid=os.getpid(), queued_at=run.status().get("queued_at", time.time()))
     # A torchrun job is not queued: its other ranks are already running and waiting for rank 0.
-    slot = (contextlib.nullcontext() if d.enabled else
-            wait_for_slot(run, limit, on_wait=lambda: _leave_queue_if_stopped(run)))
-    run.write_status(state="running", pid=os.getpid(), started=time.time())
+    slot = _take_slot(run, queue=not d.enabled)
     try:
         result = train_run(run, cfg, resume=resume)
     except TLError as exc:
@@ -123,7 +117,7 @@ def _train(args, d):
         run.write_status(state="failed", error=f"{type(exc).__name__}: {exc}", finished=time.time())
         raise
     finally:
-        if hasattr(slot, "close"):
+        if slot is not None:
             slot.close()
         logging.getLogger().removeHandler(handler)
         handler.close()
@@ -131,6 +125,19 @@ def _train(args, d):
             f"{result['seconds']:.0f} s; val accuracy {_pct(result['val_accuracy'])}, "
             f"test accuracy {_pct(result['test_accuracy'])}")
     return result, text
+
+
+def _take_slot(run, queue: bool = True):
+    """Mark ``run`` queued, wait (unless ``queue`` is False) for one of the ``TL_MAX_CONCURRENT``
+    training slots of its runs folder, first come first served, then mark it running. Returns the
+    lock file holding the slot (close it to free the slot), or None when not queued."""
+    from .runs import wait_for_slot
+
+    run.write_status(state="queued", pid=os.getpid(), queued_at=run.status().get("queued_at", time.time()))
+    slot = (wait_for_slot(run, int(os.environ.get("TL_MAX_CONCURRENT", "1")),
+                          on_wait=lambda: _leave_queue_if_stopped(run)) if queue else None)
+    run.write_status(state="running", pid=os.getpid(), started=time.time())
+    return slot
 
 
 def _leave_queue_if_stopped(run) -> None:
@@ -174,7 +181,7 @@ def cmd_predict(args):
 
 def cmd_lab(args):
     from .lab import run_lab, summarize_lab
-    from .runs import RunDir, wait_for_slot
+    from .runs import RunDir
 
     lab = RunDir(args.lab_dir) if args.lab_dir else RunDir.create(args.runs_dir, prefix="lab")
     lab.path.mkdir(parents=True, exist_ok=True)
@@ -186,11 +193,7 @@ def cmd_lab(args):
             current["run"].request_stop()
 
     signal.signal(signal.SIGTERM, forward_stop)
-    # The lab trains like a run: it waits for a training slot of the runs folder and holds it.
-    lab.write_status(state="queued", pid=os.getpid(), queued_at=lab.status().get("queued_at", time.time()))
-    slot = wait_for_slot(lab, int(os.environ.get("TL_MAX_CONCURRENT", "1")),
-                         on_wait=lambda: _leave_queue_if_stopped(lab))
-    lab.write_status(state="running", pid=os.getpid(), started=time.time())
+    slot = _take_slot(lab)  # the lab trains like a run: it waits for a training slot and holds it
     try:
         result = run_lab(args.data, args.test_data, args.runs_dir, args.backbone, args.epochs, lab, args.cache_dir,
                          on_run=lambda run: current.update(run=run))

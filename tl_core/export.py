@@ -31,7 +31,7 @@ from .imaging import ImageReadError
 from .predict import ImageLike, Predictor, top_k
 from .runs import RunDir, read_json, write_json_atomic
 from .splits import split_from_json
-from .transforms import crop_transform, load_for
+from .transforms import crop_transform, load_for, load_image
 
 FORMATS = {"onnx": "model.onnx", "torchscript": "model.pt"}
 PARITY_TOLERANCE = 1e-4
@@ -56,10 +56,7 @@ class ExportGraph(nn.Module):
 def pixels(image: ImageLike, pre: Preprocess) -> np.ndarray:
     """The model's view of an image as uint8 ``[S, S, 3]``: decoded, resized and cropped exactly as
     the app does it (see the model card's preprocessing rule)."""
-    from PIL import Image
-
-    img = image.convert("RGB") if isinstance(image, Image.Image) else load_for(image, pre)
-    return crop_transform(pre)(img).permute(1, 2, 0).numpy().astype(np.uint8)
+    return crop_transform(pre)(load_image(image, pre)).permute(1, 2, 0).numpy().astype(np.uint8)
 
 
 def is_bundle(path: str | Path) -> bool:

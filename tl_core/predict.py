@@ -14,7 +14,7 @@ from .distributed import autocast, pick_device
 from .errors import RunError
 from .model import build_model
 from .runs import RunDir
-from .transforms import crop_transform, eval_transform, load_for
+from .transforms import crop_transform, eval_transform, load_image
 
 ImageLike = str | Path | bytes | Image.Image
 
@@ -58,7 +58,7 @@ class Predictor:
         return cls(spec.load_pretrained(weights), imagenet_labels(), spec.preprocess, spec.channels_last)
 
     def _tensor(self, image: ImageLike) -> torch.Tensor:
-        img = image.convert("RGB") if isinstance(image, Image.Image) else load_for(image, self.pre)
+        img = load_image(image, self.pre)
         return self.transform(img)
 
     @torch.inference_mode()
@@ -75,7 +75,7 @@ class Predictor:
         explains (the predicted one unless ``target`` is given). Trained runs only."""
         from .explain import grad_cam, overlay
 
-        img = image.convert("RGB") if isinstance(image, Image.Image) else load_for(image, self.pre)
+        img = load_image(image, self.pre)
         x = self.transform(img).unsqueeze(0).to(self.device)
         cam, target = grad_cam(self.model, x, target)
         return overlay(TF.to_pil_image(crop_transform(self.pre)(img)), cam), target

@@ -9,6 +9,7 @@ import random
 import threading
 
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.transforms import v2 as T
 from torchvision.transforms.v2 import functional as TF
@@ -131,6 +132,11 @@ class Augment:
                     x = TF.erase(x, i, j, eh, ew, torch.zeros(1, 1, 1))
                     break
         return x
+
+
+def load_image(image, pre: Preprocess):
+    """A path, the bytes of a file, or a PIL image, as the RGB picture the transforms expect."""
+    return image.convert("RGB") if isinstance(image, Image.Image) else load_for(image, pre)
 
 
 def load_for(path_or_bytes, pre: Preprocess):
