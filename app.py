@@ -2,19 +2,21 @@
 
 import streamlit as st
 
-from ui.common import device_line
+from tl_core.i18n import _, language
+from ui.common import device_line, language_switch
 
-st.set_page_config(page_title="Transfer learning wizard", page_icon=":material/explore:", layout="wide")
+st.set_page_config(page_title=_("Transfer learning wizard"), page_icon=":material/explore:", layout="wide")
+language_switch()
 pages = [
-    st.Page("pages/plan.py", title="1 · Plan", icon=":material/explore:", default=True),
-    st.Page("pages/data.py", title="2 · Data", icon=":material/folder_open:"),
-    st.Page("pages/model.py", title="3 · Model", icon=":material/layers:"),
-    st.Page("pages/train.py", title="4 · Train", icon=":material/monitoring:"),
-    st.Page("pages/evaluate.py", title="5 · Evaluate", icon=":material/fact_check:"),
-    st.Page("pages/predict.py", title="6 · Predict", icon=":material/image_search:"),
-    st.Page("pages/runs.py", title="7 · Runs", icon=":material/history:"),
-    st.Page("pages/lab.py", title="8 · Scenario lab", icon=":material/science:"),
+    st.Page("pages/plan.py", title=_("1 · Plan"), icon=":material/explore:", default=True),
+    st.Page("pages/data.py", title=_("2 · Data"), icon=":material/folder_open:"),
+    st.Page("pages/model.py", title=_("3 · Model"), icon=":material/layers:"),
+    st.Page("pages/train.py", title=_("4 · Train"), icon=":material/monitoring:"),
+    st.Page("pages/evaluate.py", title=_("5 · Evaluate"), icon=":material/fact_check:"),
+    st.Page("pages/predict.py", title=_("6 · Predict"), icon=":material/image_search:"),
+    st.Page("pages/runs.py", title=_("7 · Runs"), icon=":material/history:"),
+    st.Page("pages/lab.py", title=_("8 · Scenario lab"), icon=":material/science:"),
 ]
 nav = st.navigation(pages)
-st.sidebar.caption(f":material/memory: {device_line()}")
+st.sidebar.caption(f":material/memory: {device_line(language())}")
 nav.run()

@@ -8,19 +8,21 @@ import streamlit as st
 from tl_core.data import scan_folder, validate
 from tl_core.errors import TLError
 from tl_core.figures import class_counts, describe_counts
+from tl_core.i18n import _, language, ngettext
 from tl_core.measure import explain_measurement, measure
 from tl_core.opendata import OPEN_DATASETS, import_dataset
 from tl_core.splits import make_split, split_summary
 from tl_core.zips import extract_images
-from ui.common import SAMPLE_DATA, data_root, next_step, wizard
+from ui.common import SAMPLE_DATA, data_root, lkey, next_step, wizard
 
 w = wizard()
-st.title("2 · Data: your images, one folder per class")
-st.write("Put the images of each class in its own folder (`cats/`, `dogs/`, ...). The folder names become the labels.")
+st.title(_("2 · Data: your images, one folder per class"))
+st.write(_("Put the images of each class in its own folder (`cats/`, `dogs/`, ...). The folder names become the "
+           "labels."))
 
 
-@st.cache_data(ttl=30, show_spinner="Checking every image…")
-def check(path: str) -> dict:
+@st.cache_data(ttl=30, show_spinner=False)
+def check(path: str, lang: str) -> dict:  # lang: the report's messages are in the reader's language
     report, clean = validate(scan_folder(path))
     samples = {c: [it.path for it in clean.items if it.label == i][:6] for i, c in enumerate(clean.classes)}
     split = split_summary(make_split(clean), clean.classes) if report.ok else {}
@@ -37,114 +39,121 @@ def folders_under(root: Path, depth: int = 2) -> list[str]:
     return out
 
 
-source = st.radio("Where are the images?", ["sample", "server", "upload", "open"], horizontal=True, key="d_source",
-                  format_func={"sample": "Bundled sample (hand signs 0-9)", "server": "A folder on this server",
-                               "upload": "Upload a zip", "open": "A classic open data set"}.get)
+sources = ["sample", "server", "upload", "open"]
+source = w["source"] = st.radio(_("Where are the images?"), sources, index=sources.index(w.get("source", "sample")),
+                                horizontal=True, key=lkey("d_source"),
+                  format_func={"sample": _("Bundled sample (hand signs 0-9)"), "server": _("A folder on this server"),
+                               "upload": _("Upload a zip"), "open": _("A classic open data set")}.get)
 if source == "sample":
-    st.caption("200 photos of hands showing the digits 0-9 (20 per class), from the Sign Language Digits "
-               "Dataset by Arda Mavi et al., Apache-2.0.")
-    st.caption("Tip: hand-sign close-ups are not like ImageNet photos. Answering *small + different* on the Plan "
-               "page (scenario 3) reached 90% test accuracy on this sample in about a minute here; the frozen "
-               "feature extractor of scenario 1 reached 77% in half a minute. Try both and compare them on Runs.")
-    if st.button("Use the sample data", type="primary", key="d_use_sample"):
+    st.caption(_("200 photos of hands showing the digits 0-9 (20 per class), from the Sign Language Digits "
+                 "Dataset by Arda Mavi et al., Apache-2.0."))
+    st.caption(_("Tip: hand-sign close-ups are not like ImageNet photos. Answering *small + different* on the Plan "
+                 "page (scenario 3) reached 90% test accuracy on this sample in about a minute here; the frozen "
+                 "feature extractor of scenario 1 reached 77% in half a minute. Try both and compare them on Runs."))
+    if st.button(_("Use the sample data"), type="primary", key="d_use_sample"):
         w["data_dir"] = str(SAMPLE_DATA)
 elif source == "server":
     root = data_root()
     choices = folders_under(root)
-    st.caption(f"Folders under the data root `{root}` (set `TL_DATA_ROOT` to change it).")
+    st.caption(_("Folders under the data root `{root}` (set `TL_DATA_ROOT` to change it).", root=root))
     if choices:
-        pick = st.selectbox("Folder", choices, key="d_folder")
-        if st.button("Use this folder", type="primary", key="d_use_folder"):
+        pick = st.selectbox(_("Folder"), choices, key="d_folder")
+        if st.button(_("Use this folder"), type="primary", key="d_use_folder"):
             w["data_dir"] = str((root / pick).resolve())
     else:
-        st.info(f"No folders under {root} yet: copy a data set there, or upload a zip.")
+        st.info(_("No folders under {root} yet: copy a data set there, or upload a zip.", root=root))
 elif source == "open":
-    st.caption("The data sets of the method's textbook, downloaded once through torchvision and written as "
-               "one folder of PNG images per class (train/ and test/) under the data root.")
-    name = st.selectbox("Data set", list(OPEN_DATASETS), key="d_open",
-                        format_func=lambda n: f"{OPEN_DATASETS[n][0]}: {OPEN_DATASETS[n][1]}")
-    per_class = st.number_input("Images per class and split (0 = all; a few hundred train in minutes here)",
+    st.caption(_("The data sets of the method's textbook, downloaded once through torchvision and written as "
+                 "one folder of PNG images per class (train/ and test/) under the data root."))
+    name = st.selectbox(_("Data set"), list(OPEN_DATASETS), key=lkey("d_open"),
+                        format_func=lambda n: f"{OPEN_DATASETS[n][0]}: {_(OPEN_DATASETS[n][1])}")
+    per_class = st.number_input(_("Images per class and split (0 = all; a few hundred train in minutes here)"),
                                 0, 10000, 300, step=50, key="d_open_n")
     dest = data_root() / (f"{name}-{per_class}" if per_class else name)
     if dest.is_dir() and any(dest.iterdir()):
-        st.caption(f"Already imported: `{dest.name}`.")
-        if st.button("Use it", type="primary", key="d_open_use"):
+        st.caption(_("Already imported: `{name}`.", name=dest.name))
+        if st.button(_("Use it"), type="primary", key="d_open_use"):
             w["data_dir"] = str(dest)
-    elif st.button("Download and import", type="primary", key="d_open_go"):
-        bar = st.progress(0.0, text="Starting…")
+    elif st.button(_("Download and import"), type="primary", key="d_open_go"):
+        bar = st.progress(0.0, text=_("Starting…"))
 
         def show(what: str, done: int, total: int) -> None:
             bar.progress(min(done / total, 1.0) if total else 0.0,
-                         text=f"{what}: {done:,}" + (f" of {total:,}" if total else ""))
+                         text=_("{what}: {done:,} of {total:,}", what=what, done=done, total=total) if total
+                         else f"{what}: {done:,}")
 
         try:
             import_dataset(name, dest, per_class=per_class or None, progress=show)
-            bar.progress(1.0, text="Done")
+            bar.progress(1.0, text=_("Done"))
             w["data_dir"] = str(dest)
         except TLError as exc:
             bar.empty()
             st.error(str(exc))
 else:
-    up = st.file_uploader("Zip of class folders", type=["zip"], key="d_zip")
-    if up is not None and st.button("Unpack and use", type="primary", key="d_unzip"):
+    up = st.file_uploader(_("Zip of class folders"), type=["zip"], key="d_zip")
+    if up is not None and st.button(_("Unpack and use"), type="primary", key="d_unzip"):
         dest = data_root() / "uploads" / f"{Path(up.name).stem[:40]}-{secrets.token_hex(3)}"
         try:
             folder, skipped = extract_images(up.getvalue(), dest)
             w["data_dir"] = str(folder)
             if skipped:
-                st.warning(f"Skipped {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} of the zip:\n\n- "
-                           + "\n- ".join(skipped[:20]))
+                st.warning(ngettext("Skipped {n} entry of the zip:", "Skipped {n} entries of the zip:", len(skipped))
+                           + "\n\n- " + "\n- ".join(skipped[:20]))
         except TLError as exc:
             st.error(str(exc))
 
 if not w["data_dir"]:
-    st.info("Choose a data set above to continue.")
+    st.info(_("Choose a data set above to continue."))
     st.stop()
 
 try:
-    info = check(w["data_dir"])
+    with st.spinner(_("Checking every image…")):
+        info = check(w["data_dir"], language())
 except TLError as exc:
     st.error(str(exc))
     st.stop()
 rep = info["report"]
-st.subheader(f"`{Path(w['data_dir']).name}`: {len(rep['classes'])} classes, {sum(rep['counts'].values())} usable images")
+st.subheader(_("`{name}`: {classes} classes, {images} usable images", name=Path(w["data_dir"]).name,
+               classes=len(rep["classes"]), images=sum(rep["counts"].values())))
 for issue in rep["issues"]:
     # Paths relative to the data set: shorter, and the server's folder layout stays private.
     (st.error if issue["level"] == "error" else st.warning)(issue["message"].replace(w["data_dir"].rstrip("/") + "/", ""))
     if len(issue["paths"]) > 1:
-        with st.expander(f"{len(issue['paths'])} files"):
+        with st.expander(_("{n} files", n=len(issue["paths"]))):
             st.code("\n".join(issue["paths"][:200]))
 if rep["ok"]:
-    st.success("Ready to train." + (" (see the warnings above)" if rep["issues"] else ""))
+    st.success(_("Ready to train. (see the warnings above)") if rep["issues"] else _("Ready to train."))
 per_class = sum(rep["counts"].values()) / max(len(rep["counts"]), 1)
-st.caption(f"About {per_class:.0f} images per class: that is a **{'small' if per_class < 1000 else 'large'}** data set "
-           f"for this method (you answered *{w['size']}* on the Plan page).")
+st.caption(_("About {n:.0f} images per class: that is a **{size}** data set for this method (you answered *{answer}* "
+             "on the Plan page).", n=per_class, size=_("small" if per_class < 1000 else "large"), answer=_(w["size"])))
 
 
-@st.cache_data(show_spinner="Measuring on a sample of your images (a few seconds)…")
+@st.cache_data(show_spinner=False)
 def measured(path: str, backbone: str) -> dict:
     return measure(path, backbone)
 
 
-if st.button("Measure size and similarity to ImageNet on these images", key="d_measure"):
-    st.session_state["measured"] = (w["data_dir"], measured(w["data_dir"], w["backbone"]))
+if st.button(_("Measure size and similarity to ImageNet on these images"), key="d_measure"):
+    with st.spinner(_("Measuring on a sample of your images (a few seconds)…")):
+        st.session_state["measured"] = (w["data_dir"], measured(w["data_dir"], w["backbone"]))
 measured_for, m = st.session_state.get("measured", (None, None))
 if measured_for == w["data_dir"]:
     st.info(explain_measurement(m, (w["size"], w["similarity"])))
     if (m["size"], m["similarity"]) != (w["size"], w["similarity"]) and st.button(
-            "Use the measured answers on the Plan page", key="d_use_measured"):
+            _("Use the measured answers on the Plan page"), key="d_use_measured"):
         w["size"], w["similarity"], w["scenario"] = m["size"], m["similarity"], None
         st.rerun()
 c1, c2 = st.columns([3, 2])
 c1.plotly_chart(class_counts(rep["counts"]), width="stretch", config={"displayModeBar": False})
 c1.caption(describe_counts(rep["counts"]))
 if info["split"]:
-    c2.write("**Split** (stratified, seed 0): the test images are never used for training.")
+    c2.write(_("**Split** (stratified, seed 0): the test images are never used for training."))
     split = info["split"]
-    c2.dataframe([{"class": c, **{part: split[part][c] for part in ("train", "val", "test")}} for c in rep["classes"]],
+    parts = {"train": _("train"), "val": _("validation"), "test": _("test")}
+    c2.dataframe([{_("class"): c, **{title: split[part][c] for part, title in parts.items()}} for c in rep["classes"]],
                  width="stretch", hide_index=True)
-st.write("**Examples per class**")
+st.write(_("**Examples per class**"))
 for cls, paths in list(info["samples"].items())[:12]:
     if paths:
         st.image(paths, caption=[cls] * len(paths), width=96)
-next_step("choose the network", "pages/model.py")
+next_step(_("choose the network"), "pages/model.py")

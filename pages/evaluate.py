@@ -7,11 +7,12 @@ import streamlit as st
 from tl_core.errors import TLError
 from tl_core.export import FORMATS, export_run, is_bundle, zip_bundle
 from tl_core.figures import confusion_matrix, describe_confusion
+from tl_core.i18n import _
 from tl_core.imaging import ImageReadError
 from tl_core.runs import read_json, run_state
-from ui.common import current_run, next_step, run_predictor
+from ui.common import current_run, lkey, next_step, run_predictor
 
-st.title("5 · Evaluate")
+st.title(_("5 · Evaluate"))
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -21,46 +22,53 @@ def bundle_zip(folder: str, created: str) -> bytes:
 
 run = current_run(latest_evaluated=True)
 if run is None:
-    st.info("Train a model first (or pick one on the Runs page).")
+    st.info(_("Train a model first (or pick one on the Runs page)."))
     st.stop()
-st.caption(f"Run `{run.id}` · {read_json(run.config_file, {}).get('backbone')} · data "
-           f"`{read_json(run.config_file, {}).get('data')}`")
+cfg = read_json(run.config_file, {})
+st.caption(_("Run `{id}` · {backbone} · data `{data}`", id=run.id, backbone=cfg.get("backbone"),
+             data=cfg.get("data")))
 ev = read_json(run.eval_file)
 if not ev or "test" not in ev:
-    st.info(f"Run `{run.id}` is {run_state(run)}: its evaluation appears here when training ends.")
+    st.info(_("Run `{id}` is {state}: its evaluation appears here when training ends.", id=run.id,
+              state=_(run_state(run))))
     st.stop()
 
 test = ev["test"]
 c1, c2, c3 = st.columns(3)
-c1.metric("Test accuracy", f"{test['accuracy']:.1%}", help="On images that were never used for training")
+c1.metric(_("Test accuracy"), f"{test['accuracy']:.1%}", help=_("On images that were never used for training"))
 if "val" in ev:
-    c2.metric("Validation accuracy", f"{ev['val']['accuracy']:.1%}")
-c3.metric("Test images", test["n"])
+    c2.metric(_("Validation accuracy"), f"{ev['val']['accuracy']:.1%}")
+c3.metric(_("Test images"), test["n"])
 worst = min(test["per_class"], key=lambda c: c["f1"])
-st.caption(f"Best model from the {ev['best_stage']} stage, epoch {ev['best_epoch']}. Weakest class: "
-           f"'{worst['class']}' (F1 {worst['f1']:.2f}); {len(test['misclassified'])} test images were misclassified.")
-st.dataframe([{k: (round(v, 3) if isinstance(v, float) else v) for k, v in c.items()} for c in test["per_class"]],
-             width="stretch", hide_index=True)
+st.caption(_("Best model from the {stage} stage, epoch {epoch}. Weakest class: '{cls}' (F1 {f1:.2f}); {n} test images "
+             "were misclassified.", stage=_(ev["best_stage"]), epoch=ev["best_epoch"], cls=worst["class"],
+             f1=worst["f1"], n=len(test["misclassified"])))
+columns = {"class": _("class"), "precision": _("precision"), "recall": _("recall"), "f1": "F1",
+           "support": _("support")}
+st.dataframe([{columns.get(k, k): (round(v, 3) if isinstance(v, float) else v) for k, v in c.items()}
+              for c in test["per_class"]], width="stretch", hide_index=True)
 
-st.subheader("Confusion matrix")
-st.caption("Rows: the true class. Columns: what the model said. Off the diagonal are the mistakes.")
+st.subheader(_("Confusion matrix"))
+st.caption(_("Rows: the true class. Columns: what the model said. Off the diagonal are the mistakes."))
 classes, cm = test["classes"], test["confusion"]
 st.plotly_chart(confusion_matrix(cm, classes), width="stretch", config={"displayModeBar": False})
 st.caption(describe_confusion(cm, classes))
 cells = sorted(((cm[t][p], t, p) for t in range(len(classes)) for p in range(len(classes)) if t != p and cm[t][p]),
                reverse=True)
 if cells:
-    n, t, p = st.selectbox("Show the images of a cell", cells, key="e_cell",
-                           format_func=lambda c: f"true '{classes[c[1]]}' → predicted '{classes[c[2]]}' ({c[0]})")
+    n, t, p = st.selectbox(_("Show the images of a cell"), cells, key=lkey("e_cell"),
+                           format_func=lambda c: _("true '{true}' → predicted '{pred}' ({n})", true=classes[c[1]],
+                                                   pred=classes[c[2]], n=c[0]))
     hits = [m for m in test["misclassified"] if m["true"] == classes[t] and m["pred"] == classes[p]]
-    st.image([m["path"] for m in hits[:24]], caption=[f"{m['confidence']:.0%} sure" for m in hits[:24]], width=120)
+    st.image([m["path"] for m in hits[:24]], width=120,
+             caption=[_("{p:.0%} sure", p=m["confidence"]) for m in hits[:24]])
 
-st.subheader("Mistakes")
+st.subheader(_("Mistakes"))
 mistakes = test["misclassified"][:30]
 if not mistakes:
-    st.success("No test image was misclassified.")
+    st.success(_("No test image was misclassified."))
 else:
-    explain = st.toggle("Show where the model looked (Grad-CAM: red = what made it say the wrong class)",
+    explain = st.toggle(_("Show where the model looked (Grad-CAM: red = what made it say the wrong class)"),
                         key="e_cam")
     predictor = run_predictor(run) if explain else None
     cols = st.columns(6)
@@ -70,26 +78,29 @@ else:
                 st.image(predictor.explain(m["path"])[0] if predictor else m["path"], width="stretch")
             except (ImageReadError, TLError) as exc:  # the file was moved or deleted since the evaluation
                 st.warning(f"{Path(m['path']).name}: {exc}")
-            st.caption(f"true **{m['true']}** · said **{m['pred']}** ({m['confidence']:.0%})")
+            st.caption(_("true **{true}** · said **{pred}** ({p:.0%})", true=m["true"], pred=m["pred"],
+                         p=m["confidence"]))
 
-st.subheader("Share the model")
-st.caption("Export a bundle: the model file with its preprocessing inside (input: RGB uint8 pictures), "
-           "`bundle.json` with the labels and a model card `README.md`. Each export is checked: the file must "
-           "give the same answers as this app on sample images, or nothing is written.")
-fmt = st.radio("Format", list(FORMATS), horizontal=True, key="e_fmt",
-               format_func={"onnx": "ONNX (onnxruntime, any language)", "torchscript": "TorchScript (PyTorch)"}.get)
+st.subheader(_("Share the model"))
+st.caption(_("Export a bundle: the model file with its preprocessing inside (input: RGB uint8 pictures), "
+             "`bundle.json` with the labels and a model card `README.md`. Each export is checked: the file must "
+             "give the same answers as this app on sample images, or nothing is written."))
+fmt = st.radio(_("Format"), list(FORMATS), horizontal=True, key=lkey("e_fmt"),
+               format_func={"onnx": _("ONNX (onnxruntime, any language)"),
+                            "torchscript": "TorchScript (PyTorch)"}.get)
 bundle_dir = run.path / f"export-{fmt}"
-if st.button("Export and check", key="e_export"):
-    with st.spinner("Exporting and comparing with the app…"):
+if st.button(_("Export and check"), key="e_export"):
+    with st.spinner(_("Exporting and comparing with the app…")):
         try:
             export_run(run.path, fmt, bundle_dir)
         except TLError as exc:
-            st.error(f"Export failed: {exc}")
+            st.error(_("Export failed: {error}", error=exc))
 if is_bundle(bundle_dir):
     info = read_json(bundle_dir / "bundle.json")
     p = info["parity"]
-    st.success(f"Parity check passed on {p['images']} images: same top-1 class, largest probability difference "
-               f"{p['max_abs_diff']:.1e} (allowed {p['tolerance']:.0e}). Exported {info['created']}.")
-    st.download_button(f"Download the {fmt} bundle (.zip)", bundle_zip(str(bundle_dir), info["created"]),
+    st.success(_("Parity check passed on {n} images: same top-1 class, largest probability difference {diff:.1e} "
+                 "(allowed {tol:.0e}). Exported {created}.", n=p["images"], diff=p["max_abs_diff"],
+                 tol=p["tolerance"], created=info["created"]))
+    st.download_button(_("Download the {fmt} bundle (.zip)", fmt=fmt), bundle_zip(str(bundle_dir), info["created"]),
                        file_name=f"{run.id}-{fmt}.zip", mime="application/zip", key="e_download")
-next_step("try it on new photos", "pages/predict.py")
+next_step(_("try it on new photos"), "pages/predict.py")

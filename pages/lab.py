@@ -5,17 +5,18 @@ import streamlit as st
 from tl_core.errors import TLError
 from tl_core.figures import describe_lab, lab_chart
 from tl_core.freezing import SCENARIOS
+from tl_core.i18n import _
 from tl_core.lab import read_lab, summarize_lab
 from tl_core.launcher import is_live, launch_lab, stop
 from tl_core.runs import RunDir, run_state
 from ui.common import runs_dir, wizard
 
 w = wizard()
-st.title("Scenario lab")
-st.write("Is the textbook rule right for **your** images? The lab trains all four scenarios on the same data "
-         "with the same short budget (scenario 1 on cached features; 2-4 a short head warm-up, then "
-         "a few fine-tuning epochs) and puts accuracy, trainable parameters and time side by side, next to the "
-         "scenario the advisor measured. Each scenario is a normal run you can open on the Runs page.")
+st.title(_("Scenario lab"))
+st.write(_("Is the textbook rule right for **your** images? The lab trains all four scenarios on the same data "
+           "with the same short budget (scenario 1 on cached features; 2-4 a short head warm-up, then "
+           "a few fine-tuning epochs) and puts accuracy, trainable parameters and time side by side, next to the "
+           "scenario the advisor measured. Each scenario is a normal run you can open on the Runs page."))
 
 
 def current_lab() -> RunDir | None:
@@ -47,19 +48,19 @@ def request_stop() -> None:
 lab = current_lab()
 live = lab is not None and is_live(lab)
 if not w["data_dir"] and lab is None:
-    st.info("Choose a data set on the Data page first.")
-    st.page_link("pages/data.py", label="Go to Data", icon=":material/folder_open:")
+    st.info(_("Choose a data set on the Data page first."))
+    st.page_link("pages/data.py", label=_("Go to Data"), icon=":material/folder_open:")
     st.stop()
-st.number_input("Fine-tuning epochs for scenarios 2-4 (the same budget for each)", 1, 50, 5, key="l_epochs",
+st.number_input(_("Fine-tuning epochs for scenarios 2-4 (the same budget for each)"), 1, 50, 5, key="l_epochs",
                 disabled=live)
 c1, c2 = st.columns(2)
-c1.button("Run the four scenarios", type="primary", on_click=start, disabled=live or not w["data_dir"],
+c1.button(_("Run the four scenarios"), type="primary", on_click=start, disabled=live or not w["data_dir"],
           key="l_start")
-c2.button("Stop the lab", on_click=request_stop, disabled=not live, key="l_stop")
+c2.button(_("Stop the lab"), on_click=request_stop, disabled=not live, key="l_stop")
 if err := st.session_state.pop("lab_error", None):
     st.error(err)
 if lab is None:
-    st.caption(f"Data: `{w['data_dir']}` · backbone {w['backbone']}")
+    st.caption(_("Data: `{data}` · backbone {backbone}", data=w["data_dir"], backbone=w["backbone"]))
     st.stop()
 
 
@@ -69,43 +70,44 @@ def show_lab() -> None:
     status = lab.status()
     done = info.get("scenarios", [])
     if state == "queued":
-        st.info("Waiting for a free training slot (another run is training on this server).")
+        st.info(_("Waiting for a free training slot (another run is training on this server)."))
     elif state == "running":
         cur = info.get("current")
         if not info:
-            st.progress(0.0, text="Measuring size and similarity to ImageNet…")
+            st.progress(0.0, text=_("Measuring size and similarity to ImageNet…"))
         elif cur:
             run_status = RunDir(cur["run_dir"]).status()
             st.progress(len(done) / 4 + min(float(run_status.get("progress", 0)), 1.0) / 4,
-                        text=f"Scenario {cur['scenario']} of 4 · {run_status.get('stage', 'starting')}")
+                        text=_("Scenario {n} of 4 · {stage}", n=cur["scenario"],
+                               stage=_(run_status.get("stage", "starting"))))
     elif state == "failed":
-        st.error(f"The lab failed: {status.get('error', 'unknown reason')}")
+        st.error(_("The lab failed: {error}", error=status.get("error") or _("unknown reason")))
     elif state == "interrupted":
-        st.warning("The lab process ended before finishing (killed or the server restarted). "
-                   "Finished scenarios are kept below; start the lab again for the rest.")
+        st.warning(_("The lab process ended before finishing (killed or the server restarted). "
+                     "Finished scenarios are kept below; start the lab again for the rest."))
     elif state == "stopped":
-        st.info(f"Stopped after {len(done)} scenario(s).")
+        st.info(_("Stopped after {n} scenario(s).", n=len(done)))
     if info.get("advised"):
         m = info["measurement"]
         e = m["evidence"]
-        st.write(f"**Advisor (measured): scenario {info['advised']}**: {m['size']} data set "
-                 f"({e['median_images_per_class']} images per class), "
-                 f"{'similar to' if m['similarity'] == 'similar' else 'different from'} ImageNet "
-                 f"(ImageNet top-1 confidence {e['imagenet_mean_top_probability']:.0%}, "
-                 f"5-NN accuracy on frozen features {e['knn_accuracy_frozen_features']:.0%}).")
+        similar = _("similar to ImageNet") if m["similarity"] == "similar" else _("different from ImageNet")
+        st.write(_("**Advisor (measured): scenario {n}**: {size} data set ({per} images per class), {similar} "
+                   "(ImageNet top-1 confidence {conf:.0%}, 5-NN accuracy on frozen features {knn:.0%}).",
+                   n=info["advised"], size=_(m["size"]), per=e["median_images_per_class"], similar=similar,
+                   conf=e["imagenet_mean_top_probability"], knn=e["knn_accuracy_frozen_features"]))
     if done:
         st.plotly_chart(lab_chart(done, info.get("advised")), width="stretch", key=f"lab-{len(done)}",
                         config={"displayModeBar": False})
         st.caption(describe_lab(done, info.get("advised")) + " " + summarize_lab(info))
-        st.dataframe([{"scenario": f"{s['scenario']} · {SCENARIOS[s['scenario']].title}"
-                       + (" (advised)" if s["scenario"] == info.get("advised") else ""),
-                       "test accuracy": f"{s['test_accuracy']:.1%}" if s["test_accuracy"] is not None else "n/a",
-                       "trainable parameters": f"{s['trainable_params']:,}",
-                       "frozen": f"{s['frozen_fraction']:.0%}", "seconds": round(s["seconds"]),
-                       "run": s["run_dir"].rsplit("/", 1)[-1]} for s in done],
+        st.dataframe([{_("scenario"): f"{s['scenario']} · {_(SCENARIOS[s['scenario']].title)}"
+                       + (_(" (advised)") if s["scenario"] == info.get("advised") else ""),
+                       _("test accuracy"): f"{s['test_accuracy']:.1%}" if s["test_accuracy"] is not None else "n/a",
+                       _("trainable parameters"): f"{s['trainable_params']:,}",
+                       _("frozen"): f"{s['frozen_fraction']:.0%}", _("seconds"): round(s["seconds"]),
+                       _("run"): s["run_dir"].rsplit("/", 1)[-1]} for s in done],
                      width="stretch", hide_index=True)
     if state == "succeeded":
-        st.success(f"The lab finished in {info.get('seconds', 0):.0f} s.")
+        st.success(_("The lab finished in {seconds:.0f} s.", seconds=info.get("seconds", 0)))
     if live and not is_live(lab):
         st.rerun()
 

@@ -8,67 +8,72 @@ from tl_core.errors import TLError
 from tl_core.estimate import estimate_seconds, known_speeds, measure_forward, preflight
 from tl_core.figures import layer_groups
 from tl_core.freezing import get_scenario, plan_freeze
+from tl_core.i18n import _
 from tl_core.model import build_head
-from ui.common import next_step, scenario, wizard
+from ui.common import lkey, next_step, scenario, wizard
 
 w = wizard()
 
 
 def _duration(seconds: float) -> str:
-    return f"about {seconds:.0f} seconds" if seconds < 90 else f"about {seconds / 60:.0f} minutes"
+    return (_("about {n:.0f} seconds", n=seconds) if seconds < 90 else _("about {n:.0f} minutes", n=seconds / 60))
 
 
 def _augment_off() -> None:
-    w["augment"] = st.session_state["m_augment"] = "none"
+    w["augment"] = st.session_state[lkey("m_augment")] = "none"
 
 
-st.title("3 · Model: network, frozen layers, head and training")
+st.title(_("3 · Model: network, frozen layers, head and training"))
 
 speeds = known_speeds()
 rows = []
 for name in list_backbones():
     s = get_backbone(name)
-    rows.append({"backbone": name, "ImageNet params (M)": round(s.params / 1e6, 1), "input px": s.input_size,
-                 "GFLOPs": s.gflops, "images/s here": speeds.get(name),
-                 "weights": "ready offline" if s.weights_available() else "downloads on first use",
-                 "about": s.description})
+    rows.append({_("backbone"): name, _("ImageNet params (M)"): round(s.params / 1e6, 1), _("input px"): s.input_size,
+                 "GFLOPs": s.gflops, _("images/s here"): speeds.get(name),
+                 _("weights"): _("ready offline") if s.weights_available() else _("downloads on first use"),
+                 _("about"): _(s.description)})
 st.dataframe(rows, width="stretch", hide_index=True)
 names = list_backbones()
-w["backbone"] = st.selectbox("Pretrained network", names, index=names.index(w["backbone"]), key="m_backbone")
+w["backbone"] = st.selectbox(_("Pretrained network"), names, index=names.index(w["backbone"]), key="m_backbone")
 spec = get_backbone(w["backbone"])
 if not spec.weights_available():
-    st.warning(f"{spec.name}'s weights are not on this machine yet: training downloads {spec.weights_id} "
-               f"(needs internet). Offline, copy that file to {spec.cache_path()}.")
+    st.warning(_("{name}'s weights are not on this machine yet: training downloads {weights} (needs internet). "
+                 "Offline, copy that file to {path}.", name=spec.name, weights=spec.weights_id, path=spec.cache_path()))
 
 sc = get_scenario(scenario())
 names_g, counts = map(list, group_table(spec.name))
 default_k = plan_freeze(counts, sc.frozen_target)
-k = st.slider("Frozen layer groups (from the input side)", 0, len(names_g),
+k = st.slider(_("Frozen layer groups (from the input side)"), 0, len(names_g),
               default_k if w["frozen_fraction"] is None else plan_freeze(counts, w["frozen_fraction"]), key="m_frozen",
-              help=f"Scenario {sc.number} suggests {default_k} of {len(names_g)}.")
+              help=_("Scenario {n} suggests {k} of {total}.", n=sc.number, k=default_k, total=len(names_g)))
 w["frozen_fraction"] = None if k == default_k else sum(counts[:k]) / sum(counts)
 c1, c2 = st.columns(2)
-w["head_hidden"] = c1.number_input("Hidden units of the new head (0 = a single linear layer)", 0, 2048,
+w["head_hidden"] = c1.number_input(_("Hidden units of the new head (0 = a single linear layer)"), 0, 2048,
                                    w["head_hidden"], step=16, key="m_hidden")
 head_params = count_params(build_head(spec.feature_dim, 10, w["head_hidden"]))
 st.plotly_chart(layer_groups(names_g, counts, k, head_params), width="stretch", config={"displayModeBar": False})
 frozen_share = sum(counts[:k]) / sum(counts)
-st.caption(f"Chart: parameters of the {len(names_g)} layer groups, input side first; the first {k} are frozen. "
-           f"Grey: frozen ({frozen_share:.0%} of {sum(counts):,} pretrained parameters). Blue: fine-tuned with small "
-           f"learning rates. Orange: the new head (about {head_params:,} parameters for 10 classes).")
+st.caption(_("Chart: parameters of the {groups} layer groups, input side first; the first {k} are frozen. Grey: "
+             "frozen ({share:.0%} of {total:,} pretrained parameters). Blue: fine-tuned with small learning rates. "
+             "Orange: the new head (about {head:,} parameters for 10 classes).", groups=len(names_g), k=k, share=frozen_share,
+             total=sum(counts), head=head_params))
 
 head_only = k == len(names_g)
-w["augment"] = c2.selectbox("Augmentation (random crops, flips, colour changes)", ["auto", "none", "light", "strong"],
-                            index=["auto", "none", "light", "strong"].index(w["augment"]), key="m_augment",
-                            help="auto = none: every frozen layer runs once and is cached, so epochs are fast")
+w["augment"] = c2.selectbox(_("Augmentation (random crops, flips, colour changes)",
+                              ), ["auto", "none", "light", "strong"],
+                            index=["auto", "none", "light", "strong"].index(w["augment"]), key=lkey("m_augment"),
+                            format_func={"auto": _("auto"), "none": _("none"), "light": _("light"),
+                                         "strong": _("strong")}.get,
+                            help=_("auto = none: every frozen layer runs once and is cached, so epochs are fast"))
 epochs_default = 0 if w["epochs"] is None else w["epochs"]
-w["epochs"] = c1.number_input("Epochs (0 = automatic)", 0, 500, epochs_default, key="m_epochs") or None
-w["head_lr"] = c2.select_slider("Learning rate of the head", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], w["head_lr"],
+w["epochs"] = c1.number_input(_("Epochs (0 = automatic)"), 0, 500, epochs_default, key="m_epochs") or None
+w["head_lr"] = c2.select_slider(_("Learning rate of the head"), [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], w["head_lr"],
                                 key="m_lr")
 
 ips = speeds.get(spec.name)
-if ips is None or st.button(f"Measure {spec.name}'s speed again", key="m_measure"):
-    with st.spinner(f"Timing {spec.name} on this machine…"):
+if ips is None or st.button(_("Measure {name}'s speed again", name=spec.name), key="m_measure"):
+    with st.spinner(_("Timing {name} on this machine…", name=spec.name)):
         ips = measure_forward(spec)
 try:
     n = len(scan_folder(w["data_dir"]).items) if w["data_dir"] else 0
@@ -79,16 +84,16 @@ if ips and n:
     epochs = w["epochs"] or (30 if head_only else 10)
     secs = estimate_seconds(n, int(n * 0.7), ips, k, len(names_g), epochs, augment)
     took = _duration(secs)
-    st.info(f"{spec.name} reads about {ips:.0f} images/s here. Estimated training time for {n} images: "
-            f"**{took}**" + (" (features cached once, then each epoch takes a moment)"
-                                               if head_only and augment == "none" else ""))
+    st.info(_("{name} reads about {ips:.0f} images/s here. Estimated training time for {n} images: **{took}**",
+              name=spec.name, ips=ips, n=n, took=took)
+            + (_(" (features cached once, then each epoch takes a moment)") if head_only and augment == "none" else ""))
 
-st.subheader("Pre-flight check")
-st.caption("Times a few real batches of your images on this machine (decoding, the frozen forward pass and one "
-           "training step at the chosen freeze) and works out how long the run will take.")
+st.subheader(_("Pre-flight check"))
+st.caption(_("Times a few real batches of your images on this machine (decoding, the frozen forward pass and one "
+             "training step at the chosen freeze) and works out how long the run will take."))
 augment = "none" if w["augment"] in ("auto", "none") else w["augment"]
-if w["data_dir"] and st.button("Time a few batches", key="m_preflight"):
-    with st.spinner("Timing 2 batches of your images…"):
+if w["data_dir"] and st.button(_("Time a few batches"), key="m_preflight"):
+    with st.spinner(_("Timing 2 batches of your images…")):
         try:
             st.session_state["preflight"] = {
                 "key": (w["data_dir"], spec.name, k, augment, w["epochs"]),
@@ -98,13 +103,13 @@ if w["data_dir"] and st.button("Time a few batches", key="m_preflight"):
 pf = st.session_state.get("preflight")
 if pf and pf["key"] == (w["data_dir"], spec.name, k, augment, w["epochs"]):
     ms = pf["ms_per_image"]
-    st.info(f"Expected duration: **{_duration(pf['seconds'])}** for {pf['images']} images and {pf['epochs']} epochs "
-            f"(per image: decoding {ms['load']:.1f} ms, frozen forward {ms['forward']:.1f} ms, training step "
-            f"{ms['step']:.1f} ms).")
+    st.info(_("Expected duration: **{took}** for {images} images and {epochs} epochs (per image: decoding {load:.1f} "
+              "ms, frozen forward {forward:.1f} ms, training step {step:.1f} ms).", took=_duration(pf["seconds"]),
+              images=pf["images"], epochs=pf["epochs"], load=ms["load"], forward=ms["forward"], step=ms["step"]))
     if augment != "none" and pf["seconds"] > 120 and pf["seconds"] > 2 * pf["cached_seconds"]:
-        st.warning(f"With augmentation every epoch re-runs the frozen layers. In cached-feature mode (no "
-                   f"augmentation) they run once: about **{_duration(pf['cached_seconds'])}**.")
-        st.button("Use cached features (augmentation off)", key="m_use_cache", on_click=_augment_off)
+        st.warning(_("With augmentation every epoch re-runs the frozen layers. In cached-feature mode (no "
+                     "augmentation) they run once: **{took}**.", took=_duration(pf["cached_seconds"])))
+        st.button(_("Use cached features (augmentation off)"), key="m_use_cache", on_click=_augment_off)
 elif pf:
-    st.caption("Settings changed since the last pre-flight check: time it again.")
-next_step("train", "pages/train.py")
+    st.caption(_("Settings changed since the last pre-flight check: time it again."))
+next_step(_("train"), "pages/train.py")

@@ -5,15 +5,16 @@ import streamlit as st
 from tl_core.backbones import list_backbones
 from tl_core.errors import TLError
 from tl_core.figures import describe_top_k, top_k
+from tl_core.i18n import _
 from tl_core.imaging import ImageReadError, load_rgb
 from tl_core.predict import Predictor
 from tl_core.runs import RunDir, read_json, run_state
-from ui.common import current_run, run_predictor, runs_dir, set_current_run
+from ui.common import current_run, lkey, run_predictor, runs_dir, set_current_run
 
-st.title("6 · Predict")
+st.title(_("6 · Predict"))
 
 
-@st.cache_resource(max_entries=2, show_spinner="Loading the pretrained network…")
+@st.cache_resource(max_entries=2, show_spinner=False)
 def imagenet_predictor(backbone: str) -> Predictor:
     return Predictor.imagenet(backbone)
 
@@ -22,36 +23,38 @@ finished = [RunDir(p.parents[1]) for p in sorted(runs_dir().glob("*/checkpoints/
 current = current_run()
 options = ["imagenet"] + [r.id for r in finished]
 default = options.index(current.id) if current is not None and current.id in options else (1 if finished else 0)
-choice = st.selectbox("Model", options, index=default, key="p_model",
-                      format_func=lambda o: "The pretrained network as it is (1000 ImageNet labels)" if o == "imagenet"
+choice = st.selectbox(_("Model"), options, index=default, key=lkey("p_model"),
+                      format_func=lambda o: _("The pretrained network as it is (1000 ImageNet labels)",
+                                              ) if o == "imagenet"
                       else f"{o} · {', '.join(read_json(runs_dir() / o / 'labels.json', [])[:5])}…")
 try:
     if choice == "imagenet":
         names = list_backbones()
-        backbone = st.selectbox("Network", names, index=names.index("efficientnet_lite0"), key="p_backbone")
-        predictor = imagenet_predictor(backbone)
+        backbone = st.selectbox(_("Network"), names, index=names.index("efficientnet_lite0"), key="p_backbone")
+        with st.spinner(_("Loading the pretrained network…")):
+            predictor = imagenet_predictor(backbone)
     else:
         run = RunDir(runs_dir() / choice)
         if current is None or current.id != choice:
             set_current_run(choice)
         predictor = run_predictor(run)
         if run_state(run) != "succeeded":
-            st.caption(f"This run is {run_state(run)}: using its best checkpoint so far.")
+            st.caption(_("This run is {state}: using its best checkpoint so far.", state=_(run_state(run))))
 except (TLError, OSError) as exc:
-    st.error(f"Cannot load this model: {exc}")
+    st.error(_("Cannot load this model: {error}", error=exc))
     st.stop()
 
-explain = choice != "imagenet" and st.toggle("Show where the model looked (Grad-CAM heat map)", key="p_cam")
-k = st.slider("How many guesses to show", 1, min(10, len(predictor.labels)), min(5, len(predictor.labels)),
+explain = choice != "imagenet" and st.toggle(_("Show where the model looked (Grad-CAM heat map)"), key="p_cam")
+k = st.slider(_("How many guesses to show"), 1, min(10, len(predictor.labels)), min(5, len(predictor.labels)),
               key="p_topk")
-tab_upload, tab_camera = st.tabs(["Upload photos", "Webcam"])
+tab_upload, tab_camera = st.tabs([_("Upload photos"), _("Webcam")])
 with tab_upload:
-    files = st.file_uploader("Photos", type=["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"],
+    files = st.file_uploader(_("Photos"), type=["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"],
                              accept_multiple_files=True, key="p_files")
 with tab_camera:
-    shot = st.camera_input("Take a photo", key="p_camera")
+    shot = st.camera_input(_("Take a photo"), key="p_camera")
 
-images = [(f.name, f.getvalue()) for f in files or []] + ([("webcam", shot.getvalue())] if shot else [])
+images = [(f.name, f.getvalue()) for f in files or []] + ([(_("webcam"), shot.getvalue())] if shot else [])
 for name, data in images:
     cols = st.columns([1, 1, 2] if explain else [1, 2])
     c1, c2 = cols[0], cols[-1]
@@ -63,10 +66,11 @@ for name, data in images:
     top = predictor.predict([img], k)[0]
     c1.image(img, caption=name, width="stretch")
     if explain:
-        heat, _ = predictor.explain(img)
-        cols[1].image(heat, caption=f"Red: the parts that made it say '{top[0]['label']}'", width="stretch")
+        heat = predictor.explain(img)[0]
+        cols[1].image(heat, caption=_("Red: the parts that made it say '{label}'", label=top[0]["label"]),
+                      width="stretch")
     c2.markdown(f"**{top[0]['label']}** ({top[0]['prob']:.1%})")
     c2.plotly_chart(top_k(top), width="stretch", key=f"pred-{name}-{len(data)}", config={"displayModeBar": False})
     c2.caption(describe_top_k(top))
 if not images:
-    st.info("Upload one or more photos, or take one with the webcam.")
+    st.info(_("Upload one or more photos, or take one with the webcam."))

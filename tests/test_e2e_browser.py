@@ -255,3 +255,28 @@ def test_scenario_lab_on_the_sample_shows_the_comparison(server, browser):
     expect(page.locator(".js-plotly-plot .scatterlayer .trace")).to_have_count(4)  # one marker per scenario
     shot(page, "12-lab-done")
     page.close()
+
+
+def test_korean_switch_translates_the_whole_app(server, browser):
+    url, _ = server
+    page = browser.new_page(viewport={"width": 1400, "height": 2000})
+    page.goto(url)
+    page.get_by_role("heading", name=re.compile("1 · Plan")).first.wait_for(timeout=60_000)
+    page.locator('[data-testid="stSidebar"]').get_by_text("한국어").click()
+    page.get_by_role("heading", name=re.compile("1 · 계획")).first.wait_for(timeout=30_000)
+    expect(page.get_by_text("시나리오 1: 사전 학습된 네트워크 전체를 고정하고 새 헤드를 학습").first).to_be_visible()
+    expect(page.locator('[data-testid="stSidebarNav"] a', has_text="2 · 데이터")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"CPU: 코어 \d+개|GPU: ")).first).to_be_visible()
+    assert "lang=ko" in page.url
+    time.sleep(2)
+    shot(page, "13-korean-plan")
+    goto_page(page, "2 · 데이터")
+    page.get_by_role("button", name="샘플 데이터 사용").click()
+    page.get_by_text("클래스 10개, 사용할 수 있는 이미지 200장").first.wait_for(timeout=60_000)
+    expect(page.get_by_text(re.compile("차트: 클래스별 이미지 수")).first).to_be_visible()
+    shot(page, "14-korean-data")
+    page.reload()  # a new session from the same link stays Korean
+    page.get_by_role("heading", name=re.compile("2 · 데이터")).first.wait_for(timeout=60_000)
+    page.locator('[data-testid="stSidebar"]').get_by_text("English").click()
+    page.get_by_role("heading", name=re.compile("2 · Data")).first.wait_for(timeout=30_000)
+    page.close()

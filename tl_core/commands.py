@@ -9,6 +9,7 @@ import time
 import traceback
 
 from .errors import ConfigError, TLError
+from .i18n import _
 
 
 def cmd_advise(args):
@@ -22,13 +23,15 @@ def cmd_advise(args):
         answered = (args.size, args.similarity) if args.size and args.similarity else None
         return m, explain_measurement(m, answered).replace("**", "").replace("*", "")
     if not (args.size and args.similarity):
-        raise ConfigError("advise needs --size and --similarity, or --data DIR to measure them")
+        raise ConfigError(_("advise needs --size and --similarity, or --data DIR to measure them"))
     spec = get_backbone(args.backbone)
     advice = advise(args.size, args.similarity, list(group_table(spec.name)[1])).to_dict()
     advice["backbone"] = spec.name
-    text = (f"Scenario {advice['scenario']}: {advice['title']}\n"
-            f"{spec.name}: freeze {advice['frozen_groups']} of {advice['total_groups']} layer groups "
-            f"({advice['frozen_fraction']:.0%} of parameters)\n\n{advice['reason']}")
+    text = "\n".join([
+        _("Scenario {n}: {title}", n=advice["scenario"], title=_(advice["title"])),
+        _("{name}: freeze {k} of {total} layer groups ({share:.0%} of parameters)", name=spec.name,
+          k=advice["frozen_groups"], total=advice["total_groups"], share=advice["frozen_fraction"]),
+        "", _(advice["reason"])])
     return advice, text
 
 
@@ -36,7 +39,7 @@ def _config_from_args(args):
     from .config import TrainConfig
 
     if not args.data:
-        raise ConfigError("train needs --data DIR (a folder with one sub-folder of images per class)")
+        raise ConfigError(_("train needs --data DIR (a folder with one sub-folder of images per class)"))
     from pathlib import Path
 
     # Absolute paths: the saved config re-runs from any working directory.
@@ -82,7 +85,8 @@ def _train(args, d):
                 run = RunDir.open(args.resume or args.run_dir)
                 pid = run.status().get("pid")
                 if pid and pid != os.getpid() and pid_alive(pid):
-                    raise ConfigError(f"{run.path} is already {run_state(run)} in process {pid}; stop it first")
+                    raise ConfigError(_("{path} is already {state} in process {pid}; stop it first",
+                                        path=run.path, state=_(run_state(run)), pid=pid))
             else:
                 cfg = _config_from_args(args)
                 get_backbone(cfg.backbone)  # unknown names fail before a run directory is made
@@ -121,9 +125,9 @@ def _train(args, d):
             slot.close()
         logging.getLogger().removeHandler(handler)
         handler.close()
-    text = (f"run {result['run_dir']}: {result['stop_reason']} after {result['epochs_run']} epochs in "
-            f"{result['seconds']:.0f} s; val accuracy {_pct(result['val_accuracy'])}, "
-            f"test accuracy {_pct(result['test_accuracy'])}")
+    text = _("run {run}: {reason} after {n} epochs in {seconds:.0f} s; val accuracy {val}, test accuracy {test}",
+             run=result["run_dir"], reason=result["stop_reason"], n=result["epochs_run"], seconds=result["seconds"],
+             val=_pct(result["val_accuracy"]), test=_pct(result["test_accuracy"]))
     return result, text
 
 
@@ -160,12 +164,12 @@ def cmd_predict(args):
         predictor, images = Predictor.imagenet(args.backbone, args.weights), args.target
     else:
         if len(args.target) < 2:
-            raise ConfigError("predict needs RUN_DIR (or an exported BUNDLE folder) and at least one IMAGE "
-                              "(or --imagenet IMAGE...)")
+            raise ConfigError(_("predict needs RUN_DIR (or an exported BUNDLE folder) and at least one IMAGE (or "
+                                "--imagenet IMAGE...)"))
         predictor, images = open_predictor(args.target[0]), args.target[1:]
     missing = [p for p in images if not Path(p).is_file()]
     if missing:
-        raise ConfigError(f"image file(s) not found: {', '.join(missing)}")
+        raise ConfigError(_("image file(s) not found: {files}", files=', '.join(missing)))
     from .imaging import ImageReadError
 
     out = []
@@ -173,7 +177,7 @@ def cmd_predict(args):
         try:
             top = predictor.predict([path], args.top_k)[0]
         except ImageReadError as exc:
-            raise ConfigError(f"cannot read {path}: {exc}") from None
+            raise ConfigError(_("cannot read {path}: {exc}", path=path, exc=exc)) from None
         out.append({"image": path, "top": top})
     text = "\n".join(f"{o['image']}: " + ", ".join(f"{t['label']} {t['prob']:.1%}" for t in o["top"]) for o in out)
     return out, text
@@ -204,8 +208,9 @@ def cmd_lab(args):
     finally:
         slot.close()
     lab.write_status(state="stopped" if lab.stop_requested() else "succeeded", finished=time.time())
-    rows = "\n".join(f"  scenario {s['scenario']}: test {_pct(s['test_accuracy'])}, {s['seconds']:.0f} s, "
-                     f"{s['trainable_params']:,} trainable parameters" for s in result["scenarios"])
+    rows = "\n".join("  " + _("scenario {n}: test {acc}, {seconds:.0f} s, {params:,} trainable parameters",
+                                n=s["scenario"], acc=_pct(s["test_accuracy"]), seconds=s["seconds"],
+                                params=s["trainable_params"]) for s in result["scenarios"])
     result["summary"] = summarize_lab(result)
     return result, f"{rows}\n{result['summary']}"
 
@@ -223,8 +228,9 @@ def cmd_import_dataset(args):
             print(f"{what}: {done:,}/{total:,}" if total else f"{what}: {done:,}", file=sys.stderr, flush=True)
 
     result = import_dataset(args.name, args.out, args.root, args.per_class, progress)
-    return result, (f"{args.name}: {result['counts']['train']:,} training and {result['counts']['test']:,} test "
-                    f"images in {len(result['classes'])} classes written to {result['out']}")
+    return result, _("{name}: {train:,} training and {test:,} test images in {classes} classes written to {out}",
+                     name=args.name, train=result["counts"]["train"], test=result["counts"]["test"],
+                     classes=len(result["classes"]), out=result["out"])
 
 
 def cmd_export(args):
@@ -241,7 +247,7 @@ def cmd_evaluate(args):
     from .evaluate import evaluate_run
 
     m = evaluate_run(args.run_dir, args.data)
-    lines = [f"accuracy {_pct(m['accuracy'])} on {m['n']} images, macro F1 {m['macro_f1']:.3f}"]
+    lines = [_("accuracy {acc} on {n} images, macro F1 {f1:.3f}", acc=_pct(m["accuracy"]), n=m["n"], f1=m["macro_f1"])]
     lines += [f"  {c['class']:>20}: precision {c['precision']:.3f} recall {c['recall']:.3f} f1 {c['f1']:.3f} "
               f"(n={c['support']})" for c in m["per_class"]]
     return m, "\n".join(lines)
@@ -257,18 +263,19 @@ def cmd_list_backbones(args):
                      "gflops": s.gflops, "weights": s.weights_id, "offline": s.weights_available(),
                      "license": s.license, "description": s.description})
     text = "\n".join(f"{r['name']:<20} {r['params'] / 1e6:6.1f}M params  {r['input_size']}px  "
-                     f"{'offline ok' if r['offline'] else 'downloads weights'}" for r in rows)
+                     + (_("offline ok") if r["offline"] else _("downloads weights")) for r in rows)
     return rows, text
 
 
 def cmd_validate(args):
     from .data import scan_folder, validate
 
-    report, _ = validate(scan_folder(args.data))
+    report = validate(scan_folder(args.data))[0]
     d = report.to_dict()
-    lines = [f"{len(d['classes'])} classes, {sum(d['counts'].values())} usable images: {d['counts']}"]
-    lines += [f"{i['level'].upper()}: {i['message']}" for i in d["issues"]]
-    lines.append("OK: ready to train" if d["ok"] else "NOT READY: fix the errors above")
+    lines = [_("{classes} classes, {images} usable images: {counts}", classes=len(d["classes"]),
+               images=sum(d["counts"].values()), counts=d["counts"])]
+    lines += [f"{_(i['level']).upper()}: {i['message']}" for i in d["issues"]]
+    lines.append(_("OK: ready to train") if d["ok"] else _("NOT READY: fix the errors above"))
     return d, "\n".join(lines)
 
 
@@ -277,4 +284,4 @@ def cmd_status(args):
 
     run = RunDir.open(args.run_dir)
     status = {**run.status(), "state": run_state(run)}
-    return status, f"{run.id}: {status['state']}"
+    return status, f"{run.id}: {_(status['state'])}"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .i18n import _
 
 AUGMENT_PRESETS = ("none", "light", "strong")
 
@@ -91,7 +92,8 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConfigError(f"unknown setting(s) {unknown}; valid ones: {sorted(known)}")
+            raise ConfigError(_("unknown setting(s) {unknown}; valid ones: {known}",
+                                unknown=unknown, known=sorted(known)))
         return cls(**data)
 
     def save(self, path: str | Path) -> None:
@@ -104,32 +106,32 @@ class TrainConfig:
         try:
             return cls.from_dict(json.loads(Path(path).read_text()))
         except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"cannot read config {path}: {exc}") from None
+            raise ConfigError(_("cannot read config {path}: {exc}", path=path, exc=exc)) from None
 
 
 def validate_config(cfg: TrainConfig) -> list[str]:
     """Every problem with a config, in words (empty list when it is fine)."""
     problems = []
     if cfg.scenario is not None and cfg.scenario not in (1, 2, 3, 4):
-        problems.append(f"scenario must be 1, 2, 3 or 4, got {cfg.scenario}")
+        problems.append(_("scenario must be 1, 2, 3 or 4, got {value!r}", value=cfg.scenario))
     if cfg.frozen_fraction is not None and not 0.0 <= cfg.frozen_fraction <= 1.0:
-        problems.append(f"frozen fraction must be between 0 and 1, got {cfg.frozen_fraction}")
+        problems.append(_("frozen fraction must be between 0 and 1, got {value}", value=cfg.frozen_fraction))
     for name in ("epochs", "head_epochs"):
         value = getattr(cfg, name)
         if value is not None and value < 0:
-            problems.append(f"{name} must be 0 or more, got {value}")
+            problems.append(_("{name} must be 0 or more, got {value}", name=name, value=value))
     if cfg.batch_size < 1:
-        problems.append(f"batch size must be at least 1, got {cfg.batch_size}")
+        problems.append(_("batch size must be at least 1, got {value}", value=cfg.batch_size))
     if cfg.head_hidden < 0:
-        problems.append(f"head hidden size must be 0 (linear) or more, got {cfg.head_hidden}")
+        problems.append(_("head hidden size must be 0 (linear) or more, got {value}", value=cfg.head_hidden))
     if not 0.0 <= cfg.dropout < 1.0:
-        problems.append(f"dropout must be in [0, 1), got {cfg.dropout}")
+        problems.append(_("dropout must be in [0, 1), got {value}", value=cfg.dropout))
     if cfg.head_lr <= 0 or (cfg.lr_ratio is not None and cfg.lr_ratio < 1):
-        problems.append("head learning rate must be > 0 and lr ratio >= 1")
+        problems.append(_("head learning rate must be > 0 and lr ratio >= 1"))
     if cfg.bn_stats not in ("frozen", "train"):
-        problems.append(f"bn_stats must be 'frozen' or 'train', got {cfg.bn_stats!r}")
+        problems.append(_("bn_stats must be 'frozen' or 'train', got {value!r}", value=cfg.bn_stats))
     if cfg.augment is not None and cfg.augment not in AUGMENT_PRESETS:
-        problems.append(f"augment must be one of {AUGMENT_PRESETS}, got {cfg.augment!r}")
+        problems.append(_("augment must be one of {names}, got {value!r}", names=AUGMENT_PRESETS, value=cfg.augment))
     if not (0 <= cfg.val_fraction < 1 and 0 <= cfg.test_fraction < 1 and cfg.val_fraction + cfg.test_fraction < 0.9):
-        problems.append("validation and test fractions must each be in [0, 1) and leave at least 10% for training")
+        problems.append(_("validation and test fractions must each be in [0, 1) and leave at least 10% for training"))
     return problems

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import DatasetError
+from .i18n import N_, _
 from .imaging import ImageReadError, is_image_name, load_rgb
 
 SKIP_DIRS = {"__MACOSX", "__pycache__"}
@@ -31,6 +32,8 @@ class Item:
 @dataclass
 class Issue:
     """One problem found in a data set. ``level`` is "error" (training refuses) or "warning"."""
+
+    LEVELS = (N_("error"), N_("warning"))  # shown translated
 
     level: str
     code: str
@@ -122,16 +125,14 @@ def scan_folder(root: str | Path) -> Scan:
     """
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise DatasetError(f"data folder not found: {root}. Give a folder with one sub-folder per class")
+        raise DatasetError(_("data folder not found: {root}. Give a folder with one sub-folder per class", root=root))
     split_dirs = _find_split_dirs(root)
     if split_dirs is None:
         split_dirs = {"all": root}
     classes = sorted({d.name for folder in split_dirs.values() for d in _class_dirs(folder)})
     if not classes:
-        raise DatasetError(
-            f"{root} has no class sub-folders. Put the images of each class in its own folder, e.g. "
-            f"{root}/cats/*.jpg and {root}/dogs/*.jpg"
-        )
+        raise DatasetError(_("{root} has no class sub-folders. Put the images of each class in its own folder, e.g. "
+                             "{root}/cats/*.jpg and {root}/dogs/*.jpg", root=root))
     skipped: list[tuple[str, str]] = []
     index = {name: i for i, name in enumerate(classes)}
     parts = {}
@@ -140,7 +141,7 @@ def scan_folder(root: str | Path) -> Scan:
         for d in _class_dirs(folder):
             items += [Item(p, index[d.name]) for p in _files_under(d, skipped)]
         loose = [str(p) for p in folder.iterdir() if p.is_file() and is_image_name(p)]
-        skipped += [(p, "image outside any class folder") for p in loose]
+        skipped += [(p, _("image outside any class folder")) for p in loose]
         parts[part] = items
     return Scan(str(root), classes, parts, skipped)
 
@@ -192,17 +193,18 @@ def validate(scan: Scan, check_images: bool = True) -> tuple[Report, Scan]:
         good, bad, odd_here = _readable(items) if check_images else (items, [], [])
         parts[part] = good
         odd += odd_here
-        unreadable += [p for p, _ in bad]
+        unreadable += [p for p, why in bad]
         for path, why in bad:
-            issues.append(Issue("warning", "unreadable", f"skipped {path}: {why}", [path]))
+            issues.append(Issue("warning", "unreadable", _("skipped {path}: {why}", path=path, why=why), [path]))
     if odd:
         issues.append(Issue("warning", "odd_shape",
-                            f"{len(odd)} image(s) are tiny (under {MIN_SIDE} px) or extremely wide/tall (over "
-                            f"{MAX_ASPECT:.0f}:1); they are used, but padded or blurred: {', '.join(odd[:4])}", odd))
+                            _("{n} image(s) are tiny (under {side} px) or extremely wide/tall (over {aspect:.0f}:1); "
+                              "they are used, but padded or blurred: {paths}", n=len(odd), side=MIN_SIDE,
+                              aspect=MAX_ASPECT, paths=", ".join(odd[:4])), odd))
     if scan.skipped:
         issues.append(Issue("warning", "skipped_files",
-                            f"{len(scan.skipped)} file(s) ignored (not images, or outside class folders)",
-                            [p for p, _ in scan.skipped]))
+                            _("{n} file(s) ignored (not images, or outside class folders)", n=len(scan.skipped)),
+                            [p for p, why in scan.skipped]))
     clean = Scan(scan.root, scan.classes, parts, scan.skipped)
     counts = clean.counts()
     issues += _class_issues(counts, scan)
@@ -222,29 +224,33 @@ def _class_issues(counts: dict[str, int], scan: Scan) -> list[Issue]:
     for names in groups.values():
         if len(names) > 1:
             issues.append(Issue("warning", "similar_class_names",
-                                f"classes {names} differ only in capitals, spaces or dashes: they are trained as "
-                                f"different classes; merge the folders if they mean the same thing"))
+                                _("classes {names} differ only in capitals, spaces or dashes: they are trained as "
+                                  "different classes; merge the folders if they mean the same thing", names=names)))
     empty = [c for c, n in counts.items() if n == 0]
     for c in empty:
         issues.append(Issue("error", "empty_class",
-                            f"class '{c}' has no readable image: add images to {Path(scan.root) / c} or delete that folder",
+                            _("class '{c}' has no readable image: add images to {path} or delete that folder", c=c,
+                              path=Path(scan.root) / c),
                             [str(Path(scan.root) / c)]))
     usable = [c for c, n in counts.items() if n > 0]
     if len(usable) < 2:
         issues.append(Issue("error", "too_few_classes",
-                            f"found {len(usable)} class(es) with images ({', '.join(usable) or 'none'}); a classifier "
-                            f"needs at least 2: add a sub-folder of images for each class"))
+                            _("found {n} class(es) with images ({names}); a classifier needs at least 2: add a "
+                              "sub-folder of images for each class", n=len(usable),
+                              names=", ".join(usable) or _("none"))))
     for c, n in counts.items():
         if 0 < n < MIN_IMAGES_PER_CLASS:
             issues.append(Issue("warning", "few_images",
-                                f"class '{c}' has only {n} image(s); aim for at least 20 (results will be unreliable)"))
+                                _("class '{c}' has only {n} image(s); aim for at least 20 (results will be "
+                                  "unreliable)", c=c, n=n)))
     nonzero = [n for n in counts.values() if n > 0]
     if len(nonzero) >= 2 and max(nonzero) > IMBALANCE_RATIO * min(nonzero):
         big = max(counts, key=counts.get)
         small = min((c for c in counts if counts[c] > 0), key=counts.get)
         issues.append(Issue("warning", "imbalance",
-                            f"classes are imbalanced: '{big}' has {counts[big]} images, '{small}' only "
-                            f"{counts[small]}; accuracy can look good while '{small}' is mostly wrong"))
+                            _("classes are imbalanced: '{big}' has {n_big} images, '{small}' only {n_small}; accuracy "
+                              "can look good while '{small}' is mostly wrong", big=big, n_big=counts[big], small=small,
+                              n_small=counts[small])))
     return issues
 
 
@@ -263,11 +269,12 @@ def duplicate_issues(scan: Scan) -> list[Issue]:
     for group in by_hash.values():
         if len(group) < 2:
             continue
-        paths = [it.path for _, it in group]
-        labels = {scan.classes[it.label] for _, it in group}
-        parts = {p for p, _ in group}
-        where = f" in classes {sorted(labels)}" if len(labels) > 1 else ""
-        across = " across splits " + "/".join(sorted(parts)) if len(parts) > 1 else ""
+        paths = [it.path for part, it in group]
+        labels = {scan.classes[it.label] for part, it in group}
+        parts = {part for part, it in group}
+        where = _(" in classes {names}", names=sorted(labels)) if len(labels) > 1 else ""
+        across = _(" across splits {parts}", parts="/".join(sorted(parts))) if len(parts) > 1 else ""
         issues.append(Issue("warning", "duplicate_across_splits" if across else "duplicate",
-                            f"{len(paths)} identical files{where}{across}: {', '.join(paths[:4])}", paths))
+                            _("{n} identical files{where}{across}: {paths}", n=len(paths), where=where, across=across,
+                              paths=", ".join(paths[:4])), paths))
     return issues

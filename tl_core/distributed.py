@@ -18,6 +18,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DistributedSampler
 
+from .i18n import _
+
 
 def pick_device(local_rank: int = 0) -> torch.device:
     """CUDA when present (``TL_DEVICE=cpu`` forces the CPU), else the CPU."""
@@ -32,9 +34,11 @@ def describe_device(device: torch.device | None = None) -> str:
     device = device or pick_device()
     if device.type == "cuda":
         n = torch.cuda.device_count()
-        return f"GPU: {torch.cuda.get_device_name(device)}" + (f" (x{n} on this machine)" if n > 1 else "") + \
-            ", mixed precision"
-    return f"CPU: {os.cpu_count()} cores, {torch.get_num_threads()} threads (no GPU found)"
+        name = torch.cuda.get_device_name(device)
+        return (_("GPU: {name} (x{n} on this machine), mixed precision", name=name, n=n) if n > 1
+                else _("GPU: {name}, mixed precision", name=name))
+    return _("CPU: {cores} cores, {threads} threads (no GPU found)", cores=os.cpu_count(),
+             threads=torch.get_num_threads())
 
 
 def gpu_count() -> int:

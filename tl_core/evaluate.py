@@ -80,7 +80,7 @@ def evaluate_run(run_dir, data: str | None = None, batch_size: int = 32) -> dict
     else:
         items = split_from_json(read_json(run.split_file, {}))["test"]
     if not items:
-        raise DatasetError("nothing to evaluate: the run has no test split; pass --data DIR with labelled images")
+        raise DatasetError(_("nothing to evaluate: the run has no test split; pass --data DIR with labelled images"))
     metrics = compute_metrics(items, predict_probs(predictor.model, items, spec, batch_size), predictor.labels)
     if not data:
         write_json_atomic(run.eval_file, {**read_json(run.eval_file, {}), "test": metrics})

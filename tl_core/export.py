@@ -27,6 +27,7 @@ from torch import nn
 
 from .backbones import Preprocess
 from .errors import ConfigError, RunError
+from .i18n import _
 from .imaging import ImageReadError
 from .predict import ImageLike, Predictor, top_k
 from .runs import RunDir, read_json, write_json_atomic
@@ -70,12 +71,13 @@ class BundlePredictor:
         self.folder = Path(folder)
         info = read_json(self.folder / BUNDLE_FILE)
         if not isinstance(info, dict) or info.get("format") not in FORMATS:
-            raise RunError(f"{self.folder / BUNDLE_FILE} is not a valid bundle description; export the run again")
+            raise RunError(_("{file} is not a valid bundle description; export the run again",
+                             file=self.folder / BUNDLE_FILE))
         self.info, self.labels = info, list(info["labels"])
         self.pre = Preprocess.from_dict(info["preprocess"])
         model_file = self.folder / info["model_file"]
         if not model_file.is_file():
-            raise RunError(f"the bundle's model file {model_file} is missing")
+            raise RunError(_("the bundle's model file {model_file} is missing", model_file=model_file))
         if info["format"] == "onnx":
             import onnxruntime as ort
 
@@ -144,12 +146,13 @@ def export_run(run_dir: str | Path, fmt: str, out_dir: str | Path, which: str = 
         RunError: the run has no checkpoint, or the exported model disagrees with the app.
     """
     if fmt not in FORMATS:
-        raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        raise ConfigError(_("unknown export format {fmt!r}; choose one of {names}", fmt=fmt, names=', '.join(FORMATS)))
     run, out = RunDir.open(run_dir), Path(out_dir)
     if out.exists() and any(out.iterdir()) and not is_bundle(out):
-        raise ConfigError(f"{out} exists and is not an exported bundle; choose an empty or new folder")
+        raise ConfigError(_("{out} exists and is not an exported bundle; choose an empty or new folder", out=out))
     if not run.checkpoint(which).is_file():
-        raise RunError(f"{run.path} has no {which} checkpoint yet; train it (or wait for its first epoch)")
+        raise RunError(_("{path} has no {which} checkpoint yet; train it (or wait for its first epoch)",
+                         path=run.path, which=which))
     predictor = Predictor.from_run(run.path, which, device="cpu")  # export traces on the CPU
     pre, size = predictor.pre, predictor.pre.crop
     tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent if out.parent.exists() else None))
@@ -171,7 +174,8 @@ def export_run(run_dir: str | Path, fmt: str, out_dir: str | Path, which: str = 
                      for _ in range(2)]
         info["parity"] = check_parity(predictor, BundlePredictor(tmp), readable)
         if not info["parity"]["top1_equal"] or info["parity"]["max_abs_diff"] > PARITY_TOLERANCE:
-            raise RunError(f"exported model disagrees with the app: {info['parity']}; nothing was written")
+            raise RunError(_("exported model disagrees with the app: {parity}; nothing was written",
+                             parity=info['parity']))
         write_json_atomic(tmp / BUNDLE_FILE, info)
         (tmp / "README.md").write_text(model_card(info))
         if out.exists():

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from .i18n import _
+
 FROZEN, TRAINABLE, HEAD = "#9aa5b1", "#2f6fde", "#e8833a"
 
 
 def scenario_grid(selected: int | None) -> go.Figure:
     """The method's 2x2 grid (size x similarity) with the chosen scenario highlighted."""
-    labels = {1: "1 · freeze all,<br>train a new head", 2: "2 · freeze ~70%,<br>fine-tune the top",
-              3: "3 · freeze early ~1/3-1/2,<br>fine-tune the rest", 4: "4 · fine-tune everything<br>from pretrained"}
+    labels = {1: _("1 · freeze all,<br>train a new head"), 2: _("2 · freeze ~70%,<br>fine-tune the top"),
+              3: _("3 · freeze early ~1/3-1/2,<br>fine-tune the rest"),
+              4: _("4 · fine-tune everything<br>from pretrained")}
     cells = [[1, 3], [2, 4]]  # rows: small, large; columns: similar, different
     z = [[1 if c == selected else 0 for c in row] for row in cells]
     text = [[labels[c] for c in row] for row in cells]
-    fig = go.Figure(go.Heatmap(z=z, x=["similar to ImageNet", "different from ImageNet"],
-                               y=["small data set", "large data set"], text=text, texttemplate="%{text}",
+    fig = go.Figure(go.Heatmap(z=z, x=[_("similar to ImageNet"), _("different from ImageNet")],
+                               y=[_("small data set"), _("large data set")], text=text, texttemplate="%{text}",
                                textfont={"size": 15}, colorscale=[[0, "#eef2f7"], [1, "#2f6fde"]], showscale=False,
                                hoverinfo="skip", xgap=4, ygap=4))
     fig.update_yaxes(autorange="reversed")
@@ -27,7 +30,7 @@ def training_curves(records: list[dict]) -> go.Figure:
     """Loss and accuracy per epoch (train and validation) plus the smoothed per-batch loss."""
     from plotly.subplots import make_subplots
 
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(_("loss"), _("accuracy")))
     epochs = [r for r in records if r.get("kind") == "epoch"]
     batches = [r for r in records if r.get("kind") == "batch"]
     x_epoch = list(range(1, len(epochs) + 1))
@@ -36,14 +39,15 @@ def training_curves(records: list[dict]) -> go.Figure:
         offset = {"head": 0, "finetune": sum(1 for e in epochs if e["stage"] == "head")}
         xs = [offset.get(r["stage"], 0) + r["epoch"] - 1 + r["batch"] / max(r.get("batches") or r["batch"], 1)
               for r in batches]
-        fig.add_scatter(x=xs, y=[r["loss"] for r in batches], name="train loss (batches)", mode="lines",
+        fig.add_scatter(x=xs, y=[r["loss"] for r in batches], name=_("train loss (batches)"), mode="lines",
                         line=dict(color="#b8c4d6", width=1), row=1, col=1)
-    for key, name, color, col in (("train_loss", "train loss", "#2f6fde", 1), ("val_loss", "val loss", "#e8833a", 1),
-                                  ("train_acc", "train acc", "#2f6fde", 2), ("val_acc", "val acc", "#e8833a", 2)):
+    for key, name, color, col in (("train_loss", _("train loss",
+                                                   ), "#2f6fde", 1), ("val_loss", _("val loss"), "#e8833a", 1),
+                                  ("train_acc", _("train acc"), "#2f6fde", 2), ("val_acc", _("val acc"), "#e8833a", 2)):
         ys = [r.get(key) for r in epochs]
         fig.add_scatter(x=x_epoch, y=ys, name=name, mode="lines+markers", line=dict(color=color,
                         dash="solid" if key.startswith("train") else "dot"), row=1, col=col)
-    fig.update_xaxes(title_text="epoch")
+    fig.update_xaxes(title_text=_("epoch"))
     fig.update_layout(height=340, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.25))
     return fig
 
@@ -51,17 +55,18 @@ def training_curves(records: list[dict]) -> go.Figure:
 def layer_groups(names: list[str], counts: list[int], frozen: int, head_params: int) -> go.Figure:
     """One bar per layer group (parameters), grey when frozen, blue when trained; the head in orange."""
     colors = [FROZEN if i < frozen else TRAINABLE for i in range(len(names))] + [HEAD]
-    fig = go.Figure(go.Bar(x=names + ["new head"], y=counts + [head_params], marker_color=colors,
-                           hovertemplate="%{x}: %{y:,} parameters<extra></extra>"))
-    fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), yaxis_title="parameters")
+    fig = go.Figure(go.Bar(x=names + [_("new head")], y=counts + [head_params], marker_color=colors,
+                           hovertemplate="%{x}: %{y:,} " + _("parameters") + "<extra></extra>"))
+    fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), yaxis_title=_("parameters"))
     return fig
 
 
 def confusion_matrix(cm: list[list[int]], classes: list[str]) -> go.Figure:
     fig = go.Figure(go.Heatmap(z=cm, x=classes, y=classes, colorscale="Blues", texttemplate="%{z}",
-                               hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>"))
+                               hovertemplate=_("true {y}, predicted {x}: {z}", y="%{y}", x="%{x}", z="%{z}")
+                               + "<extra></extra>"))
     fig.update_layout(height=max(300, 40 * len(classes) + 120), margin=dict(l=10, r=10, t=10, b=10),
-                      xaxis_title="predicted", yaxis_title="true")
+                      xaxis_title=_("predicted"), yaxis_title=_("true"))
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category")
     return fig
@@ -69,7 +74,7 @@ def confusion_matrix(cm: list[list[int]], classes: list[str]) -> go.Figure:
 
 def class_counts(counts: dict[str, int]) -> go.Figure:
     fig = go.Figure(go.Bar(x=list(counts), y=list(counts.values()), marker_color=TRAINABLE))
-    fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), yaxis_title="images")
+    fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), yaxis_title=_("images"))
     fig.update_xaxes(type="category")
     return fig
 
@@ -92,15 +97,16 @@ def lab_chart(scenarios: list[dict], advised: int | None) -> go.Figure:
         picked = s["scenario"] == advised
         fig.add_trace(go.Scatter(
             x=[max(s["trainable_params"], 1)], y=[100 * s["test_accuracy"]], mode="markers+text",
-            name=f"scenario {s['scenario']}" + (" (advised)" if picked else ""),
-            text=[f"S{s['scenario']} · {s['seconds']:.0f} s" + (" · advised" if picked else "")],
+            name=_("scenario {n}", n=s["scenario"]) + (_(" (advised)") if picked else ""),
+            text=[f"S{s['scenario']} · {s['seconds']:.0f} s" + (_(" · advised") if picked else "")],
             textposition="top center",
             marker=dict(size=14 + min(40, s["seconds"] ** 0.5 * 2), symbol="star" if picked else "circle",
                         color=HEAD if picked else TRAINABLE, line=dict(width=1, color="#333")),
-            hovertemplate=(f"scenario {s['scenario']}<br>test accuracy %{{y:.1f}}%<br>"
-                           f"%{{x:,}} trainable parameters<br>{s['seconds']:.0f} s<extra></extra>")))
-    fig.update_xaxes(type="log", title="trainable parameters (log scale)")
-    fig.update_yaxes(title="test accuracy (%)")
+            hovertemplate=_("scenario {n}<br>test accuracy {acc}%<br>{params} trainable parameters<br>{seconds:.0f} s",
+                            n=s["scenario"], acc="%{y:.1f}", params="%{x:,}", seconds=s["seconds"])
+            + "<extra></extra>"))
+    fig.update_xaxes(type="log", title=_("trainable parameters (log scale)"))
+    fig.update_yaxes(title=_("test accuracy (%)"))
     fig.update_layout(height=420, margin=dict(l=10, r=10, t=30, b=10), showlegend=False)
     return fig
 
@@ -109,34 +115,41 @@ def lab_chart(scenarios: list[dict], advised: int | None) -> go.Figure:
 
 
 def describe_grid(selected: int) -> str:
-    where = {1: "small and similar", 2: "large and similar", 3: "small and different", 4: "large and different"}
-    return f"Chart: the 2x2 grid of the method; highlighted is scenario {selected}, for {where[selected]} data."
+    where = {1: _("small and similar"), 2: _("large and similar"), 3: _("small and different"),
+             4: _("large and different")}
+    return _("Chart: the 2x2 grid of the method; highlighted is scenario {n}, for {where} data.", n=selected,
+             where=where[selected])
 
 
 def describe_counts(counts: dict[str, int]) -> str:
     if not counts:
-        return "Chart: no images counted."
+        return _("Chart: no images counted.")
     most, least = max(counts, key=counts.get), min(counts, key=counts.get)
     ratio = counts[most] / max(counts[least], 1)
-    return (f"Chart: images per class. {len(counts)} classes, {sum(counts.values()):,} images; most in '{most}' "
-            f"({counts[most]:,}), fewest in '{least}' ({counts[least]:,})"
-            + ("; balanced." if ratio < 1.5 else f"; the largest class has {ratio:.1f}x the smallest."))
+    return (_("Chart: images per class. {classes} classes, {images:,} images; most in '{most}' ({n_most:,}), fewest in "
+              "'{least}' ({n_least:,})", classes=len(counts), images=sum(counts.values()), most=most,
+              n_most=counts[most], least=least, n_least=counts[least])
+            + (_("; balanced.",
+                 ) if ratio < 1.5 else _("; the largest class has {ratio:.1f}x the smallest.", ratio=ratio)))
 
 
 def describe_confusion(cm: list[list[int]], classes: list[str]) -> str:
     total = sum(map(sum, cm))
     right = sum(cm[i][i] for i in range(len(classes)))
     cells = [(cm[t][p], t, p) for t in range(len(classes)) for p in range(len(classes)) if t != p and cm[t][p]]
-    text = f"Chart: confusion matrix. {right} of {total} test images are on the diagonal (right)."
+    text = _("Chart: confusion matrix. {right} of {total} test images are on the diagonal (right).", right=right,
+             total=total)
     if cells:
         n, t, p = max(cells)
-        text += f" Most frequent mistake: '{classes[t]}' taken for '{classes[p]}' ({n} times)."
+        text += _(" Most frequent mistake: '{true}' taken for '{pred}' ({n} times).", true=classes[t], pred=classes[p],
+                  n=n)
     return text
 
 
 def describe_top_k(top: list[dict]) -> str:
     rest = ", ".join(f"{t['label']} {t['prob']:.0%}" for t in top[1:])
-    return f"Chart: the model's top answers. {top[0]['label']} {top[0]['prob']:.0%}" + (f"; then {rest}." if rest else ".")
+    return (_("Chart: the model's top answers. {label} {p:.0%}", label=top[0]["label"], p=top[0]["prob"])
+            + (_("; then {rest}.", rest=rest) if rest else "."))
 
 
 def describe_curves(series: dict[str, list[float | None]]) -> str:
@@ -147,13 +160,14 @@ def describe_curves(series: dict[str, list[float | None]]) -> str:
             if y is not None and (best is None or y > best[0]):
                 best = (y, name, epoch)
     if best is None:
-        return "Chart: no validation accuracy recorded yet."
-    return (f"Chart: validation accuracy per epoch of {len(series)} run(s). Highest: {best[0]:.1%}, run {best[1]} "
-            f"at epoch {best[2]}.")
+        return _("Chart: no validation accuracy recorded yet.")
+    return _("Chart: validation accuracy per epoch of {n} run(s). Highest: {acc:.1%}, run {run} at epoch {epoch}.",
+             n=len(series), acc=best[0], run=best[1], epoch=best[2])
 
 
 def describe_lab(scenarios: list[dict], advised: int | None) -> str:
     done = [s for s in scenarios if s.get("test_accuracy") is not None]
-    points = "; ".join(f"scenario {s['scenario']}: {s['test_accuracy']:.1%}, {s['trainable_params']:,} trainable, "
-                       f"{s['seconds']:.0f} s" for s in done)
-    return f"Chart: test accuracy against trainable parameters; the star is the advisor's pick ({advised}). {points}."
+    points = "; ".join(_("scenario {n}: {acc:.1%}, {params:,} trainable, {seconds:.0f} s", n=s["scenario"],
+                         acc=s["test_accuracy"], params=s["trainable_params"], seconds=s["seconds"]) for s in done)
+    return _("Chart: test accuracy against trainable parameters; the star is the advisor's pick ({advised}). {points}.",
+             advised=advised, points=points)

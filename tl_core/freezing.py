@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from torch import nn
 
 from .errors import ConfigError
+from .i18n import N_, _
 
 WAYS = ("as_is", "feature_extractor", "fine_tune")
 
@@ -27,40 +28,45 @@ class Scenario:
 
 
 SCENARIOS = {
-    1: Scenario(1, "small", "similar", 1.0, (1.0, 1.0), "Freeze the whole pretrained network, train a new head",
-                "Your images look like ImageNet photos, so the pretrained features already describe them well, "
+    1: Scenario(1, "small", "similar", 1.0, (1.0, 1.0), N_("Freeze the whole pretrained network, train a new head"),
+                N_("Your images look like ImageNet photos, so the pretrained features already describe them well, "
                 "and with few images any change to millions of pretrained weights would overfit. Keep the whole "
                 "network frozen as a feature extractor and train only a small new classifier on top. This is the "
-                "cheapest option: the features can be computed once and reused every epoch."),
-    2: Scenario(2, "large", "similar", 0.7, (0.6, 0.8), "Freeze most of the network (~70%), fine-tune the top",
-                "Your images look like ImageNet photos and you have plenty of them. The early and middle layers "
+                "cheapest option: the features can be computed once and reused every epoch.")),
+    2: Scenario(2, "large", "similar", 0.7, (0.6, 0.8), N_("Freeze most of the network (~70%), fine-tune the top"),
+                N_("Your images look like ImageNet photos and you have plenty of them. The early and middle layers "
                 "(edges, textures, parts) transfer as they are, so they stay frozen; the last blocks encode "
                 "ImageNet-specific object parts, and with enough data you can adapt them to your classes. Fine-tune "
-                "the top ~20-40% of the network with small learning rates and a larger one for the new head."),
-    3: Scenario(3, "small", "different", 0.4, (0.33, 0.5), "Freeze only the early layers (~1/3-1/2), fine-tune the rest",
-                "Your images do not look like ImageNet photos, so the late, ImageNet-specific layers fit them poorly, "
+                "the top ~20-40% of the network with small learning rates and a larger one for the new head.")),
+    3: Scenario(3, "small", "different", 0.4, (0.33, 0.5), N_("Freeze only the early layers (~1/3-1/2), fine-tune the "
+                                                              "rest"),
+                N_("Your images do not look like ImageNet photos, so the late, ImageNet-specific layers fit them "
+                   "poorly, "
                 "but the early layers (edges, colours, simple textures) are useful for any image. Freeze those early "
                 "layers, which also limits overfitting on a small data set, and fine-tune the rest with small "
-                "learning rates."),
-    4: Scenario(4, "large", "different", 0.0, (0.0, 0.0), "Fine-tune the whole network from pretrained weights",
-                "Your images differ from ImageNet and you have many of them, so every layer can and should adapt. "
+                "learning rates.")),
+    4: Scenario(4, "large", "different", 0.0, (0.0, 0.0), N_("Fine-tune the whole network from pretrained weights"),
+                N_("Your images differ from ImageNet and you have many of them, so every layer can and should adapt. "
                 "Start from the pretrained weights anyway (it converges faster and better than random ones) and "
-                "fine-tune the whole network, the earliest layers with the smallest learning rates."),
+                "fine-tune the whole network, the earliest layers with the smallest learning rates.")),
 }
+
+
+WORDS = (N_("small"), N_("large"), N_("similar"), N_("different"))  # the two answers, shown translated
 
 
 def scenario_for(size: str, similarity: str) -> Scenario:
     """The scenario for a data set of ``size`` ("small"|"large") and ``similarity`` ("similar"|"different")."""
     if size not in ("small", "large"):
-        raise ConfigError(f"size must be 'small' or 'large', got {size!r}")
+        raise ConfigError(_("size must be 'small' or 'large', got {value!r}", value=size))
     if similarity not in ("similar", "different"):
-        raise ConfigError(f"similarity must be 'similar' or 'different', got {similarity!r}")
+        raise ConfigError(_("similarity must be 'similar' or 'different', got {value!r}", value=similarity))
     return next(s for s in SCENARIOS.values() if s.size == size and s.similarity == similarity)
 
 
 def get_scenario(number: int) -> Scenario:
     if number not in SCENARIOS:
-        raise ConfigError(f"scenario must be 1, 2, 3 or 4, got {number!r}")
+        raise ConfigError(_("scenario must be 1, 2, 3 or 4, got {value!r}", value=number))
     return SCENARIOS[number]
 
 
@@ -71,7 +77,7 @@ def plan_freeze(param_counts: list[int], fraction: float) -> int:
     parameters is nearest wins (ties go to freezing less).
     """
     if not 0.0 <= fraction <= 1.0:
-        raise ConfigError(f"frozen fraction must be between 0 and 1, got {fraction}")
+        raise ConfigError(_("frozen fraction must be between 0 and 1, got {value}", value=fraction))
     n = len(param_counts)
     if fraction >= 1.0:
         return n

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
+from .i18n import _
+
 # Pillow's own default is ~89 Mpx with a warning and 2x that as an error. We turn the warning
 # into an error so a decompression bomb is refused instead of eating the RAM of a class server.
 MAX_PIXELS = 64_000_000
@@ -75,26 +77,27 @@ def load_rgb(source: str | Path | bytes, min_side: int | None = None) -> Image.I
             with handle:
                 head = handle.read(1)
                 if not head:
-                    raise ImageReadError("the file is empty (0 bytes)")
+                    raise ImageReadError(_("the file is empty (0 bytes)"))
                 handle.seek(0)
                 with Image.open(handle) as img:
                     if min_side and img.format == "JPEG":
                         img.draft("RGB", (min_side, min_side))
                     img.load()
                     if img.width < 1 or img.height < 1:
-                        raise ImageReadError("the image has no pixels")
+                        raise ImageReadError(_("the image has no pixels"))
                     return _to_rgb(img)
     except ImageReadError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageReadError(f"image is too large to open safely (limit {MAX_PIXELS:,} pixels): {exc}") from None
+        raise ImageReadError(_("image is too large to open safely (limit {limit:,} pixels): {exc}",
+                               limit=MAX_PIXELS, exc=exc)) from None
     except FileNotFoundError:
-        raise ImageReadError("file not found (moved or deleted?)") from None
+        raise ImageReadError(_("file not found (moved or deleted?)")) from None
     except IsADirectoryError:
-        raise ImageReadError("this is a folder, not an image file") from None
+        raise ImageReadError(_("this is a folder, not an image file")) from None
     except Image.UnidentifiedImageError:
-        raise ImageReadError("not an image Pillow can read (wrong extension or unsupported format)") from None
+        raise ImageReadError(_("not an image Pillow can read (wrong extension or unsupported format)")) from None
     except OSError as exc:
-        raise ImageReadError(f"corrupt or truncated image ({exc})") from None
+        raise ImageReadError(_("corrupt or truncated image ({exc})", exc=exc)) from None
     except (ValueError, SyntaxError, EOFError) as exc:
-        raise ImageReadError(f"corrupt image ({exc})") from None
+        raise ImageReadError(_("corrupt image ({exc})", exc=exc)) from None

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .config import TrainConfig
 from .freezing import SCENARIOS
+from .i18n import _
 from .runs import RunDir, read_json, write_json_atomic
 from .train import train_run
 
@@ -88,19 +89,19 @@ def summarize_lab(state: dict) -> str:
     """One sentence: the best scenario and whether the advisor's pick was within 1 point of it."""
     done = [s for s in state.get("scenarios", []) if s.get("test_accuracy") is not None]
     if not done:
-        return "No scenario has finished yet."
+        return _("No scenario has finished yet.")
     best = max(done, key=lambda s: (s["test_accuracy"], -s["seconds"]))
-    text = (f"Best: scenario {best['scenario']} with {best['test_accuracy']:.1%} test accuracy "
-            f"({best['trainable_params']:,} trainable parameters, {best['seconds']:.0f} s).")
+    text = _("Best: scenario {n} with {acc:.1%} test accuracy ({params:,} trainable parameters, {seconds:.0f} s).",
+             n=best["scenario"], acc=best["test_accuracy"], params=best["trainable_params"], seconds=best["seconds"])
     pick = next((s for s in done if s["scenario"] == state.get("advised")), None)
     if pick is None:
-        return text + f" The advisor's pick, scenario {state.get('advised')}, has not finished."
+        return text + _(" The advisor's pick, scenario {n}, has not finished.", n=state.get("advised"))
     gap = 100 * (best["test_accuracy"] - pick["test_accuracy"])
     if pick is best:
-        return text + " That is the scenario the advisor picked."
-    verdict = "within 1 point of the best" if gap <= 1.0 else f"{gap:.1f} points below the best"
-    return (text + f" The advisor picked scenario {pick['scenario']}: {pick['test_accuracy']:.1%} in "
-            f"{pick['seconds']:.0f} s, {verdict}.")
+        return text + _(" That is the scenario the advisor picked.")
+    verdict = _("within 1 point of the best") if gap <= 1.0 else _("{gap:.1f} points below the best", gap=gap)
+    return text + _(" The advisor picked scenario {n}: {acc:.1%} in {seconds:.0f} s, {verdict}.", n=pick["scenario"],
+                    acc=pick["test_accuracy"], seconds=pick["seconds"], verdict=verdict)
 
 
 def read_lab(lab_dir: str | Path) -> dict:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from .config import TrainConfig
+from .i18n import language
 from .runs import TERMINAL_STATES, RunDir, pid_alive, run_state
 
 # glibc's allocator returns big buffers to the OS after each forward pass and page-faults them
@@ -52,7 +53,7 @@ def launch_lab(data: str, runs_dir: str | Path, backbone: str | None = None, epo
 
 
 def _spawn(run: RunDir, args: list[str]) -> int:
-    env = {**os.environ, "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", FAST_MALLOC),
+    env = {**os.environ, "TL_LANG": language(), "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", FAST_MALLOC),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
                                                        os.environ.get("PYTHONPATH")]))}
     with open(run.path / "stdout.log", "ab") as out:

@@ -19,6 +19,7 @@ from .errors import DatasetError
 from .evaluate import predict_probs
 from .features import extract_features
 from .freezing import advise
+from .i18n import _
 from .model import TransferModel
 
 LARGE_PER_CLASS = 1000  # images per class from which a data set counts as large
@@ -56,7 +57,7 @@ def measure(data: str, backbone: str | None = None, per_class: int = 30, seed: i
     counts = scan.counts()
     nonzero = sorted(n for n in counts.values() if n)
     if len(nonzero) < 2:
-        raise DatasetError(f"{data}: need at least 2 classes with readable images to measure anything")
+        raise DatasetError(_("{data}: need at least 2 classes with readable images to measure anything", data=data))
     per = nonzero[len(nonzero) // 2]  # median images per class
     size = "large" if per >= LARGE_PER_CLASS else "small"
     spec = get_backbone(backbone)
@@ -87,16 +88,18 @@ def explain_measurement(m: dict, answered: tuple[str, str] | None = None) -> str
     """The measurement in words, and where it disagrees with the user's own answers."""
     e = m["evidence"]
     lines = [
-        f"Size: {e['median_images_per_class']} images per class (median) -> **{m['size']}** "
-        f"(large from {e['large_from_images_per_class']}).",
-        f"ImageNet classifier is on average {e['imagenet_mean_top_probability']:.0%} sure of its top label "
-        f"(looks like ImageNet from {e['confident_from']:.0%}); frozen features already sort "
-        f"{e['knn_accuracy_frozen_features']:.0%} of the sampled images correctly with 5 nearest neighbours "
-        f"(fits from {e['separable_from']:.0%}) -> **{m['similarity']}**.",
-        f"Measured scenario: **{m['scenario']}**.",
+        _("Size: {per} images per class (median) -> **{size}** (large from {large}).",
+          per=e["median_images_per_class"], size=_(m["size"]), large=e["large_from_images_per_class"]),
+        _("ImageNet classifier is on average {conf:.0%} sure of its top label (looks like ImageNet from "
+          "{conf_from:.0%}); frozen features already sort {knn:.0%} of the sampled images correctly with 5 nearest "
+          "neighbours (fits from {knn_from:.0%}) -> **{similarity}**.", conf=e["imagenet_mean_top_probability"],
+          conf_from=e["confident_from"], knn=e["knn_accuracy_frozen_features"], knn_from=e["separable_from"],
+          similarity=_(m["similarity"])),
+        _("Measured scenario: **{n}**.", n=m["scenario"]),
     ]
     if answered and answered != (m["size"], m["similarity"]):
-        lines.append(f"You answered *{answered[0]} + {answered[1]}*; the measurement says *{m['size']} + "
-                     f"{m['similarity']}*. The numbers describe your images, your answer your intent: if they "
-                     f"disagree on similarity, trust the k-NN accuracy (it is measured on your own classes).")
+        lines.append(_("You answered *{size} + {similarity}*; the measurement says *{m_size} + {m_similarity}*. The "
+                       "numbers describe your images, your answer your intent: if they disagree on similarity, trust "
+                       "the k-NN accuracy (it is measured on your own classes).", size=_(answered[0]),
+                       similarity=_(answered[1]), m_size=_(m["size"]), m_similarity=_(m["similarity"])))
     return "\n\n".join(lines)

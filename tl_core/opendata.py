@@ -16,15 +16,16 @@ from typing import Callable
 from urllib.error import URLError
 
 from .errors import DatasetError
+from .i18n import N_, _
 from .features import cache_root
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 
 OPEN_DATASETS = {
-    "mnist": ("MNIST", "handwritten digits, 28x28 grey, 10 classes, 70,000 images (~11 MB)"),
-    "fashion-mnist": ("FashionMNIST", "clothing photos, 28x28 grey, 10 classes, 70,000 images (~30 MB)"),
-    "cifar10": ("CIFAR10", "small colour photos, 32x32, 10 classes, 60,000 images (~170 MB)"),
-    "cifar100": ("CIFAR100", "small colour photos, 32x32, 100 classes, 60,000 images (~170 MB)"),
+    "mnist": ("MNIST", N_("handwritten digits, 28x28 grey, 10 classes, 70,000 images (~11 MB)")),
+    "fashion-mnist": ("FashionMNIST", N_("clothing photos, 28x28 grey, 10 classes, 70,000 images (~30 MB)")),
+    "cifar10": ("CIFAR10", N_("small colour photos, 32x32, 10 classes, 60,000 images (~170 MB)")),
+    "cifar100": ("CIFAR100", N_("small colour photos, 32x32, 100 classes, 60,000 images (~170 MB)")),
 }
 
 
@@ -38,7 +39,7 @@ class _DownloadProgress:
     def __init__(self, progress: Progress, name: str):
         self.progress, self.name = progress, name
 
-    def __call__(self, total=None, **_):
+    def __call__(self, total=None, **unused):
         outer = self
 
         class Bar:
@@ -53,7 +54,7 @@ class _DownloadProgress:
 
             def update(self, n):
                 self.done += n
-                outer.progress(f"downloading {outer.name}", self.done, self.total)
+                outer.progress(_("downloading {name}", name=outer.name), self.done, self.total)
 
         return Bar()
 
@@ -83,11 +84,12 @@ def _load(name: str, root: Path, train: bool, progress: Progress | None):
     except (URLError, OSError, RuntimeError) as exc:
         if isinstance(exc, OSError) and not isinstance(exc, (URLError, ConnectionError, TimeoutError)) \
                 and "download" not in str(exc).lower():
-            raise DatasetError(f"could not read {name} files in {root}: {exc}") from None
+            raise DatasetError(_("could not read {name} files in {root}: {exc}",
+                                 name=name, root=root, exc=exc)) from None
         raise DatasetError(
-            f"could not download {name} (no internet connection?): {str(exc).splitlines()[0][:200]}. "
-            f"Connect and try again, or copy torchvision's {OPEN_DATASETS[name][0]} files into {root} "
-            f"and import again.") from None
+            _("could not download {name} (no internet connection?): {reason}. Connect and try again, or copy "
+              "torchvision's {files} files into {root} and import again.",
+              name=name, reason=str(exc).splitlines()[0][:200], files=OPEN_DATASETS[name][0], root=root)) from None
 
 
 def _folder_name(label: str) -> str:
@@ -108,10 +110,11 @@ def import_dataset(name: str, out: str | Path, root: str | Path | None = None, p
         DatasetError: unknown name, offline without the files, or ``out`` is not empty.
     """
     if name not in OPEN_DATASETS:
-        raise DatasetError(f"unknown data set {name!r}; choose one of {', '.join(OPEN_DATASETS)}")
+        raise DatasetError(_("unknown data set {name!r}; choose one of {names}",
+                             name=name, names=', '.join(OPEN_DATASETS)))
     out, root = Path(out), Path(root) if root else default_root()
     if out.exists() and any(out.iterdir()):
-        raise DatasetError(f"{out} is not empty; choose a new folder so nothing there is overwritten")
+        raise DatasetError(_("{out} is not empty; choose a new folder so nothing there is overwritten", out=out))
     root.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -131,11 +134,11 @@ def import_dataset(name: str, out: str | Path, root: str | Path | None = None, p
                 if per_class and taken[label] >= per_class:
                     continue
                 taken[label] += 1
-                img, _ = ds[i]
+                img = ds[i][0]
                 img.save(tmp / part / folders[label] / f"{i:05d}.png")
                 written += 1
                 if progress and (written % 200 == 0 or written == total):
-                    progress(f"writing {part} images", written, total)
+                    progress(_("writing {part} images", part=_(part)), written, total)
             counts[part] = written
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.exists():

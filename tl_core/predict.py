@@ -12,6 +12,7 @@ from . import checkpoints as ckpt
 from .backbones import BackboneSpec, Preprocess, get_backbone
 from .distributed import autocast, pick_device
 from .errors import RunError
+from .i18n import _
 from .model import build_model
 from .runs import RunDir
 from .transforms import crop_transform, eval_transform, load_image
@@ -48,7 +49,8 @@ class Predictor:
         try:
             model.load_state_dict(state["model"])
         except RuntimeError as exc:
-            raise RunError(f"checkpoint {run.checkpoint(which)} does not match its backbone: {exc}") from None
+            raise RunError(_("checkpoint {path} does not match its backbone: {exc}",
+                             path=run.checkpoint(which), exc=exc)) from None
         return cls(model, list(state["labels"]), spec.preprocess, spec.channels_last, device)
 
     @classmethod

@@ -16,9 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RunError
+from .i18n import N_, _
 
 DEFAULT_RUNS_DIR = "runs"
 TERMINAL_STATES = ("succeeded", "failed", "stopped", "interrupted")
+# What status.json may say, for the catalog: states, then stages (translated where shown).
+WORDS = (N_("queued"), N_("running"), N_("succeeded"), N_("failed"), N_("stopped"), N_("interrupted"),
+         N_("preparing"), N_("features"), N_("head"), N_("finetune"), N_("done"), N_("starting"))
 
 
 def write_json_atomic(path: str | Path, data: Any) -> None:
@@ -67,7 +71,8 @@ class RunDir:
     def open(cls, path: str | Path) -> "RunDir":
         run = cls(path)
         if not run.config_file.is_file():
-            raise RunError(f"{path} is not a run directory (no config.json); give the folder a training run made")
+            raise RunError(_("{path} is not a run directory (no config.json); give the folder a training run made",
+                             path=path))
         return run
 
     @property
@@ -98,7 +103,8 @@ class RunDir:
     def labels(self) -> list[str]:
         labels = read_json(self.labels_file)
         if not labels:
-            raise RunError(f"{self.path} has no labels.json; the run did not get far enough to define its classes")
+            raise RunError(_("{path} has no labels.json; the run did not get far enough to define its classes",
+                             path=self.path))
         return labels
 
     def append_metrics(self, record: dict) -> None:

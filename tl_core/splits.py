@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .data import Item, Scan
 from .errors import DatasetError
+from .i18n import _
 
 PARTS = ("train", "val", "test")
 
@@ -68,8 +69,8 @@ def remap_labels(other: Scan, classes: list[str]) -> list[Item]:
     used = sorted({it.label for it in other.items})
     unknown = [other.classes[label] for label in used if other.classes[label] not in index]
     if unknown:
-        raise DatasetError(f"the test data has class(es) {unknown} that the training data lacks "
-                           f"(training classes: {classes}); rename or remove those folders")
+        raise DatasetError(_("the test data has class(es) {unknown} that the training data lacks (training classes: "
+                             "{classes}); rename or remove those folders", unknown=unknown, classes=classes))
     return [Item(it.path, index[other.classes[it.label]]) for it in other.items]
 
 

@@ -18,6 +18,7 @@ from . import checkpoints as ckpt
 from .distributed import Dist, RecordingSampler
 from .engine import EarlyStopping, MetricsLogger, StopFile, Trainer
 from .errors import CancelTraining
+from .i18n import _
 from .evaluate import predict_probs
 from .features import activation_bytes, cached_features
 from .freezing import param_groups
@@ -115,7 +116,8 @@ def _extraction_progress(run: RunDir):
             raise CancelTraining("stopped")
         if time.time() - state["t"] > 1.0 or done == total:
             state["t"] = time.time()
-            run.write_status(state="running", stage="features", progress=0.0, detail=f"{done}/{total} images")
+            run.write_status(state="running", stage="features", progress=0.0, detail=_("{done}/{total} images",
+                                                                                       done=done, total=total))
 
     return report
 

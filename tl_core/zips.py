@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from .errors import DatasetError
+from .i18n import _
 from .imaging import is_image_name
 
 MAX_FILES = 20_000
@@ -31,12 +32,14 @@ def extract_images(data: bytes, dest: str | Path, max_files: int = MAX_FILES,
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
-        raise DatasetError("the upload is not a valid zip file; zip the folder of class sub-folders and try again") from None
+        raise DatasetError(_("the upload is not a valid zip file; zip the folder of class sub-folders and try again",
+                             )) from None
     infos = zf.infolist()
     total = sum(i.file_size for i in infos)
     if len(infos) > max_files or total > max_bytes:
-        raise DatasetError(f"the zip holds {len(infos):,} entries and {total / 1e6:,.0f} MB uncompressed; the limit is "
-                           f"{max_files:,} files and {max_bytes / 1e6:,.0f} MB")
+        raise DatasetError(_("the zip holds {files:,} entries and {mb:,.0f} MB uncompressed; the limit is "
+                             "{max_files:,} files and {max_mb:,.0f} MB",
+                             files=len(infos), mb=total / 1e6, max_files=max_files, max_mb=max_bytes / 1e6))
     dest = Path(dest).resolve()
     dest.mkdir(parents=True, exist_ok=True)
     skipped, written = [], 0
@@ -56,11 +59,12 @@ def extract_images(data: bytes, dest: str | Path, max_files: int = MAX_FILES,
             while chunk := src.read(1 << 20):
                 remaining -= len(chunk)
                 if remaining < 0:  # the header lied about the size
-                    raise DatasetError(f"{info.filename} is larger than its zip header says; upload refused")
+                    raise DatasetError(_("{filename} is larger than its zip header says; upload refused",
+                                         filename=info.filename))
                 out.write(chunk)
         written += 1
     if not written:
-        raise DatasetError("the zip holds no image files (jpg, png, ...): put one folder of images per class in it")
+        raise DatasetError(_("the zip holds no image files (jpg, png, ...): put one folder of images per class in it"))
     return _data_root(dest), skipped
 
 

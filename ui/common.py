@@ -6,7 +6,9 @@ import os
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from tl_core.i18n import LANGUAGES, _, language, set_resolver
 from tl_core.runs import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,12 +67,44 @@ def set_current_run(run_id: str | None) -> None:
         del st.query_params["run"]
 
 
+def _session_language() -> str | None:
+    """The language of the browser session running this thread (None outside a page run)."""
+    if get_script_run_ctx(suppress_warning=True) is None:
+        return None
+    if "language" not in st.session_state:  # first visit: ?lang=ko, else the browser's language
+        asked = st.query_params.get("lang") or (st.context.locale or "en")[:2]
+        st.session_state["language"] = asked if asked in LANGUAGES else "en"
+    return st.session_state["language"]
+
+
+set_resolver(_session_language)  # tl_core's sentences follow the session's language, fragments included
+
+
+def language_switch() -> None:
+    """The sidebar's English / 한국어 switch; the choice lives in the session and in the URL
+    (``?lang=ko``), so a reload keeps it."""
+    def switched() -> None:
+        st.session_state["language"] = st.session_state["lang_switch"]
+
+    lang = _session_language()
+    st.sidebar.radio("Language / 언어", list(LANGUAGES), index=list(LANGUAGES).index(lang), horizontal=True,
+                     format_func=LANGUAGES.get, key="lang_switch", on_change=switched)
+    if st.query_params.get("lang", "en") != lang:
+        st.query_params["lang"] = lang
+
+
+def lkey(key: str) -> str:
+    """Widget key for a choice whose option labels are translated: one widget per language, because
+    Streamlit's front end shows no selection when a keyed widget's option labels change."""
+    return key if language() == "en" else f"{key}.{language()}"
+
+
 def next_step(label: str, page: str) -> None:
     st.divider()
-    st.page_link(page, label=f"Next: {label} →", icon=":material/arrow_forward:")
+    st.page_link(page, label=_("Next: {label} →", label=label), icon=":material/arrow_forward:")
 
 
-@st.cache_resource(max_entries=4, show_spinner="Loading the model…")
+@st.cache_resource(max_entries=4, show_spinner=False)
 def _predictor(path: str, mtime: float):
     from tl_core.predict import Predictor
 
@@ -79,11 +113,12 @@ def _predictor(path: str, mtime: float):
 
 def run_predictor(run: RunDir):
     """The run's best model, loaded once per server (reloaded when the checkpoint changes)."""
-    return _predictor(str(run.path), run.checkpoint("best").stat().st_mtime)
+    with st.spinner(_("Loading the model…")):
+        return _predictor(str(run.path), run.checkpoint("best").stat().st_mtime)
 
 
 @st.cache_resource
-def device_line() -> str:
+def device_line(lang: str) -> str:
     """Where training and prediction run on this server (GPU when present, else CPU)."""
     from tl_core.distributed import describe_device
 
