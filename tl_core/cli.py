@@ -44,8 +44,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m tl_core", description=_("Guided transfer learning for image "
-                                                                         "classifiers."))
+    ap = argparse.ArgumentParser(prog="python -m tl_core",
+                                 description=_("Guided transfer learning for image classifiers."))
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("advise", help=_("scenario and freeze plan: from your answers, or measured with --data"))
     p.add_argument("--size", choices=["small", "large"])

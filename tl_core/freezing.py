@@ -30,25 +30,24 @@ class Scenario:
 SCENARIOS = {
     1: Scenario(1, "small", "similar", 1.0, (1.0, 1.0), N_("Freeze the whole pretrained network, train a new head"),
                 N_("Your images look like ImageNet photos, so the pretrained features already describe them well, "
-                "and with few images any change to millions of pretrained weights would overfit. Keep the whole "
-                "network frozen as a feature extractor and train only a small new classifier on top. This is the "
-                "cheapest option: the features can be computed once and reused every epoch.")),
+                   "and with few images any change to millions of pretrained weights would overfit. Keep the whole "
+                   "network frozen as a feature extractor and train only a small new classifier on top. This is the "
+                   "cheapest option: the features can be computed once and reused every epoch.")),
     2: Scenario(2, "large", "similar", 0.7, (0.6, 0.8), N_("Freeze most of the network (~70%), fine-tune the top"),
                 N_("Your images look like ImageNet photos and you have plenty of them. The early and middle layers "
-                "(edges, textures, parts) transfer as they are, so they stay frozen; the last blocks encode "
-                "ImageNet-specific object parts, and with enough data you can adapt them to your classes. Fine-tune "
-                "the top ~20-40% of the network with small learning rates and a larger one for the new head.")),
-    3: Scenario(3, "small", "different", 0.4, (0.33, 0.5), N_("Freeze only the early layers (~1/3-1/2), fine-tune the "
-                                                              "rest"),
+                   "(edges, textures, parts) transfer as they are, so they stay frozen; the last blocks encode "
+                   "ImageNet-specific object parts, and with enough data you can adapt them to your classes. Fine-tune "
+                   "the top ~20-40% of the network with small learning rates and a larger one for the new head.")),
+    3: Scenario(3, "small", "different", 0.4, (0.33, 0.5),
+                N_("Freeze only the early layers (~1/3-1/2), fine-tune the rest"),
                 N_("Your images do not look like ImageNet photos, so the late, ImageNet-specific layers fit them "
-                   "poorly, "
-                "but the early layers (edges, colours, simple textures) are useful for any image. Freeze those early "
-                "layers, which also limits overfitting on a small data set, and fine-tune the rest with small "
-                "learning rates.")),
+                   "poorly, but the early layers (edges, colours, simple textures) are useful for any image. Freeze "
+                   "those early layers, which also limits overfitting on a small data set, and fine-tune the rest with "
+                   "small learning rates.")),
     4: Scenario(4, "large", "different", 0.0, (0.0, 0.0), N_("Fine-tune the whole network from pretrained weights"),
                 N_("Your images differ from ImageNet and you have many of them, so every layer can and should adapt. "
-                "Start from the pretrained weights anyway (it converges faster and better than random ones) and "
-                "fine-tune the whole network, the earliest layers with the smallest learning rates.")),
+                   "Start from the pretrained weights anyway (it converges faster and better than random ones) and "
+                   "fine-tune the whole network, the earliest layers with the smallest learning rates.")),
 }
 
 
