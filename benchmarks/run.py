@@ -93,7 +93,7 @@ def cpu_peak_gflops() -> tuple[float, float, str]:
 
 
 def make_dataset(source: Path, per_class: int, work: Path, seed: int = 0) -> dict[str, Path]:
-    _, scan = validate(scan_folder(source))
+    scan = validate(scan_folder(source))[1]
     split = make_split(scan, 0.15, 0.15, seed)
     out = {}
     for part, items in split.items():
@@ -263,7 +263,7 @@ def run_scaling_with_memory(source: Path, sizes: list[int], work: Path, epochs: 
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
         out = proc.stdout.read()
-        _, _, usage = os.wait4(proc.pid, 0)
+        usage = os.wait4(proc.pid, 0)[2]
         seconds = time.perf_counter() - t0
         t1 = time.perf_counter()
         validate(scan_folder(data))
@@ -305,13 +305,13 @@ def main() -> None:
         log(f"data: {data_note}; work folder {work}")
         # 1. head-only
         dirs = make_dataset(head_source, per_class, work / "head")
-        counts = {p: sum(1 for _ in d.rglob("*.*")) for p, d in dirs.items()}
+        counts = {p: sum(1 for _file in d.rglob("*.*")) for p, d in dirs.items()}
         log(f"1. head-only, {counts}, {epochs} epochs")
         base = tutorial_baseline(dirs, epochs, batch, 0)
         one_pass = extraction_pass(dirs)
         mine, run = ours(dirs, work / "runs", work / "cache", scenario=1, epochs=epochs, patience=0,
                          batch_size=batch)
-        rerun, _ = ours(dirs, work / "runs", work / "cache", scenario=1, epochs=epochs, patience=0,
+        rerun, _rerun_dir = ours(dirs, work / "runs", work / "cache", scenario=1, epochs=epochs, patience=0,
                         batch_size=batch, head_hidden=128)
         results.update({
             "head_only_images": counts, "head_only_epochs": epochs,
@@ -331,7 +331,7 @@ def main() -> None:
         # 2. frozen-prefix cache (scenario 3, no augmentation): cached activations vs images
         ft_dirs = make_dataset(ft_source, 20 if quick else 100, work / "ft")
         ft_epochs = 3
-        log(f"2. frozen-prefix cache, {sum(1 for _ in ft_dirs['train'].rglob('*.*'))} training images")
+        log(f"2. frozen-prefix cache, {sum(1 for _file in ft_dirs['train'].rglob('*.*'))} training images")
         cached, cached_run = ours(ft_dirs, work / "runs", work / "cache", scenario=3, epochs=ft_epochs,
                                   head_epochs=1, patience=0, batch_size=batch)
         plain, plain_run = ours(ft_dirs, work / "runs", work / "cache", scenario=3, epochs=ft_epochs,
@@ -348,7 +348,7 @@ def main() -> None:
         })
         # 3. input pipeline with augmentation (decoded-image cache)
         log("3. input pipeline, light augmentation")
-        _, aug_run = ours(ft_dirs, work / "runs", work / "cache", scenario=3, epochs=ft_epochs, head_epochs=1,
+        _aug_result, aug_run = ours(ft_dirs, work / "runs", work / "cache", scenario=3, epochs=ft_epochs, head_epochs=1,
                           patience=0, batch_size=batch, augment="light")
         recs = epoch_records(aug_run, "finetune")
         warm = recs[1:]

@@ -5,7 +5,8 @@ from pathlib import Path
 import streamlit as st
 
 from tl_core.errors import TLError
-from tl_core.export import FORMATS, export_run, is_bundle, zip_bundle
+from tl_core.export import export_run, zip_bundle
+from tl_core.serving import FORMATS, is_bundle
 from tl_core.figures import confusion_matrix, describe_confusion
 from tl_core.i18n import _
 from tl_core.imaging import ImageReadError

@@ -3,5 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh requirements.txt
-export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736}"
+# No GLIBC_TUNABLES here: the allocator setting that speeds up training keeps every buffer, so the
+# long-lived web server would never return memory. tl_core's launcher sets it for training processes.
 exec .venv/bin/python -m streamlit run app.py "$@"

@@ -11,7 +11,8 @@ import pytest
 from conftest import run_cli
 
 from tl_core.errors import ConfigError
-from tl_core.export import BundlePredictor, export_run, open_predictor
+from tl_core.export import export_run
+from tl_core.serving import BundlePredictor, open_predictor
 from tl_core.predict import Predictor
 
 
@@ -43,7 +44,7 @@ def test_bundle_description_and_card(bundle, trained_run):
 def test_bundle_predicts_like_the_app(bundle, trained_run, image_folder):
     _, out, _ = bundle
     images = _images(image_folder)[::3]
-    app, exported = Predictor.from_run(trained_run.path), open_predictor(out)
+    app, exported = Predictor.from_run(trained_run.path), open_predictor(out, trust=True)  # made here
     assert isinstance(exported, BundlePredictor)
     a, b = app.probs(images), exported.probs(images)
     assert a.shape == b.shape == (len(images), 3)
@@ -62,15 +63,16 @@ def test_card_preprocessing_recipe_reproduces_the_app(bundle, image_folder, monk
     monkeypatch.chdir(out)
     scope = {"path": str(img)}
     exec(code, scope)  # noqa: S102 - our own card
-    expected = BundlePredictor(out).probs([img]).numpy()
+    expected = BundlePredictor(out, trust=True).probs([img]).numpy()
     assert np.abs(scope["probs"] - expected).max() <= 1e-6
 
 
 def test_predict_cli_on_bundle_alone(bundle, image_folder, tmp_path):
-    _, out, _ = bundle
+    fmt, out, _ = bundle
     moved = shutil.copytree(out, tmp_path / "elsewhere")  # no run directory next to it
     img = _images(image_folder)[0]
-    proc = run_cli("predict", str(moved), str(img), "--top-k", "2", "--json")
+    trust = ["--trust"] if fmt == "torchscript" else []  # made by this test
+    proc = run_cli("predict", str(moved), str(img), "--top-k", "2", "--json", *trust)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result[0]["top"][0]["label"] == img.parent.name and len(result[0]["top"]) == 2

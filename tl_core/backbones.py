@@ -205,4 +205,4 @@ def group_table(name: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
     """Names and parameter counts of a backbone's layer groups (built once per process)."""
     spec = get_backbone(name)
     groups = spec.groups(spec.build())
-    return tuple(n for n, _ in groups), tuple(count_params(m) for _, m in groups)
+    return tuple(n for n, _module in groups), tuple(count_params(m) for _name, m in groups)

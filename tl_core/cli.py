@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backbone")
     p.add_argument("--weights")
     p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--trust", action="store_true",
+                   help=_("open a TorchScript bundle (it runs its own code: only for bundles you made or trust)"))
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("lab", help=_("train all four scenarios with one short budget and compare them"))
     p.add_argument("--data", required=True, help=_("image folder: one sub-folder per class"))
@@ -114,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         print(_("error: interrupted"), file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - the one place that turns a bug into a clear line
-        logging.getLogger("tl_core").debug(traceback.format_exc())
+        logging.getLogger("tl_core").error("unexpected error:\n%s", traceback.format_exc())
         print(_("error: unexpected {kind}: {exc} (please report this)", kind=type(exc).__name__, exc=exc),
               file=sys.stderr)
         return 1

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import time
-import traceback
 
 from .errors import ConfigError, TLError
 from .i18n import _
@@ -52,13 +50,6 @@ def _config_from_args(args):
         bn_stats=args.bn_stats)
 
 
-def _log_to(run) -> logging.Handler:
-    handler = logging.FileHandler(run.log_file)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    logging.getLogger().addHandler(handler)
-    return handler
-
-
 def cmd_train(args):
     from . import distributed
 
@@ -74,7 +65,7 @@ def cmd_train(args):
 
 def _train(args, d):
     from .backbones import get_backbone
-    from .runs import RunDir, pid_alive, run_state
+    from .runs import RunDir, lifecycle, pid_alive, run_state
     from .train import train_run
 
     resume = bool(args.resume)
@@ -100,31 +91,18 @@ def _train(args, d):
     if not d.main:
         if "error" in got:
             raise ConfigError(got["error"])
-        run, cfg = RunDir.open(got["path"]), None
-    # SIGTERM (the UI's Stop, a scheduler) asks for a clean stop between batches.
-    signal.signal(signal.SIGTERM, lambda *_: run.request_stop())
-    if not d.main:  # the other ranks of a torchrun job write nothing but train with rank 0
-        return train_run(run, cfg, resume=resume), ""
-    handler = _log_to(run)
-    # A torchrun job is not queued: its other ranks are already running and waiting for rank 0.
-    slot = _take_slot(run, queue=not d.enabled)
-    try:
-        result = train_run(run, cfg, resume=resume)
-    except TLError as exc:
-        run.write_status(state="failed", error=str(exc), finished=time.time())
-        raise
-    except KeyboardInterrupt:
-        run.write_status(state="stopped", finished=time.time())
-        raise
-    except BaseException as exc:
-        logging.getLogger("tl_core").error("training crashed:\n%s", traceback.format_exc())
-        run.write_status(state="failed", error=f"{type(exc).__name__}: {exc}", finished=time.time())
-        raise
-    finally:
-        if slot is not None:
-            slot.close()
-        logging.getLogger().removeHandler(handler)
-        handler.close()
+        # The other ranks of a torchrun job write nothing but train with rank 0.
+        run = RunDir.open(got["path"])
+        signal.signal(signal.SIGTERM, lambda *_signal: run.request_stop())
+        return train_run(run, None, resume=resume), ""
+    with lifecycle(run):
+        # A torchrun job is not queued: its other ranks are already running and waiting for rank 0.
+        slot = _take_slot(run, queue=not d.enabled)
+        try:
+            result = train_run(run, cfg, resume=resume)
+        finally:
+            if slot is not None:
+                slot.close()
     text = _("run {run}: {reason} after {n} epochs in {seconds:.0f} s; val accuracy {val}, test accuracy {test}",
              run=result["run_dir"], reason=result["stop_reason"], n=result["epochs_run"], seconds=result["seconds"],
              val=_pct(result["val_accuracy"]), test=_pct(result["test_accuracy"]))
@@ -157,7 +135,7 @@ def _pct(value) -> str:
 def cmd_predict(args):
     from pathlib import Path
 
-    from .export import open_predictor
+    from .serving import open_predictor
     from .predict import Predictor
 
     if args.imagenet:
@@ -166,7 +144,7 @@ def cmd_predict(args):
         if len(args.target) < 2:
             raise ConfigError(_("predict needs RUN_DIR (or an exported BUNDLE folder) and at least one IMAGE (or "
                                 "--imagenet IMAGE...)"))
-        predictor, images = open_predictor(args.target[0]), args.target[1:]
+        predictor, images = open_predictor(args.target[0], args.trust), args.target[1:]
     missing = [p for p in images if not Path(p).is_file()]
     if missing:
         raise ConfigError(_("image file(s) not found: {files}", files=', '.join(missing)))
@@ -185,28 +163,24 @@ def cmd_predict(args):
 
 def cmd_lab(args):
     from .lab import run_lab, summarize_lab
-    from .runs import RunDir
+    from .runs import RunDir, lifecycle
 
     lab = RunDir(args.lab_dir) if args.lab_dir else RunDir.create(args.runs_dir, prefix="lab")
     lab.path.mkdir(parents=True, exist_ok=True)
     current = {}
 
-    def forward_stop(*_):  # SIGTERM / the UI's Stop: stop the lab and the scenario in progress
+    def forward_stop() -> None:  # SIGTERM / the UI's Stop: stop the lab and the scenario in progress
         lab.request_stop()
         if "run" in current:
             current["run"].request_stop()
 
-    signal.signal(signal.SIGTERM, forward_stop)
-    slot = _take_slot(lab)  # the lab trains like a run: it waits for a training slot and holds it
-    try:
-        result = run_lab(args.data, args.test_data, args.runs_dir, args.backbone, args.epochs, lab, args.cache_dir,
-                         on_run=lambda run: current.update(run=run))
-    except BaseException as exc:
-        lab.write_status(state="failed", error=str(exc) if isinstance(exc, TLError) else
-                         f"{type(exc).__name__}: {exc}", finished=time.time())
-        raise
-    finally:
-        slot.close()
+    with lifecycle(lab, on_term=forward_stop):
+        slot = _take_slot(lab)  # the lab trains like a run: it waits for a training slot and holds it
+        try:
+            result = run_lab(args.data, args.test_data, args.runs_dir, args.backbone, args.epochs, lab,
+                             args.cache_dir, on_run=lambda run: current.update(run=run))
+        finally:
+            slot.close()
     lab.write_status(state="stopped" if lab.stop_requested() else "succeeded", finished=time.time())
     rows = "\n".join("  " + _("scenario {n}: test {acc}, {seconds:.0f} s, {params:,} trainable parameters",
                                 n=s["scenario"], acc=_pct(s["test_accuracy"]), seconds=s["seconds"],

@@ -32,7 +32,7 @@ def measure_forward(spec: BackboneSpec, batch: int = 8, repeats: int = 2) -> flo
         net, x = net.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
     net(x)  # warm-up
     t0 = time.perf_counter()
-    for _ in range(repeats):
+    for _repeat in range(repeats):
         net(x)
     ips = batch * repeats / (time.perf_counter() - t0)
     speeds = {**known_speeds(), spec.name: round(ips, 2)}
@@ -76,7 +76,7 @@ def preflight(data: str, backbone: str, frozen_fraction: float, augment: str, ep
     from .transforms import ImageDataset, eval_transform, train_transform
 
     spec = get_backbone(backbone)
-    _, scan = validate(scan_folder(data))
+    scan = validate(scan_folder(data))[1]
     n = len(scan.items)
     n_train = int(n * 0.7)
     model = build_model(spec, max(2, len(scan.classes)), pretrained=False)
@@ -90,7 +90,7 @@ def preflight(data: str, backbone: str, frozen_fraction: float, augment: str, ep
     def timed_batches(transform):
         loader = DataLoader(ImageDataset(step_items, transform, pre), batch_size=batch_size)
         t0, out = time.perf_counter(), []
-        for x, y, _ in loader:
+        for x, y, _index in loader:
             out.append((x.contiguous(memory_format=torch.channels_last) if spec.channels_last else x, y))
         return out, (time.perf_counter() - t0) / len(step_items)
 
@@ -99,7 +99,7 @@ def preflight(data: str, backbone: str, frozen_fraction: float, augment: str, ep
     with torch.inference_mode():
         model(evals[0][0])  # warm-up
         t0 = time.perf_counter()
-        for x, _ in evals:
+        for x, _labels in evals:
             model(x)
     forward = (time.perf_counter() - t0) / len(step_items)
     trains, load_aug = timed_batches(train_transform(pre, augment)) if augment != "none" else (evals, load)

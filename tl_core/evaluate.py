@@ -8,6 +8,7 @@ from torch.utils.data import DataLoader
 from .backbones import BackboneSpec
 from .data import Item
 from .distributed import autocast
+from .i18n import _
 from .transforms import ImageDataset, eval_transform
 
 
@@ -22,7 +23,7 @@ def predict_probs(model, items: list[Item], spec: BackboneSpec, batch_size: int 
     loader = DataLoader(ImageDataset(items, eval_transform(spec.preprocess), spec.preprocess),
                         batch_size=batch_size, shuffle=False)
     out = []
-    for x, _, _ in loader:
+    for x, _labels, _index in loader:
         x = x.to(device)
         if spec.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -75,7 +76,7 @@ def evaluate_run(run_dir, data: str | None = None, batch_size: int = 32) -> dict
     predictor = Predictor.from_run(run.path)
     spec = get_backbone(read_json(run.config_file)["backbone"])
     if data:
-        _, scan = validate(scan_folder(data))
+        scan = validate(scan_folder(data))[1]
         items = remap_labels(scan, predictor.labels)
     else:
         items = split_from_json(read_json(run.split_file, {}))["test"]

@@ -65,7 +65,7 @@ def extract_features(model, items: list[Item], spec: BackboneSpec, batch_size: i
     loader = DataLoader(ImageDataset(items, eval_transform(spec.preprocess), spec.preprocess),
                         batch_size=batch_size, shuffle=False, num_workers=0)
     out, done = [], 0
-    for x, _, _ in prefetch(loader):  # decode the next batch while this one runs through the network
+    for x, _labels, _index in prefetch(loader):  # decode the next batch while this one runs through the network
         x = x.to(device)
         if spec.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)

@@ -25,6 +25,16 @@ IMAGE_EXTENSIONS = frozenset(
 )
 
 
+# The decoders Pillow may use, whatever a file's name says. Without this list, Image.open tries
+# every plugin: EPS bytes named ".png" would start Ghostscript where it is installed.
+FORMATS = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP", "PPM", "HEIF", "AVIF")
+
+
+def _formats() -> list[str]:
+    Image.init()
+    return [f for f in FORMATS if f in Image.OPEN]  # HEIF only where a plugin (pillow-heif) registered it
+
+
 class ImageReadError(Exception):
     """The file is not a readable image; the message says why in plain words."""
 
@@ -79,7 +89,7 @@ def load_rgb(source: str | Path | bytes, min_side: int | None = None) -> Image.I
                 if not head:
                     raise ImageReadError(_("the file is empty (0 bytes)"))
                 handle.seek(0)
-                with Image.open(handle) as img:
+                with Image.open(handle, formats=_formats()) as img:
                     if min_side and img.format == "JPEG":
                         img.draft("RGB", (min_side, min_side))
                     img.load()

@@ -15,7 +15,7 @@ from pathlib import Path
 from .config import TrainConfig
 from .freezing import SCENARIOS
 from .i18n import _
-from .runs import RunDir, read_json, write_json_atomic
+from .runs import RunDir, lifecycle, read_json, write_json_atomic
 from .train import train_run
 
 log = logging.getLogger("tl_core.lab")
@@ -68,7 +68,8 @@ def run_lab(data: str, test_data: str | None = None, runs_dir: str | Path = "run
         if on_run:
             on_run(run)
         log.info("lab: scenario %d in %s", cfg.scenario, run.path)
-        result = train_run(run, cfg)
+        with lifecycle(run, on_term=None):  # the lab's own SIGTERM handler forwards stops
+            result = train_run(run, cfg)
         state["scenarios"].append({
             "scenario": cfg.scenario, "title": SCENARIOS[cfg.scenario].title,
             "test_accuracy": result["test_accuracy"], "val_accuracy": result["val_accuracy"],

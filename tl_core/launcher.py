@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 
 from .config import TrainConfig
-from .i18n import language
-from .runs import TERMINAL_STATES, RunDir, pid_alive, run_state
+from .errors import RunError
+from .i18n import _, language
+from .runs import TERMINAL_STATES, RunDir, list_runs, pid_alive, run_state
 
 # glibc's allocator returns big buffers to the OS after each forward pass and page-faults them
 # back in on the next; keeping them made CPU training here 1.4-2.5x faster (see benchmarks).
@@ -24,7 +25,12 @@ FAST_MALLOC = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736"
 
 def launch(cfg: TrainConfig, runs_dir: str | Path, python: str | None = None, processes: int = 1) -> RunDir:
     """Create a run directory for ``cfg`` and start training it in a new process (``processes`` > 1:
-    one per GPU through torchrun); returns at once."""
+    one per GPU through torchrun); returns at once.
+
+    Raises:
+        RunError: ``TL_MAX_QUEUED`` runs are already waiting for a training slot.
+    """
+    check_queue(runs_dir)
     run = RunDir.create(runs_dir)
     cfg.save(run.config_file)
     run.write_status(state="queued", created=time.time(), queued_at=time.time(), processes=processes)
@@ -44,6 +50,7 @@ def start_process(run: RunDir, python: str | None = None, resume: bool = False, 
 def launch_lab(data: str, runs_dir: str | Path, backbone: str | None = None, epochs: int = 5,
                python: str | None = None) -> RunDir:
     """Start the scenario lab (``python -m tl_core lab``) on ``data`` in a new process; returns its folder."""
+    check_queue(runs_dir)
     lab = RunDir.create(runs_dir, prefix="lab")
     lab.write_status(state="queued", created=time.time(), queued_at=time.time())
     args = [python or sys.executable, "-m", "tl_core", "lab", "--data", str(data), "--runs-dir", str(runs_dir),
@@ -52,13 +59,32 @@ def launch_lab(data: str, runs_dir: str | Path, backbone: str | None = None, epo
     return lab
 
 
+def check_queue(runs_dir: str | Path) -> None:
+    """Refuse a new run when ``TL_MAX_QUEUED`` (default 8) runs of ``runs_dir`` already wait."""
+    limit = max_queued()
+    waiting = sum(run_state(r) == "queued" for r in list_runs(runs_dir))
+    if waiting >= limit:
+        raise RunError(_("{n} runs are already waiting for a training slot (the limit is {limit}, TL_MAX_QUEUED): "
+                         "wait for one to finish or stop one on the Runs page", n=waiting, limit=limit))
+
+
+def max_queued() -> int:
+    return int(os.environ.get("TL_MAX_QUEUED", "8"))
+
+
+def process_env() -> dict[str, str]:
+    """The environment of a training process: the reader's language, tl_core importable, and the
+    allocator setting that keeps big buffers (fast here, but it never returns memory, so only
+    short-lived training and extraction processes get it, never the web server)."""
+    return {**os.environ, "TL_LANG": language(), "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", FAST_MALLOC),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
+                                                        os.environ.get("PYTHONPATH")]))}
+
+
 def _spawn(run: RunDir, args: list[str]) -> int:
-    env = {**os.environ, "TL_LANG": language(), "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", FAST_MALLOC),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
-                                                       os.environ.get("PYTHONPATH")]))}
     with open(run.path / "stdout.log", "ab") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env=env)
+                                start_new_session=True, env=process_env())
     run.write_status(state="queued", pid=proc.pid)
     return proc.pid
 

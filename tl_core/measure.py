@@ -53,7 +53,7 @@ def knn_accuracy(features: torch.Tensor, labels: list[int], k: int = 5) -> float
 
 def measure(data: str, backbone: str | None = None, per_class: int = 30, seed: int = 0) -> dict:
     """Size, similarity, the scenario they give, and the evidence (numbers and thresholds)."""
-    _, scan = validate(scan_folder(data))
+    scan = validate(scan_folder(data))[1]
     counts = scan.counts()
     nonzero = sorted(n for n in counts.values() if n)
     if len(nonzero) < 2:

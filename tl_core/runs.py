@@ -7,18 +7,22 @@ Layout: ``config.json`` (fully resolved), ``labels.json``, ``split.json``, ``sta
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import secrets
+import signal
 import tempfile
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
-from .errors import RunError
+from .errors import RunError, TLError
 from .i18n import N_, _
 
-DEFAULT_RUNS_DIR = "runs"
+log = logging.getLogger("tl_core.runs")
 TERMINAL_STATES = ("succeeded", "failed", "stopped", "interrupted")
 # What status.json may say, for the catalog: states, then stages (translated where shown).
 WORDS = (N_("queued"), N_("running"), N_("succeeded"), N_("failed"), N_("stopped"), N_("interrupted"),
@@ -151,14 +155,88 @@ def pid_alive(pid: int | None) -> bool:
     return True
 
 
+# A launcher writes "queued" before it knows the child's pid; after this long without one the
+# launcher itself died and the run will never start.
+PIDLESS_QUEUE_SECONDS = 120
+
+
 def run_state(run: RunDir) -> str:
-    """``queued``, ``running``, ``succeeded``, ``failed``, ``stopped`` or ``interrupted`` (a run
-    marked running whose process is gone, e.g. killed)."""
+    """``queued``, ``running``, ``succeeded``, ``failed``, ``stopped`` or ``interrupted`` (marked
+    live but its process is gone: killed, out of memory, a reboot, or never recorded)."""
     status = run.status()
     state = status.get("state", "queued")
-    if state in ("running", "queued") and status.get("pid") and not pid_alive(status.get("pid")):
-        return "interrupted"
-    return state
+    if state not in ("running", "queued"):
+        return state
+    pid = status.get("pid")
+    if pid:
+        return state if pid_alive(pid) else "interrupted"
+    if state == "running":
+        return "interrupted"  # every live run records its process; one without cannot be stopped
+    created = status.get("queued_at") or status.get("created") or _mtime(run.path)
+    return state if time.time() - created < PIDLESS_QUEUE_SECONDS else "interrupted"
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def is_lab(path: str | Path) -> bool:
+    return (Path(path) / "lab.json").is_file() or "-lab-" in Path(path).name and (Path(path) / "status.json").is_file()
+
+
+def list_runs(runs_dir: str | Path) -> list[RunDir]:
+    """Every run and lab folder in ``runs_dir``, newest first."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    return [RunDir(p) for p in sorted(runs_dir.iterdir(), reverse=True)
+            if p.is_dir() and not p.is_symlink() and ((p / "config.json").is_file() or is_lab(p))]
+
+
+_DEFAULT = object()
+
+
+@contextlib.contextmanager
+def lifecycle(run: RunDir, log_file: bool = True, on_term=_DEFAULT):
+    """Own one run's life in this process: record the pid, send log lines to ``train.log``, turn
+    SIGTERM into a clean stop request, and always write a final state: ``failed`` with the reason
+    when the body raises, ``stopped`` when interrupted. Success is written by the body itself
+    (``train_run``), which knows the result.
+
+    Args:
+        on_term: called on SIGTERM (default: ask ``run`` to stop); None leaves the handler as it
+            is (a lab's scenario run: the lab forwards its own stop).
+    """
+    run.write_status(pid=os.getpid())
+    handler = None
+    if log_file:
+        handler = logging.FileHandler(run.log_file)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logging.getLogger().addHandler(handler)
+    on_term = run.request_stop if on_term is _DEFAULT else on_term
+    previous = signal.signal(signal.SIGTERM, lambda *_signal: on_term()) if on_term else None
+    try:
+        yield run
+    except TLError as exc:
+        run.write_status(state="failed", error=str(exc), finished=time.time())
+        raise
+    except (KeyboardInterrupt, SystemExit):
+        if run.status().get("state") in ("running", "queued"):
+            run.write_status(state="stopped", finished=time.time())
+        raise
+    except BaseException as exc:
+        log.error("training crashed:\n%s", traceback.format_exc())
+        run.write_status(state="failed", error=f"{type(exc).__name__}: {exc}", finished=time.time())
+        raise
+    finally:
+        if on_term:
+            signal.signal(signal.SIGTERM, previous or signal.SIG_DFL)
+        if handler is not None:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
 
 
 def first_in_line(run: RunDir) -> bool:

@@ -128,7 +128,7 @@ def _prepare_run(run: RunDir, cfg: TrainConfig, resume: bool) -> tuple[list[str]
     if resume and run.split_file.is_file():
         data = read_json(run.split_file)
         return data["classes"], split_from_json(data)
-    clean, split, _ = prepare_data(cfg, run)
+    clean, split = prepare_data(cfg, run)[:2]
     write_json_atomic(run.split_file, split_to_json(split, clean.classes, cfg.seed))
     write_json_atomic(run.labels_file, clean.classes)
     log.info("data: %s", split_summary(split, clean.classes))

@@ -95,7 +95,7 @@ class Augment:
 
     def _crop_box(self, rng: random.Random, height: int, width: int) -> tuple[int, int, int, int]:
         area = height * width
-        for _ in range(10):  # RandomResizedCrop's rule, ratio 3/4..4/3
+        for _attempt in range(10):  # RandomResizedCrop's rule, ratio 3/4..4/3
             target = area * rng.uniform(*self.scale)
             ratio = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
             w, h = round(math.sqrt(target * ratio)), round(math.sqrt(target / ratio))
@@ -124,7 +124,7 @@ class Augment:
         x = self.tail(x)
         if self.level == "strong" and rng.random() < 0.25:  # RandomErasing's rule
             area = x.shape[-2] * x.shape[-1]
-            for _ in range(10):
+            for _attempt in range(10):
                 target, ratio = area * rng.uniform(0.02, 0.33), math.exp(rng.uniform(math.log(0.3), math.log(3.3)))
                 eh, ew = round(math.sqrt(target * ratio)), round(math.sqrt(target / ratio))
                 if eh < x.shape[-2] and ew < x.shape[-1]:
