@@ -12,7 +12,8 @@ from tl_core.i18n import _, language, ngettext
 from tl_core.measure import LARGE_PER_CLASS, explain_measurement, measure
 from tl_core.opendata import OPEN_DATASETS, import_dataset
 from tl_core.splits import make_split, split_summary
-from tl_core.zips import extract_images
+from tl_core.paths import data_folders
+from tl_core.zips import extract_images, prune_uploads
 from ui.common import SAMPLE_DATA, data_root, lkey, next_step, wizard
 
 w = wizard()
@@ -29,14 +30,9 @@ def check(path: str, lang: str) -> dict:  # lang: the report's messages are in t
     return {"report": report.to_dict(), "samples": samples, "split": split}
 
 
-def folders_under(root: Path, depth: int = 2) -> list[str]:
-    out = []
-    for p in sorted(root.rglob("*")):
-        rel = p.relative_to(root)
-        if p.is_dir() and len(rel.parts) <= depth and not any(s.startswith(".") for s in rel.parts):
-            if p.resolve().is_relative_to(root):  # a symlink may not lead outside the data root
-                out.append(str(rel))
-    return out
+@st.cache_data(ttl=10, show_spinner=False)
+def listed_folders(root: str) -> tuple[list[str], list[str]]:
+    return data_folders(root)
 
 
 sources = ["sample", "server", "upload", "open"]
@@ -54,8 +50,15 @@ if source == "sample":
         w["data_dir"] = str(SAMPLE_DATA)
 elif source == "server":
     root = data_root()
-    choices = folders_under(root)
+    choices, linked = listed_folders(str(root))
     st.caption(_("Folders under the data root `{root}` (set `TL_DATA_ROOT` to change it).", root=root))
+    if linked:
+        st.info(ngettext("{n} linked folder is not offered ({names}): it leads outside the data root, and a link could "
+                         "expose any folder of this server. To use a data set on another disk, start the app with "
+                         "`TL_DATA_ROOT` set to the folder that holds it.",
+                         "{n} linked folders are not offered ({names}): they lead outside the data root, and a link "
+                         "could expose any folder of this server. To use data sets on another disk, start the app "
+                         "with `TL_DATA_ROOT` set to the folder that holds them.", len(linked), names=", ".join(linked[:5])))
     if choices:
         pick = st.selectbox(_("Folder"), choices, key="d_folder")
         if st.button(_("Use this folder"), type="primary", key="d_use_folder"):
@@ -92,7 +95,9 @@ elif source == "open":
 else:
     up = st.file_uploader(_("Zip of class folders"), type=["zip"], key="d_zip")
     if up is not None and st.button(_("Unpack and use"), type="primary", key="d_unzip"):
-        dest = data_root() / "uploads" / f"{Path(up.name).stem[:40]}-{secrets.token_hex(3)}"
+        uploads = data_root() / "uploads"
+        prune_uploads(uploads, keep={w["data_dir"]} if w["data_dir"] else ())  # a week old and not in use
+        dest = uploads / f"{Path(up.name).stem[:40]}-{secrets.token_hex(3)}"
         try:
             folder, skipped = extract_images(up.getvalue(), dest)
             w["data_dir"] = str(folder)
@@ -120,7 +125,7 @@ for issue in rep["issues"]:
     (st.error if issue["level"] == "error" else st.warning)(issue["message"].replace(w["data_dir"].rstrip("/") + "/", ""))
     if len(issue["paths"]) > 1:
         with st.expander(_("{n} files", n=len(issue["paths"]))):
-            st.code("\n".join(issue["paths"][:200]))
+            st.code("\n".join(p.replace(w["data_dir"].rstrip("/") + "/", "") for p in issue["paths"][:200]))
 if rep["ok"]:
     st.success(_("Ready to train. (see the warnings above)") if rep["issues"] else _("Ready to train."))
 per_class = sum(rep["counts"].values()) / max(len(rep["counts"]), 1)

@@ -27,7 +27,7 @@ if run is None:
     st.stop()
 cfg = read_json(run.config_file, {})
 st.caption(_("Run `{id}` · {backbone} · data `{data}`", id=run.id, backbone=cfg.get("backbone"),
-             data=cfg.get("data")))
+             data=Path(cfg.get("data") or "").name))
 ev = read_json(run.eval_file)
 if not ev or "test" not in ev:
     st.info(_("Run `{id}` is {state}: its evaluation appears here when training ends.", id=run.id,

@@ -1,5 +1,7 @@
 """Scenario lab: train all four scenarios on the chosen data with one short budget and compare."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from tl_core.errors import TLError
@@ -8,7 +10,8 @@ from tl_core.freezing import SCENARIOS
 from tl_core.i18n import _
 from tl_core.lab import read_lab, summarize_lab
 from tl_core.launcher import is_live, launch_lab, stop
-from tl_core.runs import RunDir, run_state
+from tl_core.paths import run_path
+from tl_core.runs import RunDir, is_lab, run_state
 from ui.common import runs_dir, wizard
 
 w = wizard()
@@ -20,10 +23,8 @@ st.write(_("Is the textbook rule right for **your** images? The lab trains all f
 
 
 def current_lab() -> RunDir | None:
-    lab_id = st.query_params.get("lab") or st.session_state.get("lab_id")
-    if lab_id and "/" not in lab_id and (runs_dir() / lab_id / "status.json").is_file():
-        return RunDir(runs_dir() / lab_id)
-    return None
+    path = run_path(runs_dir(), st.query_params.get("lab") or st.session_state.get("lab_id"))
+    return RunDir(path) if path is not None and is_lab(path) else None
 
 
 def start() -> None:
@@ -60,7 +61,7 @@ c2.button(_("Stop the lab"), on_click=request_stop, disabled=not live, key="l_st
 if err := st.session_state.pop("lab_error", None):
     st.error(err)
 if lab is None:
-    st.caption(_("Data: `{data}` · backbone {backbone}", data=w["data_dir"], backbone=w["backbone"]))
+    st.caption(_("Data: `{data}` · backbone {backbone}", data=Path(w["data_dir"]).name, backbone=w["backbone"]))
     st.stop()
 
 

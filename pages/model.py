@@ -10,13 +10,19 @@ from tl_core.figures import layer_groups
 from tl_core.freezing import get_scenario, plan_freeze
 from tl_core.i18n import _
 from tl_core.model import build_head
-from ui.common import lkey, next_step, scenario, wizard
+from ui.common import frozen_override, lkey, next_step, scenario, wizard
 
 w = wizard()
 
 
 def _duration(seconds: float) -> str:
     return (_("about {n:.0f} seconds", n=seconds) if seconds < 90 else _("about {n:.0f} minutes", n=seconds / 60))
+
+
+def _set_frozen(scenario_number: int, backbone: str, planned: int) -> None:
+    """The slider moved: keep the user's number of groups, tied to the scenario and network it was chosen for."""
+    k = st.session_state["m_frozen"]
+    w["frozen_override"] = None if k == planned else {"scenario": scenario_number, "backbone": backbone, "groups": k}
 
 
 def _augment_off() -> None:
@@ -30,7 +36,8 @@ rows = []
 for name in list_backbones():
     s = get_backbone(name)
     rows.append({_("backbone"): name, _("ImageNet params (M)"): round(s.params / 1e6, 1), _("input px"): s.input_size,
-                 "GFLOPs": s.gflops, _("images/s here"): speeds.get(name),
+                 "GFLOPs": s.gflops,
+                 _("images/s here"): f"{speeds[name]:.0f}" if name in speeds else _("not measured yet"),
                  _("weights"): _("ready offline") if s.weights_available() else _("downloads on first use"),
                  _("about"): _(s.description)})
 st.dataframe(rows, width="stretch", hide_index=True)
@@ -44,10 +51,13 @@ if not spec.weights_available():
 sc = get_scenario(scenario())
 names_g, counts = map(list, group_table(spec.name))
 default_k = plan_freeze(counts, sc.frozen_target)
-k = st.slider(_("Frozen layer groups (from the input side)"), 0, len(names_g),
-              default_k if w["frozen_fraction"] is None else plan_freeze(counts, w["frozen_fraction"]), key="m_frozen",
+override = frozen_override(w)
+chosen = default_k if override is None else override
+if st.session_state.get("m_frozen") != chosen:  # a new scenario or network resets the slider to its plan
+    st.session_state["m_frozen"] = chosen
+k = st.slider(_("Frozen layer groups (from the input side)"), 0, len(names_g), key="m_frozen",
+              on_change=_set_frozen, args=(sc.number, spec.name, default_k),
               help=_("Scenario {n} suggests {k} of {total}.", n=sc.number, k=default_k, total=len(names_g)))
-w["frozen_fraction"] = None if k == default_k else sum(counts[:k]) / sum(counts)
 c1, c2 = st.columns(2)
 w["head_hidden"] = c1.number_input(_("Hidden units of the new head (0 = a single linear layer)"), 0, 2048,
                                    w["head_hidden"], step=16, key="m_hidden")

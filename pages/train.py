@@ -1,26 +1,20 @@
 """Step 4: train in a separate process, with live curves, progress, ETA and a Stop button."""
 
 import time
+from pathlib import Path
 
 import streamlit as st
 
-from tl_core.config import TrainConfig
 from tl_core.errors import TLError
 from tl_core.diagnose import diagnose, summarize
 from tl_core.figures import training_curves
 from tl_core.i18n import _
 from tl_core.launcher import is_live, launch
 from tl_core.runs import run_state
-from ui.common import current_run, gpus, next_step, runs_dir, scenario, set_current_run, wizard
+from ui.common import config_from_wizard, current_run, gpus, next_step, runs_dir, scenario, set_current_run, wizard
 
 w = wizard()
 st.title(_("4 · Train"))
-
-
-def config_from_wizard() -> TrainConfig:
-    return TrainConfig(data=w["data_dir"], backbone=w["backbone"], scenario=scenario(),
-                       frozen_fraction=w["frozen_fraction"], epochs=w["epochs"], head_hidden=w["head_hidden"],
-                       head_lr=w["head_lr"], augment=None if w["augment"] == "auto" else w["augment"])
 
 
 def start() -> None:
@@ -30,7 +24,7 @@ def start() -> None:
     if run is not None and is_live(run):
         return
     try:
-        run = launch(config_from_wizard(), runs_dir(), processes=st.session_state.get("t_procs", 1))
+        run = launch(config_from_wizard(w), runs_dir(), processes=st.session_state.get("t_procs", 1))
         set_current_run(run.id)
     except TLError as exc:
         st.session_state["train_error"] = str(exc)
@@ -58,7 +52,7 @@ c2.button(_("Stop"), on_click=request_stop, disabled=not live, key="t_stop")
 if err := st.session_state.pop("train_error", None):
     st.error(err)
 if run is None:
-    st.caption(_("Data: `{data}` · backbone {backbone} · scenario {n}", data=w["data_dir"], backbone=w["backbone"],
+    st.caption(_("Data: `{data}` · backbone {backbone} · scenario {n}", data=Path(w["data_dir"]).name, backbone=w["backbone"],
                  n=scenario()))
     st.stop()
 

@@ -29,6 +29,8 @@ class TrainConfig:
         weights: path to a weights file; ``None`` uses the registry's default source.
         scenario: 1-4 of the method (decides the frozen share when ``frozen_fraction`` is None).
         frozen_fraction: explicit share of backbone parameters to freeze (0..1).
+        frozen_groups: explicit number of layer groups to freeze from the input side (the Model
+            page's slider, kept in the unit it is chosen in); wins over ``frozen_fraction``.
         epochs: epochs of the main stage (head-only for scenario 1, fine-tuning otherwise).
         head_epochs: epochs training only the new head before unfreezing (two-stage recipe).
         head_hidden: units of the hidden Dense layer of the head; 0 = a single linear layer.
@@ -57,6 +59,7 @@ class TrainConfig:
     weights: str | None = None
     scenario: int | None = None
     frozen_fraction: float | None = None
+    frozen_groups: int | None = None
     epochs: int | None = None
     head_epochs: int | None = None
     head_hidden: int = 64
@@ -116,7 +119,7 @@ def validate_config(cfg: TrainConfig) -> list[str]:
         problems.append(_("scenario must be 1, 2, 3 or 4, got {value!r}", value=cfg.scenario))
     if cfg.frozen_fraction is not None and not 0.0 <= cfg.frozen_fraction <= 1.0:
         problems.append(_("frozen fraction must be between 0 and 1, got {value}", value=cfg.frozen_fraction))
-    for name in ("epochs", "head_epochs"):
+    for name in ("epochs", "head_epochs", "frozen_groups"):
         value = getattr(cfg, name)
         if value is not None and value < 0:
             problems.append(_("{name} must be 0 or more, got {value}", name=name, value=value))

@@ -15,6 +15,7 @@ from pathlib import Path
 from .errors import DatasetError
 from .i18n import N_, _
 from .imaging import ImageReadError, is_image_name, load_rgb
+from .paths import is_inside
 
 SKIP_DIRS = {"__MACOSX", "__pycache__"}
 VAL_NAMES = ("val", "valid", "validation")
@@ -85,11 +86,23 @@ def _visible(p: Path) -> bool:
     return not p.name.startswith(".") and p.name not in SKIP_DIRS
 
 
-def _class_dirs(root: Path) -> list[Path]:
-    return sorted((p for p in root.iterdir() if p.is_dir() and _visible(p)), key=lambda p: p.name)
+LEAVES_ROOT = N_("a link to outside the data folder (not read)")
 
 
-def _files_under(folder: Path, skipped: list) -> list[str]:
+def _class_dirs(folder: Path, root: Path, skipped: list) -> list[Path]:
+    """Class folders of ``folder``; a link leading out of ``root`` is skipped and reported."""
+    out = []
+    for p in sorted(folder.iterdir(), key=lambda p: p.name):
+        if not (p.is_dir() and _visible(p)):
+            continue
+        if p.is_symlink() and not is_inside(root, p):
+            skipped.append((str(p), LEAVES_ROOT))
+        else:
+            out.append(p)
+    return out
+
+
+def _files_under(folder: Path, root: Path, skipped: list) -> list[str]:
     out = []
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if _visible(Path(d)))
@@ -97,11 +110,21 @@ def _files_under(folder: Path, skipped: list) -> list[str]:
             path = os.path.join(dirpath, name)
             if name.startswith("."):
                 continue
-            if is_image_name(name):
+            if os.path.islink(path) and not is_inside(root, path):
+                skipped.append((path, LEAVES_ROOT))
+            elif is_image_name(name):
                 out.append(path)
             else:
-                skipped.append((path, "not an image file type"))
+                skipped.append((path, N_("not an image file type")))
     return out
+
+
+def _rel(path: str | Path, root: str | Path) -> str:
+    """``path`` as users know it: relative to the data set's folder, never the server's layout."""
+    try:
+        return str(Path(path).relative_to(root))
+    except ValueError:
+        return Path(path).name
 
 
 def _find_split_dirs(root: Path) -> dict[str, Path] | None:
@@ -129,19 +152,20 @@ def scan_folder(root: str | Path) -> Scan:
     split_dirs = _find_split_dirs(root)
     if split_dirs is None:
         split_dirs = {"all": root}
-    classes = sorted({d.name for folder in split_dirs.values() for d in _class_dirs(folder)})
+    skipped: list[tuple[str, str]] = []
+    class_dirs = {part: _class_dirs(folder, root, skipped) for part, folder in split_dirs.items()}
+    classes = sorted({d.name for dirs in class_dirs.values() for d in dirs})
     if not classes:
         raise DatasetError(_("{root} has no class sub-folders. Put the images of each class in its own folder, e.g. "
                              "{root}/cats/*.jpg and {root}/dogs/*.jpg", root=root))
-    skipped: list[tuple[str, str]] = []
     index = {name: i for i, name in enumerate(classes)}
     parts = {}
     for part, folder in split_dirs.items():
         items = []
-        for d in _class_dirs(folder):
-            items += [Item(p, index[d.name]) for p in _files_under(d, skipped)]
+        for d in class_dirs[part]:
+            items += [Item(p, index[d.name]) for p in _files_under(d, root, skipped)]
         loose = [str(p) for p in folder.iterdir() if p.is_file() and is_image_name(p)]
-        skipped += [(p, _("image outside any class folder")) for p in loose]
+        skipped += [(p, N_("image outside any class folder")) for p in loose]
         parts[part] = items
     return Scan(str(root), classes, parts, skipped)
 
@@ -195,15 +219,18 @@ def validate(scan: Scan, check_images: bool = True) -> tuple[Report, Scan]:
         odd += odd_here
         unreadable += [p for p, why in bad]
         for path, why in bad:
-            issues.append(Issue("warning", "unreadable", _("skipped {path}: {why}", path=path, why=why), [path]))
+            issues.append(Issue("warning", "unreadable", _("skipped {path}: {why}", path=_rel(path, scan.root), why=why),
+                                [path]))
     if odd:
         issues.append(Issue("warning", "odd_shape",
                             _("{n} image(s) are tiny (under {side} px) or extremely wide/tall (over {aspect:.0f}:1); "
                               "they are used, but padded or blurred: {paths}", n=len(odd), side=MIN_SIDE,
-                              aspect=MAX_ASPECT, paths=", ".join(odd[:4])), odd))
+                              aspect=MAX_ASPECT, paths=", ".join(_rel(p, scan.root) for p in odd[:4])), odd))
     if scan.skipped:
         issues.append(Issue("warning", "skipped_files",
-                            _("{n} file(s) ignored (not images, or outside class folders)", n=len(scan.skipped)),
+                            _("{n} file(s) ignored (not images, outside class folders, or links leading out of the "
+                              "data folder): {paths}", n=len(scan.skipped),
+                              paths="; ".join(f"{_rel(p, scan.root)}: {_(why)}" for p, why in scan.skipped[:5])),
                             [p for p, why in scan.skipped]))
     clean = Scan(scan.root, scan.classes, parts, scan.skipped)
     counts = clean.counts()
@@ -229,8 +256,8 @@ def _class_issues(counts: dict[str, int], scan: Scan) -> list[Issue]:
     empty = [c for c, n in counts.items() if n == 0]
     for c in empty:
         issues.append(Issue("error", "empty_class",
-                            _("class '{c}' has no readable image: add images to {path} or delete that folder", c=c,
-                              path=Path(scan.root) / c),
+                            _("class '{c}' has no readable image: add images to its folder or delete that folder",
+                              c=c),
                             [str(Path(scan.root) / c)]))
     usable = [c for c, n in counts.items() if n > 0]
     if len(usable) < 2:
@@ -276,5 +303,5 @@ def duplicate_issues(scan: Scan) -> list[Issue]:
         across = _(" across splits {parts}", parts="/".join(sorted(parts))) if len(parts) > 1 else ""
         issues.append(Issue("warning", "duplicate_across_splits" if across else "duplicate",
                             _("{n} identical files{where}{across}: {paths}", n=len(paths), where=where, across=across,
-                              paths=", ".join(paths[:4])), paths))
+                              paths=", ".join(_rel(p, scan.root) for p in paths[:4])), paths))
     return issues

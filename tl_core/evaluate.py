@@ -52,8 +52,11 @@ def compute_metrics(items: list[Item], probs: torch.Tensor, classes: list[str]) 
                 for it, p, c in zip(items, pred.tolist(), conf.tolist()) if p != it.label]
     mistakes.sort(key=lambda m: -m["confidence"])
     with_support = [c for c in per_class if c["support"]]
+    true_probs = probs[torch.arange(len(items)), y] if len(items) else torch.zeros(0)
     return {
         "n": len(items),
+        # Mean -log p(true class): how sure the model is of the right answers, not only how often.
+        "log_loss": float(-true_probs.double().clamp_min(1e-12).log().mean()) if len(items) else None,
         "accuracy": (cm.trace().item() / len(items)) if len(items) else None,
         "macro_f1": sum(c["f1"] for c in with_support) / len(with_support) if with_support else None,
         "classes": classes,

@@ -146,7 +146,8 @@ def _bundle_info(run: RunDir, fmt: str, predictor: Predictor, which: str) -> dic
         "preprocess": predictor.pre.to_dict(),
         "backbone": cfg.get("backbone"), "scenario": cfg.get("scenario"),
         "frozen_fraction": result.get("frozen_fraction", cfg.get("frozen_fraction")),
-        "data": cfg.get("data"), "train_images_per_class": dict(counts),
+        # The data set's name only: a bundle is shared, the server's folder layout is nobody's business.
+        "data": Path(cfg.get("data") or "").name, "train_images_per_class": dict(counts),
         "metrics": {part: {k: ev[part][k] for k in ("accuracy", "macro_f1", "n") if k in ev[part]}
                     for part in ("val", "test") if isinstance(ev.get(part), dict)},
         "run_id": run.id, "checkpoint": which, "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"),

@@ -105,6 +105,7 @@ def cached_features(model, items: list[Item], spec: BackboneSpec, cache_dir: str
             data = torch.load(file, map_location="cpu", weights_only=True)
             rows = {p: i for i, p in enumerate(data["paths"])}
             feats = data["features"][[rows[os.path.abspath(p)] for p in paths]]
+            os.utime(file)  # its time is its last use: eviction removes the least recently used first
             return (feats.float() if cut is None else feats), "hit"
         except Exception:  # noqa: BLE001 - a damaged cache file is simply recomputed
             file.unlink(missing_ok=True)
@@ -113,5 +114,34 @@ def cached_features(model, items: list[Item], spec: BackboneSpec, cache_dir: str
     tmp = file.with_suffix(f".{os.getpid()}.tmp")
     torch.save({"paths": [os.path.abspath(p) for p in paths], "features": feats}, tmp)
     os.replace(tmp, file)
+    prune_cache(cache_dir, keep=file)
     # Stored as fp16: return exactly what a later hit returns, so hit and miss train identically.
     return (feats.float() if cut is None else feats), "miss"
+
+
+def max_cache_bytes() -> int:
+    """``TL_CACHE_MAX_GB`` (default 10): the feature and prefix caches together stay below it."""
+    return int(float(os.environ.get("TL_CACHE_MAX_GB", "10")) * 1024**3)
+
+
+def prune_cache(cache_dir: str | Path, max_bytes: int | None = None, keep: Path | None = None) -> list[Path]:
+    """Delete the least recently used cache files until the folder holds at most ``max_bytes``
+    (never ``keep``, the file just written); returns what was removed."""
+    limit = max_cache_bytes() if max_bytes is None else max_bytes
+    files = []
+    for f in Path(cache_dir).glob("*.pt"):
+        try:
+            st = f.stat()
+        except FileNotFoundError:  # another process evicted it meanwhile
+            continue
+        files.append((st.st_mtime, st.st_size, f))
+    total, removed = sum(size for _mtime, size, _f in files), []
+    for _mtime, size, f in sorted(files, key=lambda t: t[0]):
+        if total <= limit:
+            break
+        if keep is not None and f == keep:
+            continue
+        f.unlink(missing_ok=True)
+        total -= size
+        removed.append(f)
+    return removed

@@ -7,6 +7,7 @@ directory, so a browser refresh or a restart of the web server loses nothing.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -114,3 +115,14 @@ def stop(run: RunDir, grace: float = 10.0) -> str:
 
 def is_live(run: RunDir) -> bool:
     return run_state(run) not in TERMINAL_STATES
+
+
+def delete_run(run: RunDir) -> None:
+    """Delete a finished run (or lab) folder and everything in it.
+
+    Raises:
+        RunError: the run is still queued or training (stop it first).
+    """
+    if is_live(run):
+        raise RunError(_("{run} is still {state}: stop it first", run=run.id, state=_(run_state(run))))
+    shutil.rmtree(run.path, ignore_errors=True)

@@ -9,17 +9,21 @@ there in torchvision's layout are used without a network.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Callable
 from urllib.error import URLError
 
 from .errors import DatasetError
-from .i18n import N_, _
 from .features import cache_root
+from .i18n import N_, _
+from .runs import read_json, write_json_atomic
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
+IMPORT_FILE = ".imported.json"  # written last: the folder is complete
 
 OPEN_DATASETS = {
     "mnist": ("MNIST", N_("handwritten digits, 28x28 grey, 10 classes, 70,000 images (~11 MB)")),
@@ -113,37 +117,69 @@ def import_dataset(name: str, out: str | Path, root: str | Path | None = None, p
         raise DatasetError(_("unknown data set {name!r}; choose one of {names}",
                              name=name, names=', '.join(OPEN_DATASETS)))
     out, root = Path(out), Path(root) if root else default_root()
-    if out.exists() and any(out.iterdir()):
-        raise DatasetError(_("{out} is not empty; choose a new folder so nothing there is overwritten", out=out))
+    out.parent.mkdir(parents=True, exist_ok=True)
     root.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
+    with _import_lock(out, root):  # a second import of the same folder waits, then finds it done
+        done = read_json(out / IMPORT_FILE)
+        if done and done.get("name") == name and done.get("per_class") == per_class:
+            return done["result"]
+        if out.exists() and any(out.iterdir()):
+            raise DatasetError(_("{out} is not empty; choose a new folder so nothing there is overwritten",
+                                 out=out.name))
+        result = _write_dataset(name, out, root, per_class, progress)
+        write_json_atomic(out / IMPORT_FILE, {"name": name, "per_class": per_class, "result": result})
+        return result
+
+
+@contextlib.contextmanager
+def _import_lock(out: Path, root: Path):
+    """An exclusive lock per destination folder, kept in the download folder (released by the OS
+    if the process dies)."""
+    import fcntl
+
+    locks = root / ".locks"
+    locks.mkdir(exist_ok=True)
+    key = hashlib.blake2b(str(out.resolve()).encode(), digest_size=8).hexdigest()
+    with open(locks / f"import-{key}.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _write_dataset(name: str, out: Path, root: Path, per_class: int | None, progress: Progress | None) -> dict:
+    """Write into a private temporary folder next to ``out``, then rename it into place."""
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
     counts, classes = {}, []
     try:
         for part, train in (("train", True), ("test", False)):
             ds = _load(name, root, train, progress)
             classes = [str(c) for c in ds.classes]
-            folders = [_folder_name(c) for c in classes]
-            for f in set(folders):
-                (tmp / part / f).mkdir(parents=True, exist_ok=True)
-            taken = [0] * len(classes)
-            targets = [int(t) for t in ds.targets]
-            total = min(len(targets), per_class * len(classes)) if per_class else len(targets)
-            written = 0
-            for i, label in enumerate(targets):
-                if per_class and taken[label] >= per_class:
-                    continue
-                taken[label] += 1
-                img = ds[i][0]
-                img.save(tmp / part / folders[label] / f"{i:05d}.png")
-                written += 1
-                if progress and (written % 200 == 0 or written == total):
-                    progress(_("writing {part} images", part=_(part)), written, total)
-            counts[part] = written
-        out.parent.mkdir(parents=True, exist_ok=True)
+            counts[part] = _write_part(ds, tmp / part, per_class, progress, part)
         if out.exists():
             out.rmdir()
         tmp.rename(out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {"name": name, "out": str(out), "classes": classes, "counts": counts}
+
+
+def _write_part(ds, folder: Path, per_class: int | None, progress: Progress | None, part: str) -> int:
+    """One split of ``ds`` as PNG class folders under ``folder``; returns how many were written."""
+    folders = [_folder_name(str(c)) for c in ds.classes]
+    for f in set(folders):
+        (folder / f).mkdir(parents=True, exist_ok=True)
+    taken = [0] * len(folders)
+    targets = [int(t) for t in ds.targets]
+    total = min(len(targets), per_class * len(folders)) if per_class else len(targets)
+    written = 0
+    for i, label in enumerate(targets):
+        if per_class and taken[label] >= per_class:
+            continue
+        taken[label] += 1
+        ds[i][0].save(folder / folders[label] / f"{i:05d}.png")
+        written += 1
+        if progress and (written % 200 == 0 or written == total):
+            progress(_("writing {part} images", part=_(part)), written, total)
+    return written

@@ -184,7 +184,10 @@ def _mtime(path: Path) -> float:
 
 
 def is_lab(path: str | Path) -> bool:
-    return (Path(path) / "lab.json").is_file() or "-lab-" in Path(path).name and (Path(path) / "status.json").is_file()
+    """A scenario lab's folder (``status.json`` and ``lab.json``, no ``config.json`` of its own)."""
+    path = Path(path)
+    return (not (path / "config.json").is_file() and (path / "status.json").is_file()
+            and ((path / "lab.json").is_file() or path.name.split("-")[2:3] == ["lab"]))
 
 
 def list_runs(runs_dir: str | Path) -> list[RunDir]:

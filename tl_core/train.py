@@ -56,9 +56,11 @@ def cached_head_epochs(n_train: int, batch_size: int, min_epochs: int = 30, min_
 
 def resolve(cfg: TrainConfig, param_counts: list[int], n_train: int) -> tuple[TrainConfig, Plan]:
     """Fill every ``None`` in ``cfg`` from the scenario, the backbone and the training-set size."""
-    scenario = cfg.scenario if cfg.scenario is not None or cfg.frozen_fraction is not None else 1
+    explicit = cfg.frozen_fraction is not None or cfg.frozen_groups is not None
+    scenario = cfg.scenario if cfg.scenario is not None or explicit else 1
     target = cfg.frozen_fraction if cfg.frozen_fraction is not None else SCENARIOS[scenario].frozen_target
-    k = plan_freeze(param_counts, target)
+    k = (min(cfg.frozen_groups, len(param_counts)) if cfg.frozen_groups is not None
+         else plan_freeze(param_counts, target))
     head_only = k == len(param_counts)
     augment = cfg.augment or "none"
     use_cache = cfg.feature_cache and augment == "none"
@@ -67,7 +69,7 @@ def resolve(cfg: TrainConfig, param_counts: list[int], n_train: int) -> tuple[Tr
     head_epochs = 0 if head_only else (cfg.head_epochs if cfg.head_epochs is not None else
                                        (cached // 3 if cfg.feature_cache else 1))
     lr_ratio = cfg.lr_ratio if cfg.lr_ratio is not None else default_lr_ratio(scenario)
-    resolved = cfg.replace(scenario=scenario, frozen_fraction=target, augment=augment, epochs=epochs,
+    resolved = cfg.replace(scenario=scenario, frozen_fraction=target, frozen_groups=k, augment=augment, epochs=epochs,
                            head_epochs=head_epochs, lr_ratio=lr_ratio)
     plan = Plan(scenario, k, len(param_counts), round(frozen_share(param_counts, k), 4), head_only, augment,
                 head_epochs, epochs, use_cache)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import io
+import os
+import shutil
 import stat
+import time
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -13,6 +17,7 @@ from .imaging import is_image_name
 
 MAX_FILES = 20_000
 MAX_TOTAL_BYTES = 2 * 1024**3
+MAX_UPLOAD_AGE_DAYS = 7  # unpacked uploads are kept a week, then removed (see README)
 
 
 def extract_images(data: bytes, dest: str | Path, max_files: int = MAX_FILES,
@@ -41,7 +46,21 @@ def extract_images(data: bytes, dest: str | Path, max_files: int = MAX_FILES,
                              "{max_files:,} files and {max_mb:,.0f} MB",
                              files=len(infos), mb=total / 1e6, max_files=max_files, max_mb=max_bytes / 1e6))
     dest = Path(dest).resolve()
-    dest.mkdir(parents=True, exist_ok=True)
+    if dest.exists():
+        raise DatasetError(_("{name} already exists; choose a new folder for the upload", name=dest.name))
+    try:  # all or nothing: a refused zip leaves no partial folder behind
+        skipped, written = _extract(zf, infos, dest)
+        if not written:
+            raise DatasetError(_("the zip holds no image files (jpg, png, ...): put one folder of images per class "
+                                 "in it"))
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
+    return _data_root(dest), skipped
+
+
+def _extract(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], dest: Path) -> tuple[list[str], int]:
+    dest.mkdir(parents=True)
     skipped, written = [], 0
     for info in infos:
         reason = _skip_reason(info)
@@ -53,19 +72,53 @@ def extract_images(data: bytes, dest: str | Path, max_files: int = MAX_FILES,
         if not target.is_relative_to(dest):
             skipped.append(f"{info.filename}: path leaves the upload folder")
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with zf.open(info) as src, open(target, "wb") as out:
-            remaining = info.file_size + 1
-            while chunk := src.read(1 << 20):
-                remaining -= len(chunk)
-                if remaining < 0:  # the header lied about the size
-                    raise DatasetError(_("{filename} is larger than its zip header says; upload refused",
-                                         filename=info.filename))
-                out.write(chunk)
+        try:
+            _write_entry(zf, info, target)
+        except zipfile.BadZipFile as exc:
+            raise DatasetError(_("{filename} is damaged inside the zip ({exc}); zip the folder again and upload the "
+                                 "new file", filename=info.filename, exc=exc)) from None
+        except (FileExistsError, NotADirectoryError, IsADirectoryError):
+            raise DatasetError(_("{filename}: the zip uses this name for both a file and a folder; rename one and "
+                                 "zip again", filename=info.filename)) from None
+        except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG:
+                raise DatasetError(_("{filename}...: a file or folder name in the zip is too long for this disk "
+                                     "(over 255 bytes); shorten it and zip again", filename=info.filename[:60])) from None
+            raise
         written += 1
-    if not written:
-        raise DatasetError(_("the zip holds no image files (jpg, png, ...): put one folder of images per class in it"))
-    return _data_root(dest), skipped
+    return skipped, written
+
+
+def _write_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zf.open(info) as src, open(target, "xb") as out:
+        remaining = info.file_size + 1
+        while chunk := src.read(1 << 20):
+            remaining -= len(chunk)
+            if remaining < 0:  # the header lied about the size
+                raise DatasetError(_("{filename} is larger than its zip header says; upload refused",
+                                     filename=info.filename))
+            out.write(chunk)
+
+
+def prune_uploads(uploads: str | Path, max_age_days: float = MAX_UPLOAD_AGE_DAYS, keep=()) -> list[Path]:
+    """Delete unpacked uploads not touched for ``max_age_days`` (except the folders in ``keep``,
+    e.g. the one a session is using); returns what was removed."""
+    uploads = Path(uploads)
+    if not uploads.is_dir():
+        return []
+    cutoff = time.time() - max_age_days * 86400
+    kept = {str(Path(k).resolve()) for k in keep}
+    removed = []
+    for folder in sorted(uploads.iterdir()):
+        if folder.is_symlink() or not folder.is_dir() or str(folder.resolve()) in kept:
+            continue
+        if any(str(Path(k)).startswith(str(folder.resolve()) + os.sep) for k in kept):
+            continue
+        if folder.stat().st_mtime < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def _skip_reason(info: zipfile.ZipInfo) -> str | None:

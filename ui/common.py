@@ -9,6 +9,8 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from tl_core.i18n import LANGUAGES, _, language, set_resolver
+from tl_core.config import TrainConfig
+from tl_core.paths import run_path
 from tl_core.runs import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -16,7 +18,10 @@ SAMPLE_DATA = ROOT / "sample_data" / "sign-language-digits"
 
 DEFAULTS = {
     "size": "small", "similarity": "similar", "scenario": None, "data_dir": None, "backbone": "efficientnet_lite0",
-    "head_hidden": 64, "epochs": None, "head_lr": 1e-3, "augment": "auto", "frozen_fraction": None,
+    "head_hidden": 64, "epochs": None, "head_lr": 1e-3, "augment": "auto",
+    # The Model page's slider, in layer groups, with the scenario and backbone it was chosen for:
+    # a new scenario or network makes it stale, and a stale override is ignored and cleared.
+    "frozen_override": None,
 }
 
 
@@ -39,20 +44,37 @@ def wizard() -> dict:
 
 
 def scenario() -> int:
+    return scenario_of(wizard())
+
+
+def scenario_of(w: dict) -> int:
     from tl_core.freezing import scenario_for
 
-    w = wizard()
     return w["scenario"] or scenario_for(w["size"], w["similarity"]).number
+
+
+def frozen_override(w: dict) -> int | None:
+    """The user's own number of frozen groups, if it was chosen for the current scenario and network."""
+    o = w.get("frozen_override")
+    if o and (o["scenario"], o["backbone"]) == (scenario_of(w), w["backbone"]):
+        return o["groups"]
+    w["frozen_override"] = None
+    return None
+
+
+def config_from_wizard(w: dict) -> TrainConfig:
+    """The training config the wizard's choices give (what Start training launches)."""
+    return TrainConfig(data=w["data_dir"] or "", backbone=w["backbone"], scenario=scenario_of(w),
+                       frozen_groups=frozen_override(w), epochs=w["epochs"], head_hidden=w["head_hidden"],
+                       head_lr=w["head_lr"], augment=None if w["augment"] == "auto" else w["augment"])
 
 
 def current_run(latest_evaluated: bool = False) -> RunDir | None:
     """The run named in the URL (``?run=ID``), so a reload or a new tab re-attaches to it; with
     ``latest_evaluated``, the newest evaluated run when none is named."""
-    run_id = st.query_params.get("run") or st.session_state.get("run_id")
-    if run_id and "/" not in run_id and not run_id.startswith("."):
-        path = runs_dir() / run_id
-        if (path / "config.json").is_file():
-            return RunDir(path)
+    path = run_path(runs_dir(), st.query_params.get("run") or st.session_state.get("run_id"))
+    if path is not None and (path / "config.json").is_file():
+        return RunDir(path)
     if latest_evaluated:
         done = sorted(runs_dir().glob("*/eval.json"), reverse=True)
         return RunDir(done[0].parent) if done else None
