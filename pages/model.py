@@ -7,10 +7,11 @@ from tl_core.data import scan_folder
 from tl_core.errors import TLError
 from tl_core.estimate import estimate_seconds, known_speeds, measure_forward, preflight
 from tl_core.figures import layer_groups
-from tl_core.freezing import get_scenario, plan_freeze
+from tl_core.freezing import get_scenario
 from tl_core.i18n import _
 from tl_core.model import build_head
-from ui.common import frozen_override, lkey, next_step, scenario, wizard
+from tl_core.recipe import train_images
+from ui.common import config_from_wizard, frozen_override, lkey, next_step, scenario, wizard, wizard_plan
 
 w = wizard()
 
@@ -50,7 +51,7 @@ if not spec.weights_available():
 
 sc = get_scenario(scenario())
 names_g, counts = map(list, group_table(spec.name))
-default_k = plan_freeze(counts, sc.frozen_target)
+default_k = wizard_plan(w, planned=True).frozen_groups
 override = frozen_override(w)
 chosen = default_k if override is None else override
 if st.session_state.get("m_frozen") != chosen:  # a new scenario or network resets the slider to its plan
@@ -69,7 +70,6 @@ st.caption(_("Chart: parameters of the {groups} layer groups, input side first; 
              "Orange: the new head (about {head:,} parameters for 10 classes).", groups=len(names_g), k=k, share=frozen_share,
              total=sum(counts), head=head_params))
 
-head_only = k == len(names_g)
 w["augment"] = c2.selectbox(_("Augmentation (random crops, flips, colour changes)",
                               ), ["auto", "none", "light", "strong"],
                             index=["auto", "none", "light", "strong"].index(w["augment"]), key=lkey("m_augment"),
@@ -89,29 +89,26 @@ try:
     n = len(scan_folder(w["data_dir"]).items) if w["data_dir"] else 0
 except TLError:
     n = 0
+plan = wizard_plan(w, n)  # the same plan Start training resolves
 if ips and n:
-    augment = "none" if w["augment"] in ("auto", "none") else w["augment"]
-    epochs = w["epochs"] or (30 if head_only else 10)
-    secs = estimate_seconds(n, int(n * 0.7), ips, k, len(names_g), epochs, augment)
-    took = _duration(secs)
+    took = _duration(estimate_seconds(plan, n, train_images(n, config_from_wizard(w)), ips))
     st.info(_("{name} reads about {ips:.0f} images/s here. Estimated training time for {n} images: **{took}**",
               name=spec.name, ips=ips, n=n, took=took)
-            + (_(" (features cached once, then each epoch takes a moment)") if head_only and augment == "none" else ""))
+            + (_(" (features cached once, then each epoch takes a moment)") if plan.head_only and plan.use_cache
+               else ""))
 
 st.subheader(_("Pre-flight check"))
 st.caption(_("Times a few real batches of your images on this machine (decoding, the frozen forward pass and one "
              "training step at the chosen freeze) and works out how long the run will take."))
-augment = "none" if w["augment"] in ("auto", "none") else w["augment"]
+augment = plan.augment
 if w["data_dir"] and st.button(_("Time a few batches"), key="m_preflight"):
     with st.spinner(_("Timing 2 batches of your images…")):
         try:
-            st.session_state["preflight"] = {
-                "key": (w["data_dir"], spec.name, k, augment, w["epochs"]),
-                **preflight(w["data_dir"], spec.name, sum(counts[:k]) / sum(counts), augment, w["epochs"])}
+            st.session_state["preflight"] = {"key": config_from_wizard(w), **preflight(config_from_wizard(w))}
         except TLError as exc:
             st.error(str(exc))
 pf = st.session_state.get("preflight")
-if pf and pf["key"] == (w["data_dir"], spec.name, k, augment, w["epochs"]):
+if pf and pf["key"] == config_from_wizard(w):
     ms = pf["ms_per_image"]
     st.info(_("Expected duration: **{took}** for {images} images and {epochs} epochs (per image: decoding {load:.1f} "
               "ms, frozen forward {forward:.1f} ms, training step {step:.1f} ms).", took=_duration(pf["seconds"]),

@@ -2,11 +2,10 @@
 
 import streamlit as st
 
-from tl_core.backbones import get_backbone, group_table
 from tl_core.figures import describe_grid, scenario_grid
-from tl_core.freezing import SCENARIOS, advise, default_lr_ratio, discriminative_lrs, get_scenario
+from tl_core.freezing import SCENARIOS, get_scenario, scenario_for
 from tl_core.i18n import _
-from ui.common import lkey, next_step, scenario, wizard
+from ui.common import lkey, next_step, scenario, wizard, wizard_plan
 
 w = wizard()
 st.title(_("1 · Plan: how much of the pretrained network to reuse"))
@@ -31,7 +30,7 @@ with right:
                                             "different": _("Different (medical, technical, symbols, ...)")}.get,
                                key=lkey("q_similarity"))
 
-recommended = advise(w["size"], w["similarity"]).scenario
+recommended = scenario_for(w["size"], w["similarity"]).number
 override = st.toggle(_("Choose a different scenario myself"), value=w["scenario"] not in (None, recommended),
                      key="q_override")
 if override:
@@ -49,15 +48,14 @@ if sc.number != recommended:
                  n=sc.number, size=_(w["size"]), similarity=_(w["similarity"]), rec=recommended))
 st.write(_(sc.reason))
 
-spec = get_backbone(w["backbone"])
-advice = advise(sc.size, sc.similarity, list(group_table(spec.name)[1]))
-way = {"feature_extractor": _("Frozen feature extractor + new classifier"), "fine_tune": _("Fine-tuning")}[sc.way]
+plan = wizard_plan(w)  # what Start training will do, with the Model page's own freeze if any
+way = {"feature_extractor": _("Frozen feature extractor + new classifier"), "fine_tune": _("Fine-tuning")}[plan.way]
 c1, c2, c3 = st.columns(3)
 c1.metric(_("Way to use the pretrained net"), way)
-c2.metric(_("Frozen share of {name}", name=spec.name), f"{advice.frozen_fraction:.0%}")
-c2.caption(_("{k} of {n} layer groups, counted in parameters", k=advice.frozen_groups, n=advice.total_groups))
-lrs = discriminative_lrs(advice.total_groups, advice.frozen_groups, w["head_lr"], default_lr_ratio(sc.number))
-c3.metric(_("Learning rate of the new head"), f"{w['head_lr']:g}")
+c2.metric(_("Frozen share of {name}", name=w["backbone"]), f"{plan.frozen_share:.0%}")
+c2.caption(_("{k} of {n} layer groups, counted in parameters", k=plan.frozen_groups, n=plan.total_groups))
+lrs = plan.group_lrs
+c3.metric(_("Learning rate of the new head"), f"{plan.head_lr:g}")
 c3.caption(_("Unfrozen pretrained layers: {first:.0e} (earliest) → {last:.0e} (last)", first=lrs[0], last=lrs[-1])
            if lrs else _("Pretrained layers: frozen (no learning rate)"))
 with st.expander(_("Why different learning rates?")):

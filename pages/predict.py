@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from tl_core.backbones import list_backbones
+from tl_core.backbones import DEFAULT_BACKBONE, list_backbones
 from tl_core.errors import TLError
 from tl_core.figures import describe_top_k, top_k
 from tl_core.i18n import _
@@ -30,7 +30,7 @@ choice = st.selectbox(_("Model"), options, index=default, key=lkey("p_model"),
 try:
     if choice == "imagenet":
         names = list_backbones()
-        backbone = st.selectbox(_("Network"), names, index=names.index("efficientnet_lite0"), key="p_backbone")
+        backbone = st.selectbox(_("Network"), names, index=names.index(DEFAULT_BACKBONE), key="p_backbone")
         with st.spinner(_("Loading the pretrained network…")):
             predictor = imagenet_predictor(backbone)
     else:
@@ -55,7 +55,7 @@ with tab_camera:
     shot = st.camera_input(_("Take a photo"), key="p_camera")
 
 images = [(f.name, f.getvalue()) for f in files or []] + ([(_("webcam"), shot.getvalue())] if shot else [])
-for name, data in images:
+for i, (name, data) in enumerate(images):
     cols = st.columns([1, 1, 2] if explain else [1, 2])
     c1, c2 = cols[0], cols[-1]
     try:
@@ -70,7 +70,7 @@ for name, data in images:
         cols[1].image(heat, caption=_("Red: the parts that made it say '{label}'", label=top[0]["label"]),
                       width="stretch")
     c2.markdown(f"**{top[0]['label']}** ({top[0]['prob']:.1%})")
-    c2.plotly_chart(top_k(top), width="stretch", key=f"pred-{name}-{len(data)}", config={"displayModeBar": False})
+    c2.plotly_chart(top_k(top), width="stretch", key=f"pred-{i}", config={"displayModeBar": False})
     c2.caption(describe_top_k(top))
 if not images:
     st.info(_("Upload one or more photos, or take one with the webcam."))

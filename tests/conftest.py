@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,84 @@ def trained_run(image_folder, tmp_path_factory):
     cfg.save(run.config_file)
     train_run(run, cfg)
     return run
+
+
+def wait_for(condition, timeout: float = 240, what: str = "the condition", poll: float = 0.2):
+    """Wait for an event a run writes (an epoch, a state); fail loudly at the deadline, never pass
+    silently. Returns the condition's last (truthy) value."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"waited {timeout:.0f} s for {what}")
+
+
+def held(run, epoch: int, timeout: float = 240) -> dict:
+    """Wait until a run started with ``TL_TEST_HOLD_AFTER_EPOCH`` holds after ``epoch``."""
+    return wait_for(lambda: (run.status().get("held") or {}).get("epoch") == epoch and run.status()["held"],
+                    timeout, f"{run.id} to hold after epoch {epoch} (state {run.status().get('state')})")
+
+
+# Processes the tests start (training runs, servers) -----------------------------------------------
+def _children() -> dict[int, int]:
+    """pid -> parent pid of every live, non-zombie process on this machine (Linux /proc)."""
+    out = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z":
+                out[int(d.name)] = int(fields[1])
+    return out
+
+
+def descendants(root: int | None = None) -> set[int]:
+    """Live processes started by this test process, directly or by its children."""
+    parents, found, todo = _children(), set(), [root or os.getpid()]
+    while todo:
+        pid = todo.pop()
+        kids = [c for c, parent in parents.items() if parent == pid]
+        found.update(kids)
+        todo += kids
+    return found
+
+
+def reap(pids: set[int]) -> None:
+    for pid in pids:
+        for kill in (lambda: os.killpg(os.getpgid(pid), signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+            try:
+                kill()
+            except (ProcessLookupError, PermissionError):
+                pass
+    for pid in pids:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+
+
+@pytest.fixture(autouse=True)
+def _stop_what_the_test_started():
+    """Every process a test started and left running (a failed test's training run) is killed."""
+    before = descendants()
+    yield
+    reap(descendants() - before)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _nothing_outlives_the_suite():
+    yield
+    alive = descendants()
+    reap(alive)
+    assert not alive, f"processes still running at the end of the suite: {sorted(alive)}"
+
+
+def pytest_collection_modifyitems(config, items):
+    """``TL_TEST_SHUFFLE=SEED`` runs the tests in a seeded random order (to find order dependence)."""
+    seed = os.environ.get("TL_TEST_SHUFFLE")
+    if seed:
+        random.Random(int(seed)).shuffle(items)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, make_folder
+from conftest import ROOT, held, make_folder, wait_for
 
 
 @pytest.fixture()
@@ -119,12 +121,17 @@ def test_train_evaluate_predict_runs_pages(env):
     sample = next((ROOT / "sample_data" / "sign-language-digits" / "3").glob("*.JPG"))
     at.file_uploader(key="p_files").set_value([(sample.name, sample.read_bytes(), "image/jpeg")]).run()
     assert not at.exception
-    assert any("%" in m.value for m in at.markdown)
+    from tl_core.predict import Predictor
+
+    top = Predictor.from_run(runs[0]).predict([str(sample)], 1)[0][0]
+    assert any(m.value == f"**{top['label']}** ({top['prob']:.1%})" for m in at.markdown), "the page shows the model's answer"
     shown = len(at.get("image"))
     at.toggle(key="p_cam").set_value(True).run()
     assert not at.exception and len(at.get("image")) > shown  # the Grad-CAM overlay is added
     page(at, "runs")
-    assert at.dataframe
+    row = at.dataframe[0].value.iloc[0]
+    acc = json.loads((runs[0] / "eval.json").read_text())["test"]["accuracy"]
+    assert (row["run"], row["status"], row["test accuracy"]) == (runs[0].name, "succeeded", f"{acc:.1%}")
     shutil.rmtree(env / "runs")
 
 
@@ -140,11 +147,15 @@ def test_folder_picker_cannot_leave_the_data_root(env):
 
 
 def _trained_run(env):
+    """A run whose test split holds a mislabelled photo (a red one in blue/): a mistake for sure."""
     from tl_core.config import TrainConfig
     from tl_core.runs import RunDir
     from tl_core.train import train_run
 
-    data = make_folder(env / "data" / "colours", per_class=6)
+    data = env / "data" / "colours"
+    make_folder(data / "train", per_class=6)
+    make_folder(data / "test", per_class=2, seed=5)
+    shutil.copy(data / "test" / "red" / "red_0.jpg", data / "test" / "blue" / "mislabelled.jpg")
     run = RunDir.create(env / "runs")
     cfg = TrainConfig(data=str(data), scenario=1, epochs=5, cache_dir=str(env / "cache"))
     cfg.save(run.config_file)
@@ -161,15 +172,18 @@ def test_a_new_server_reattaches_and_a_deleted_run_does_not_crash(env):
     assert any(run.id in m.value for m in at.markdown)
     page(at, "evaluate")
     assert any("Test accuracy" in m.label for m in at.metric)
-    if at.toggle:  # there are mistakes to explain
-        at.toggle(key="e_cam").set_value(True).run()
-        assert not at.exception
+    assert any("true **blue** · said **red**" in c.value for c in at.caption)
+    plain = len(at.get("image"))
+    at.toggle(key="e_cam").set_value(True).run()
+    assert not at.exception and len(at.get("image")) == plain  # each mistake now shown as its heat map
+    assert any("true **blue** · said **red**" in c.value for c in at.caption)
     shutil.rmtree(run.path)  # deleted from the Runs page of another session
     for name in ("evaluate", "train", "predict", "runs"):
         page(at, name)
 
 
-def test_two_sessions_get_separate_runs_and_the_second_waits(env):
+def test_two_sessions_get_separate_runs_and_the_second_waits(env, monkeypatch):
+    monkeypatch.setenv("TL_TEST_HOLD_AFTER_EPOCH", "1")
     data = make_folder(env / "data" / "colours", per_class=6)
     sessions = []
     for _ in range(2):
@@ -184,14 +198,11 @@ def test_two_sessions_get_separate_runs_and_the_second_waits(env):
         sessions.append(at)
     ids = [str(at.query_params["run"]).strip("[]'") for at in sessions]
     assert ids[0] != ids[1] and len(list((env / "runs").glob("2*"))) == 2
-    deadline = time.time() + 120
-    from tl_core.runs import RunDir, run_state
     from tl_core.launcher import stop
+    from tl_core.runs import RunDir, run_state
 
     runs = [RunDir(env / "runs" / i) for i in ids]
-    while run_state(runs[0]) != "running" and time.time() < deadline:
-        time.sleep(0.5)
-    time.sleep(1.5)
+    held(runs[0], 1)  # the first run holds the only training slot
     assert run_state(runs[1]) == "queued"
     sessions[1].run()
     assert any("Waiting for a free training slot" in i.value for i in sessions[1].info)
@@ -242,3 +253,46 @@ def test_data_page_imports_an_open_data_set(env):
     assert (env / "data" / "mnist" / "train").is_dir()
     assert any("10 classes, 40 usable images" in m.value for kind in ("subheader", "markdown")
                for m in getattr(at, kind))
+
+
+def test_resume_button_continues_an_interrupted_run(env, monkeypatch):
+    from tl_core.config import TrainConfig
+    from tl_core.launcher import launch
+    from tl_core.runs import run_state
+
+    monkeypatch.setenv("TL_TEST_HOLD_AFTER_EPOCH", "2")
+    cfg = TrainConfig(data=str(make_folder(env / "data" / "colours", per_class=6)), scenario=1, augment="light",
+                      epochs=4, batch_size=8, patience=0, cache_dir=str(env / "cache"))
+    run = launch(cfg, env / "runs")
+    held(run, 2)
+    os.killpg(run.status()["pid"], signal.SIGKILL)
+    wait_for(lambda: run_state(run) == "interrupted", 30, "the killed run to show as interrupted")
+    monkeypatch.delenv("TL_TEST_HOLD_AFTER_EPOCH")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params["run"] = run.id
+    at.switch_page("pages/train.py").run()
+    assert any("Resume continues" in w.value for w in at.warning)
+    at.button(key="t_resume").click().run()
+    assert not at.exception
+
+    def done():
+        at.run()
+        return any("Done in" in s.value for s in at.success)
+
+    wait_for(done, 240, "the resumed run to finish on the Train page", poll=1.0)
+    epochs = [m["epoch"] for m in run.metrics() if m["kind"] == "epoch"]
+    assert epochs == [1, 2, 3, 4] and run_state(run) == "succeeded"
+
+
+def test_predicting_the_same_photo_twice_shows_both(env):
+    run = _trained_run(env)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params["run"] = run.id
+    at.switch_page("pages/predict.py").run()
+    photo = next((env / "data" / "colours" / "test" / "red").glob("*.jpg"))
+    other = next((env / "data" / "colours" / "test" / "green").glob("*.jpg"))
+    files = [(photo.name, photo.read_bytes(), "image/jpeg")] * 2 + [(other.name, other.read_bytes(), "image/jpeg")]
+    at.file_uploader(key="p_files").set_value(files).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert sum(m.value.startswith("**red**") for m in at.markdown) == 2
+    assert sum(m.value.startswith("**green**") for m in at.markdown) == 1

@@ -6,6 +6,7 @@ Chromium fails the suite instead of skipping it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import zipfile
@@ -22,7 +24,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from conftest import ROOT
+from conftest import ROOT, held
+from tl_core.runs import RunDir
 
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -38,8 +41,10 @@ def _free_port() -> int:
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("e2e")
     port = _free_port()
+    # Every run of this server holds after its first epoch until the test releases (or stops) it:
+    # the tests watch a live run at a named point, however fast the machine is.
     env = {**os.environ, "TL_RUNS_DIR": str(tmp / "runs"), "TL_DATA_ROOT": str(tmp / "data"),
-           "TL_CACHE_DIR": str(tmp / "cache"), "PYTHONPATH": str(ROOT)}
+           "TL_CACHE_DIR": str(tmp / "cache"), "PYTHONPATH": str(ROOT), "TL_TEST_HOLD_AFTER_EPOCH": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
                              "--server.address", "127.0.0.1", "--server.port", str(port),
                              "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
@@ -99,6 +104,32 @@ def goto_page(page, title: str) -> None:
     page.get_by_role("heading", name=re.compile(re.escape(title.split(" · ")[1]))).first.wait_for(timeout=30_000)
 
 
+def held_run(tmp, run_id: str) -> RunDir:
+    run = RunDir(tmp / "runs" / run_id)
+    held(run, 1)
+    return run
+
+
+@contextlib.contextmanager
+def releasing_every_hold(runs_dir: Path):
+    """Release every run that holds (a lab's scenario runs), in a thread, while the block runs."""
+    done = threading.Event()
+
+    def loop():
+        while not done.wait(0.2):
+            for status in runs_dir.glob("*/status.json"):
+                if (json.loads(status.read_text() or "{}") or {}).get("held"):
+                    (status.parent / "release").touch()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
 def epochs_shown(page) -> int:
     """Epochs finished so far, read from the one-line summary under the live chart."""
     text = " ".join(page.get_by_text(re.compile(r"at epoch \d+ of \d+")).first.inner_text().split())
@@ -148,14 +179,13 @@ def test_whole_flow_in_a_real_browser(server, browser):
     page.get_by_role("button", name="Start training").click()
     page.get_by_text(re.compile(r"Run \d{8}-")).first.wait_for(timeout=30_000)
     assert "run=" in page.url
-    page.get_by_text(re.compile(r"at epoch \d+ of \d+")).first.wait_for(timeout=240_000)
-    first = epochs_shown(page)
+    run = held_run(tmp, re.search(r"run=([\w-]+)", page.url).group(1))
+    page.get_by_text(re.compile(r"at epoch 1 of \d+")).first.wait_for(timeout=60_000)
+    assert epochs_shown(page) == 1
     shot(page, "04-train-live")
-    deadline = time.time() + 240
-    while epochs_shown(page) <= first and time.time() < deadline:
-        time.sleep(1)
-    assert epochs_shown(page) > first, "the live chart did not gain points"
+    (run.path / "release").touch()  # the run goes on: the live chart must gain the other epochs
     page.get_by_text("Done in").first.wait_for(timeout=300_000)
+    assert epochs_shown(page) == 3
     expect(page.get_by_role("button", name="Start training")).to_be_enabled(timeout=30_000)
     expect(page.get_by_role("button", name="Stop")).to_be_disabled()
     assert page.locator(".js-plotly-plot").count() >= 1
@@ -200,9 +230,10 @@ def test_refresh_during_training_reattaches(server, browser):
     page.get_by_role("button", name="Start training").click()
     page.get_by_text(re.compile(r"Run \d{8}-")).first.wait_for(timeout=30_000)
     run_id = re.search(r"run=([\w-]+)", page.url).group(1)
+    held_run(tmp, run_id)  # live, and stays live until stopped
     page.reload()
     page.get_by_text(f"Run {run_id}").first.wait_for(timeout=60_000)
-    page.get_by_text(re.compile(r"at epoch \d+ of \d+")).first.wait_for(timeout=240_000)
+    page.get_by_text(re.compile(r"at epoch 1 of \d+")).first.wait_for(timeout=60_000)
     shot(page, "08-reattached")
     assert page.get_by_role("button", name="Stop").is_enabled()
     page.get_by_role("button", name="Stop").click()
@@ -238,7 +269,7 @@ def test_uploading_a_zip_of_bad_files_shows_the_report(server, browser, tmp_path
 
 
 def test_scenario_lab_on_the_sample_shows_the_comparison(server, browser):
-    url, _ = server
+    url, tmp = server
     page = browser.new_page(viewport={"width": 1400, "height": 2400})
     page.goto(url)
     use_sample_data(page)
@@ -246,9 +277,10 @@ def test_scenario_lab_on_the_sample_shows_the_comparison(server, browser):
     set_number(page, "Fine-tuning epochs for scenarios 2-4", 1)
     page.get_by_role("button", name="Run the four scenarios").click()
     assert "lab=" in page.url or page.wait_for_url(re.compile("lab="), timeout=30_000) is None
-    page.get_by_text(re.compile(r"Scenario \d of 4")).first.wait_for(timeout=120_000)
+    page.get_by_text(re.compile(r"Scenario 1 of 4")).first.wait_for(timeout=120_000)  # held after epoch 1
     shot(page, "11-lab-running")
-    page.get_by_text(re.compile(r"The lab finished in \d+ s")).first.wait_for(timeout=600_000)
+    with releasing_every_hold(tmp / "runs"):
+        page.get_by_text(re.compile(r"The lab finished in \d+ s")).first.wait_for(timeout=600_000)
     expect(page.get_by_text(re.compile(r"Best: scenario \d with")).first).to_be_visible()
     expect(page.get_by_text(re.compile(r"Advisor \(measured\): scenario \d")).first).to_be_visible()
     expect(page.locator(".js-plotly-plot")).to_have_count(1, timeout=30_000)  # the last live frame is replaced

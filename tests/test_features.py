@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 
 import pytest
 import torch
@@ -46,7 +47,8 @@ def test_key_changes_with_each_part(image_folder, lite0_spec, tmp_path):
 
 
 def test_cached_features_hit_and_miss(image_folder, lite0_spec, lite0_model, cache_dir, tmp_path):
-    items = scan_folder(image_folder).items[:6]
+    mine = shutil.copytree(image_folder, tmp_path / "mine")  # this test edits a photo: the shared folder stays as it is
+    items = scan_folder(mine).items[:6]
     calls = []
     feats, status = cached_features(lite0_model, items, lite0_spec, cache_dir, progress=lambda d, t: calls.append(d))
     assert status == "miss" and feats.shape == (6, 1280) and calls[-1] == 6

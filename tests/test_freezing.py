@@ -7,7 +7,9 @@ import torch
 
 from tl_core.backbones import get_backbone, group_table
 from tl_core.errors import ConfigError
-from tl_core.freezing import advise, discriminative_lrs, param_groups, plan_freeze
+from tl_core.config import TrainConfig
+from tl_core.freezing import discriminative_lrs, param_groups, plan_freeze, scenario_for
+from tl_core.recipe import plan_run
 from tl_core.model import build_model
 
 
@@ -16,16 +18,20 @@ def lite0():
     return build_model(get_backbone("efficientnet_lite0"), num_classes=4, pretrained=False)
 
 
-def test_advise_maps_the_four_cells():
-    assert advise("small", "similar").scenario == 1
-    assert advise("large", "similar").scenario == 2
-    assert advise("small", "different").scenario == 3
-    assert advise("large", "different").scenario == 4
-    a = advise("small", "similar")
+def plan(scenario: int, counts) -> object:
+    return plan_run(TrainConfig(data="", scenario=scenario), counts, n_train=100)
+
+
+def test_the_two_answers_map_to_the_four_cells():
+    assert scenario_for("small", "similar").number == 1
+    assert scenario_for("large", "similar").number == 2
+    assert scenario_for("small", "different").number == 3
+    assert scenario_for("large", "different").number == 4
+    a = scenario_for("small", "similar")
     assert a.way == "feature_extractor" and len(a.reason) > 100
-    assert advise("large", "different").way == "fine_tune"
+    assert scenario_for("large", "different").way == "fine_tune"
     with pytest.raises(ConfigError, match="size must be"):
-        advise("medium", "similar")
+        scenario_for("medium", "similar")
 
 
 def test_plan_freeze_picks_closest_prefix():
@@ -40,16 +46,14 @@ def test_plan_freeze_picks_closest_prefix():
 
 @pytest.mark.parametrize("scenario,lo,hi", [(1, 1.0, 1.0), (2, 0.6, 0.8), (3, 0.33, 0.5), (4, 0.0, 0.0)])
 def test_trainable_parameters_per_scenario(lite0, scenario, lo, hi):
-    size, sim = {1: ("small", "similar"), 2: ("large", "similar"), 3: ("small", "different"),
-                 4: ("large", "different")}[scenario]
     counts = lite0.group_param_counts()
-    advice = advise(size, sim, counts)
-    assert lo <= advice.frozen_fraction <= hi
+    advice = plan(scenario, counts)
+    assert lo <= advice.frozen_share <= hi and advice.way == ("feature_extractor" if scenario == 1 else "fine_tune")
     lite0.freeze_to(advice.frozen_groups)
     body = sum(counts)
     head = sum(p.numel() for p in lite0.head.parameters())
     assert lite0.trainable_params() == head + sum(counts[advice.frozen_groups:])
-    assert sum(counts[:advice.frozen_groups]) / body == pytest.approx(advice.frozen_fraction, abs=1e-4)
+    assert sum(counts[:advice.frozen_groups]) / body == pytest.approx(advice.frozen_share, abs=1e-4)
     if scenario == 1:
         assert lite0.trainable_params() == head
     if scenario == 4:
@@ -59,8 +63,8 @@ def test_trainable_parameters_per_scenario(lite0, scenario, lo, hi):
 @pytest.mark.parametrize("name", ["vgg16", "resnet18", "resnet50", "convnext_tiny", "mobilenet_v3_large"])
 def test_scenario_shares_on_other_backbones(name):
     counts = list(group_table(name)[1])
-    early = advise("small", "different", counts).frozen_fraction
-    most = advise("large", "similar", counts).frozen_fraction
+    early = plan(3, counts).frozen_share
+    most = plan(2, counts).frozen_share
     if name == "resnet18":
         # Its last two blocks hold 42% of the parameters each: the whole-block shares near the
         # targets are 25% and 58%, and the plan takes the closest one.
@@ -91,7 +95,7 @@ def test_discriminative_learning_rates(lite0):
     ratios = [b / a for a, b in zip(lrs, lrs[1:])]
     assert max(ratios) == pytest.approx(min(ratios))  # geometric
     lite0.freeze_to(12)
-    groups = param_groups(lite0, head_lr=1e-3)
+    groups = param_groups(lite0, discriminative_lrs(18, 12, 1e-3, 100), head_lr=1e-3)
     assert groups[-1]["name"] == "head" and groups[-1]["lr"] == 1e-3
     assert [g["name"] for g in groups[:-1]] == lite0.group_names[12:]
     assert groups[0]["lr"] == pytest.approx(1e-5)

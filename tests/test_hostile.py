@@ -131,22 +131,25 @@ def test_zip_bombs_and_non_zips_are_refused_before_writing(tmp_path):
 
 
 class _Evil:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
     def __reduce__(self):
-        return (os.system, ("touch /tmp/tl_core_pwned",))
+        return (os.system, (f"touch {self.marker}",))
 
 
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_checkpoints_are_never_unpickled(tmp_path):
-    Path("/tmp/tl_core_pwned").unlink(missing_ok=True)
+    marker = tmp_path / "pwned"
     bad = tmp_path / "evil.pt"
     with open(bad, "wb") as fh:
-        pickle.dump({"model": _Evil()}, fh)
+        pickle.dump({"model": _Evil(marker)}, fh)
     with pytest.raises(RunError, match="cannot read checkpoint"):
         ckpt.load_checkpoint(bad)
-    torch.save({"model": _Evil()}, tmp_path / "evil2.pt")
+    torch.save({"model": _Evil(marker)}, tmp_path / "evil2.pt")
     with pytest.raises(RunError):
         ckpt.load_checkpoint(tmp_path / "evil2.pt")
-    assert not Path("/tmp/tl_core_pwned").exists()
+    assert not marker.exists()
 
 
 def test_full_disk_fails_clearly_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):

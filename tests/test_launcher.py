@@ -6,6 +6,7 @@ import os
 import signal
 import time
 
+from conftest import held
 from tl_core.config import TrainConfig
 from tl_core.launcher import is_live, launch, start_process, stop
 from tl_core.runs import run_state
@@ -24,45 +25,44 @@ def _epochs(run):
     return [m for m in run.metrics() if m["kind"] == "epoch"]
 
 
-def test_launch_stop_kill_and_resume(tmp_path, image_folder, cache_dir):
-    # Light augmentation: the backbone runs every epoch, so an epoch takes long enough to interrupt.
+def test_launch_stop_kill_and_resume(tmp_path, image_folder, cache_dir, monkeypatch):
+    # Every stop and kill lands at a named point (the run holds after an epoch), not at a speed.
     cfg = TrainConfig(data=str(image_folder), scenario=1, augment="light", epochs=40, batch_size=8, patience=0,
                       cache_dir=str(cache_dir))
+    monkeypatch.setenv("TL_TEST_HOLD_AFTER_EPOCH", "1")
     run = launch(cfg, tmp_path / "runs")
     assert is_live(run)
-    deadline = time.time() + 240
-    while len(_epochs(run)) < 1 and time.time() < deadline:
-        time.sleep(0.5)
+    held(run, 1)
     assert stop(run) == "stopped"
-    assert not is_live(run)
-    stopped_at = len(_epochs(run))
-    assert 1 <= stopped_at < 40
+    assert not is_live(run) and len(_epochs(run)) == 1
 
+    monkeypatch.setenv("TL_TEST_HOLD_AFTER_EPOCH", "2")
     run2 = launch(cfg.replace(epochs=6), tmp_path / "runs")
-    while len(_epochs(run2)) < 2 and time.time() < deadline + 240:
-        time.sleep(0.3)
+    held(run2, 2)
     os.killpg(run2.status()["pid"], signal.SIGKILL)
     assert _wait(run2, {"interrupted"}) == "interrupted"
-    done_before = len(_epochs(run2))
+    assert [m["epoch"] for m in _epochs(run2)] == [1, 2]
+    monkeypatch.delenv("TL_TEST_HOLD_AFTER_EPOCH")
     start_process(run2, resume=True)
     assert _wait(run2, {"succeeded", "failed"}) == "succeeded", run2.status()
-    epochs = [m["epoch"] for m in _epochs(run2)]
-    assert epochs[-1] == 6 and len(epochs) >= 6 and done_before >= 2
+    assert [m["epoch"] for m in _epochs(run2)] == [1, 2, 3, 4, 5, 6]  # epochs 3-6 trained after the kill
     assert run2.status()["result"]["test_accuracy"] is not None
 
 
 def test_queue_runs_one_at_a_time(tmp_path, image_folder, cache_dir, monkeypatch):
     monkeypatch.setenv("TL_MAX_CONCURRENT", "1")
+    monkeypatch.setenv("TL_TEST_HOLD_AFTER_EPOCH", "1")
     cfg = TrainConfig(data=str(image_folder), scenario=1, augment="light", epochs=2, batch_size=8, patience=0,
                       cache_dir=str(cache_dir))
     first = launch(cfg.replace(epochs=100), tmp_path / "runs")
     second = launch(cfg, tmp_path / "runs")
-    _wait(first, {"running"}, timeout=120)
-    time.sleep(2)
-    assert run_state(second) == "queued"  # waits while the first one holds the only slot
+    held(first, 1)  # the first run holds the only slot for as long as the test wants
+    assert run_state(second) == "queued"
     third = launch(cfg, tmp_path / "runs")
     assert stop(third) == "stopped"  # a queued run can be cancelled
     assert stop(first) == "stopped"
+    held(second, 1)
+    (second.path / "release").touch()
     assert _wait(second, {"succeeded"}) == "succeeded"
     assert second.status()["started"] >= first.status()["finished"] - 1
 
@@ -105,13 +105,14 @@ def test_a_crash_inside_training_is_recorded_with_its_reason(tmp_path, image_fol
     assert "simulated bug in the loop" in run.log_file.read_text()
 
 
-def test_resuming_a_live_run_is_refused(tmp_path, image_folder, cache_dir):
+def test_resuming_a_live_run_is_refused(tmp_path, image_folder, cache_dir, monkeypatch):
     from conftest import run_cli
 
+    monkeypatch.setenv("TL_TEST_HOLD_AFTER_EPOCH", "1")
     cfg = TrainConfig(data=str(image_folder), scenario=1, augment="light", epochs=50, batch_size=8,
                       cache_dir=str(cache_dir))
     run = launch(cfg, tmp_path / "runs")
-    _wait(run, {"running"}, timeout=120)
+    held(run, 1)
     proc = run_cli("train", "--resume", str(run.path))
     assert proc.returncode == 2 and "already running" in proc.stderr
     assert stop(run) == "stopped"

@@ -60,9 +60,8 @@ def test_fine_tune_scenario_uses_discriminative_stage(tmp_path, image_folder, ca
 
 
 def test_prefix_cache_over_its_memory_limit_falls_back_to_images(tmp_path, image_folder, cache_dir, monkeypatch):
-    import tl_core.stages as stages
 
-    monkeypatch.setattr(stages, "PREFIX_CACHE_MAX_BYTES", 1000)
+    monkeypatch.setenv("TL_PREFIX_CACHE_MAX_GB", "0.000001")
     _, result = _run(tmp_path, image_folder, cache_dir, scenario=3, epochs=1, head_epochs=2, batch_size=8)
     assert result["prefix_cache"] == "too_large" and result["epochs_run"] == 3
     assert result["test_accuracy"] is not None
@@ -163,7 +162,34 @@ def test_augmented_fine_tune_records_time_spent_waiting_for_data(tmp_path, image
                        augment="light")
     assert result["prefix_cache"] == "off"  # augmentation changes every epoch's input: no prefix cache
     epochs = [r for r in run.metrics() if r["kind"] == "epoch" and r["stage"] == "finetune"]
-    assert len(epochs) == 2 and all(0 < r["data_seconds"] < r["seconds"] for r in epochs)
+    assert len(epochs) == 2 and all(r["data_seconds"] <= r["seconds"] for r in epochs)
+
+
+def test_data_seconds_count_the_wait_for_batches_not_the_training_step():
+    """A loader that takes 50 ms a batch and a step that takes 50 ms: the engine must put the
+    first in ``data_seconds`` and not the second (sleeps last at least that long on any machine)."""
+    import time
+
+    from tl_core.engine import Trainer
+
+    model = torch.nn.Linear(4, 2)
+
+    def slow_batches(epoch):
+        for _i in range(6):
+            time.sleep(0.05 if slow_data else 0)
+            yield torch.randn(8, 4), torch.randint(0, 2, (8,))
+
+    def forward(x):
+        time.sleep(0 if slow_data else 0.05)
+        return model(x)
+
+    records = {}
+    for slow_data in (True, False):
+        trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), slow_batches, lambda: [], forward, 1)
+        trainer.fit()
+        records[slow_data] = trainer.history[0]
+    assert records[True]["data_seconds"] >= 0.3 and records[True]["seconds"] >= 0.3
+    assert records[False]["seconds"] >= 0.3 and records[False]["data_seconds"] < 0.5 * records[True]["data_seconds"]
 
 
 @pytest.mark.parametrize("level", ["light", "strong"])

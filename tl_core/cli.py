@@ -4,43 +4,79 @@ clear line on stderr; with ``--json`` the last stdout line is one JSON value."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
 import sys
 import traceback
+from pathlib import Path
 
-from .i18n import _
+from .config import AUGMENT_PRESETS, TrainConfig
+from .errors import ConfigError
+from .i18n import N_, _
+
+
+# TrainConfig fields whose flag is not simply --field-name, and the help of every flag. Defaults
+# and types come from the dataclass itself, so the CLI cannot drift from it.
+FLAG_NAMES = {"head_lr": "--lr", "frozen_fraction": "--freeze", "max_images_per_class": "--max-per-class"}
+CHOICES = {"scenario": [1, 2, 3, 4], "augment": list(AUGMENT_PRESETS), "bn_stats": ["frozen", "train"]}
+HELP = {
+    "data": N_("image folder: one sub-folder per class (or train/ + val/ inside)"),
+    "test_data": N_("separate labelled folder used as the test split"),
+    "backbone": N_("pretrained network (see list-backbones)"),
+    "weights": N_("local pretrained weights file (for offline use)"),
+    "scenario": N_("1 small+similar ... 4 large+different"),
+    "frozen_fraction": N_("share of backbone parameters to freeze (0-1)"),
+    "frozen_groups": N_("number of layer groups to freeze, from the input side"),
+    "epochs": N_("epochs of the main stage"),
+    "head_epochs": N_("head-only epochs before fine-tuning"),
+    "head_hidden": N_("hidden units of the new head (0 = linear)"),
+    "dropout": N_("dropout before the head's last layer"),
+    "batch_size": N_("images per training step"),
+    "head_lr": N_("learning rate of the new head"),
+    "lr_ratio": N_("head lr / lr of the earliest trainable group (default 100 if similar, 10 if different)"),
+    "weight_decay": N_("AdamW weight decay"),
+    "augment": N_("random crops, flips and colour changes (default none: frozen work is cached)"),
+    "val_fraction": N_("share of a single folder held out for validation"),
+    "test_fraction": N_("share of a single folder held out for testing"),
+    "seed": N_("seeds the split, the head and the batch order"),
+    "patience": N_("early stopping patience (0 = off)"),
+    "cache_dir": N_("feature cache folder (default ~/.cache/tl_core/features)"),
+    "max_images_per_class": N_("use at most this many images per class (0 = all)"),
+    "bn_stats": N_("BatchNorm statistics while fine-tuning: keep ImageNet's (default) or re-estimate"),
+    "label_smoothing": N_("target smoothing of the loss (0 = off)"),
+}
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", help=_("image folder: one sub-folder per class (or train/ + val/ inside)"))
-    p.add_argument("--test-data", help=_("separate labelled folder used as the test split"))
-    p.add_argument("--backbone", help=_("pretrained network (see list-backbones); default efficientnet_lite0"))
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--scenario", type=int, choices=[1, 2, 3, 4], help=_("1 small+similar ... 4 large+different"))
-    g.add_argument("--freeze", type=float, metavar="FRACTION", help=_("share of backbone parameters to freeze (0-1)"))
-    p.add_argument("--epochs", type=int, help=_("epochs of the main stage"))
-    p.add_argument("--head-epochs", type=int, help=_("head-only epochs before fine-tuning"))
-    p.add_argument("--head-hidden", type=int, default=64, help=_("hidden units of the new head (0 = linear)"))
-    p.add_argument("--dropout", type=float, default=0.3)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3, help=_("learning rate of the new head"))
-    p.add_argument("--lr-ratio", type=float,
-                   help=_("head lr / lr of the earliest trainable group (default 100 if similar, 10 if different)"))
-    p.add_argument("--augment", choices=["none", "light", "strong"])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--patience", type=int, default=5, help=_("early stopping patience (0 = off)"))
-    p.add_argument("--weights", help=_("local pretrained weights file (for offline use)"))
-    p.add_argument("--no-cache", action="store_true", help=_("do not use the feature cache"))
-    p.add_argument("--cache-dir", help=_("feature cache folder (default ~/.cache/tl_core/features)"))
-    p.add_argument("--bn-stats", choices=["frozen", "train"], default="frozen",
-                   help=_("BatchNorm statistics while fine-tuning: keep ImageNet's (default) or re-estimate"))
-    p.add_argument("--max-per-class", type=int, default=0, help=_("use at most this many images per class"))
+    exclusive = p.add_mutually_exclusive_group()
+    for f in dataclasses.fields(TrainConfig):
+        if f.name == "feature_cache":
+            p.add_argument("--no-cache", action="store_true", help=_("do not use the feature cache"))
+            continue
+        kind = {"int": int, "float": float}.get(str(f.type).split(" ")[0], str)
+        target = exclusive if f.name in ("scenario", "frozen_fraction", "frozen_groups") else p
+        default = None if f.default is dataclasses.MISSING else f.default
+        text = _(HELP[f.name]) + (_(" (default {value})", value=default) if default not in (None, "") else "")
+        target.add_argument(FLAG_NAMES.get(f.name, "--" + f.name.replace("_", "-")), dest=f.name, type=kind,
+                            default=default, choices=CHOICES.get(f.name), help=text)
     p.add_argument("--runs-dir", default="runs", help=_("where new run directories are created"))
     p.add_argument("--run-dir", help=_("train in this prepared run directory (holding config.json)"))
     p.add_argument("--resume", metavar="RUN_DIR", help=_("continue an interrupted run from its last checkpoint"))
     p.add_argument("--json", action="store_true")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig a ``train`` command line asks for; paths made absolute so the saved config
+    re-runs from any working directory."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if f.name != "feature_cache"}
+    if not values["data"]:
+        raise ConfigError(_("train needs --data DIR (a folder with one sub-folder of images per class)"))
+    values["data"] = str(Path(values["data"]).resolve())
+    if values["test_data"]:
+        values["test_data"] = str(Path(values["test_data"]).resolve())
+    return TrainConfig(**values, feature_cache=not args.no_cache)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,13 +6,16 @@ import os
 import signal
 import time
 
+from . import settings
 from .errors import ConfigError, TLError
 from .i18n import _
 
 
 def cmd_advise(args):
     from .backbones import get_backbone, group_table
-    from .freezing import advise
+    from .config import TrainConfig
+    from .freezing import scenario_for
+    from .recipe import plan_run
 
     if args.data:
         from .measure import explain_measurement, measure
@@ -22,32 +25,17 @@ def cmd_advise(args):
         return m, explain_measurement(m, answered).replace("**", "").replace("*", "")
     if not (args.size and args.similarity):
         raise ConfigError(_("advise needs --size and --similarity, or --data DIR to measure them"))
-    spec = get_backbone(args.backbone)
-    advice = advise(args.size, args.similarity, list(group_table(spec.name)[1])).to_dict()
-    advice["backbone"] = spec.name
+    spec, sc = get_backbone(args.backbone), scenario_for(args.size, args.similarity)
+    plan = plan_run(TrainConfig(data="", backbone=spec.name, scenario=sc.number), group_table(spec.name)[1], 0)
+    advice = {"scenario": sc.number, "size": sc.size, "similarity": sc.similarity, "title": sc.title,
+              "reason": sc.reason, "target_frozen_fraction": sc.frozen_target, "backbone": spec.name,
+              **plan.to_dict(), "frozen_fraction": plan.frozen_share}
     text = "\n".join([
-        _("Scenario {n}: {title}", n=advice["scenario"], title=_(advice["title"])),
+        _("Scenario {n}: {title}", n=sc.number, title=_(sc.title)),
         _("{name}: freeze {k} of {total} layer groups ({share:.0%} of parameters)", name=spec.name,
-          k=advice["frozen_groups"], total=advice["total_groups"], share=advice["frozen_fraction"]),
-        "", _(advice["reason"])])
+          k=plan.frozen_groups, total=plan.total_groups, share=plan.frozen_share),
+        "", _(sc.reason)])
     return advice, text
-
-
-def _config_from_args(args):
-    from .config import TrainConfig
-
-    if not args.data:
-        raise ConfigError(_("train needs --data DIR (a folder with one sub-folder of images per class)"))
-    from pathlib import Path
-
-    # Absolute paths: the saved config re-runs from any working directory.
-    return TrainConfig(
-        data=str(Path(args.data).resolve()), test_data=str(Path(args.test_data).resolve()) if args.test_data else None, backbone=args.backbone or "efficientnet_lite0", weights=args.weights,
-        scenario=args.scenario, frozen_fraction=args.freeze, epochs=args.epochs, head_epochs=args.head_epochs,
-        head_hidden=args.head_hidden, dropout=args.dropout, batch_size=args.batch_size, head_lr=args.lr,
-        lr_ratio=args.lr_ratio, augment=args.augment, seed=args.seed, patience=args.patience,
-        feature_cache=not args.no_cache, cache_dir=args.cache_dir, max_images_per_class=args.max_per_class,
-        bn_stats=args.bn_stats)
 
 
 def cmd_train(args):
@@ -65,6 +53,7 @@ def cmd_train(args):
 
 def _train(args, d):
     from .backbones import get_backbone
+    from .cli import config_from_args
     from .runs import RunDir, lifecycle, pid_alive, run_state
     from .train import train_run
 
@@ -79,7 +68,7 @@ def _train(args, d):
                     raise ConfigError(_("{path} is already {state} in process {pid}; stop it first",
                                         path=run.path, state=_(run_state(run)), pid=pid))
             else:
-                cfg = _config_from_args(args)
+                cfg = config_from_args(args)
                 get_backbone(cfg.backbone)  # unknown names fail before a run directory is made
                 run = RunDir.create(args.runs_dir)
                 cfg.save(run.config_file)
@@ -116,7 +105,7 @@ def _take_slot(run, queue: bool = True):
     from .runs import wait_for_slot
 
     run.write_status(state="queued", pid=os.getpid(), queued_at=run.status().get("queued_at", time.time()))
-    slot = (wait_for_slot(run, int(os.environ.get("TL_MAX_CONCURRENT", "1")),
+    slot = (wait_for_slot(run, settings.max_concurrent(),
                           on_wait=lambda: _leave_queue_if_stopped(run)) if queue else None)
     run.write_status(state="running", pid=os.getpid(), started=time.time())
     return slot

@@ -55,7 +55,7 @@ class TrainConfig:
 
     data: str
     test_data: str | None = None
-    backbone: str = "efficientnet_lite0"
+    backbone: str = "efficientnet_lite0"  # backbones.DEFAULT_BACKBONE (a test checks they agree)
     weights: str | None = None
     scenario: int | None = None
     frozen_fraction: float | None = None

@@ -18,12 +18,13 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DistributedSampler
 
+from . import settings
 from .i18n import _
 
 
 def pick_device(local_rank: int = 0) -> torch.device:
     """CUDA when present (``TL_DEVICE=cpu`` forces the CPU), else the CPU."""
-    forced = os.environ.get("TL_DEVICE", "").strip().lower()
+    forced = settings.forced_device()
     if forced != "cpu" and torch.cuda.is_available():
         return torch.device("cuda", local_rank % torch.cuda.device_count())
     return torch.device("cpu")

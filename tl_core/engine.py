@@ -197,6 +197,35 @@ class StopFile(Callback):
     on_epoch_start = lambda self, trainer: self.on_batch_end(trainer, {})  # noqa: E731
 
 
+class HoldAfterEpoch(Callback):
+    """Test hook (``TL_TEST_HOLD_AFTER_EPOCH=N``): after epoch ``N`` of a stage, write ``held`` into
+    ``status.json`` and wait until the run is asked to stop or ``RUN/release`` appears. Tests then
+    kill, stop or watch a run at a named point instead of racing its speed (a GPU is much faster)."""
+
+    def __init__(self, run, epoch: int):
+        self.run, self.epoch = run, epoch
+
+    def on_epoch_end(self, trainer, record):
+        if trainer.epoch != self.epoch or self.run.stop_requested():
+            return
+        for cb in trainer.callbacks:  # everything of this epoch on disk first (checkpoints)
+            if hasattr(cb, "flush"):
+                cb.flush()
+        self.run.write_status(held={"stage": trainer.stage, "epoch": trainer.epoch})
+        while not (self.run.stop_requested() or (self.run.path / "release").exists()):
+            time.sleep(0.05)
+        (self.run.path / "release").unlink(missing_ok=True)
+        self.run.write_status(held=None)
+
+
+def test_hooks(run) -> list[Callback]:
+    """The callbacks tests ask for through the environment (none in normal use)."""
+    from .settings import hold_after_epoch
+
+    epoch = hold_after_epoch()
+    return [HoldAfterEpoch(run, epoch)] if epoch is not None else []
+
+
 class MetricsLogger(Callback):
     """Appends epoch records, and about ``per_epoch`` batch-window records per epoch, to metrics.jsonl."""
 

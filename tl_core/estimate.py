@@ -9,7 +9,9 @@ from pathlib import Path
 import torch
 
 from .backbones import BackboneSpec
+from .config import TrainConfig
 from .features import cache_root
+from .recipe import Plan, plan_run, train_images
 
 
 def _speed_file() -> Path:
@@ -41,26 +43,25 @@ def measure_forward(spec: BackboneSpec, batch: int = 8, repeats: int = 2) -> flo
     return ips
 
 
-def estimate_seconds(n_images: int, n_train: int, forward_ips: float, frozen_groups: int, total_groups: int,
-                     epochs: int, augment: str) -> float:
-    """Rough wall time of a run: one feature pass over all images, plus fine-tuning epochs.
+def estimate_seconds(plan: Plan, n_images: int, n_train: int, forward_ips: float) -> float:
+    """Rough wall time of a planned run from the measured forward speed: one feature pass over all
+    images, plus the fine-tuning epochs.
 
     A training step costs about 3x a forward pass (forward + backward) for the unfrozen part;
     with the frozen-prefix cache (no augmentation) the frozen part is never re-run.
     """
     extract = n_images / forward_ips
-    if frozen_groups >= total_groups:
-        return extract * (1 if augment == "none" else epochs * 3)
-    trainable = 1 - frozen_groups / total_groups
-    per_epoch = n_train / forward_ips * (3 * trainable + (0 if augment == "none" else 1 - trainable))
-    return extract + epochs * per_epoch + epochs * (n_images - n_train) / forward_ips * 0.5
+    if plan.head_only:
+        return extract * (1 if plan.augment == "none" else plan.epochs * 3)
+    trainable = 1 - plan.frozen_groups / plan.total_groups
+    per_epoch = n_train / forward_ips * (3 * trainable + (0 if plan.augment == "none" else 1 - trainable))
+    return extract + plan.epochs * (per_epoch + (n_images - n_train) / forward_ips * 0.5)
 
 
-def preflight(data: str, backbone: str, frozen_fraction: float, augment: str, epochs: int | None,
-              batch_size: int = 16, batches: int = 2) -> dict:
+def preflight(cfg: TrainConfig, batch_size: int = 16, batches: int = 2) -> dict:
     """Time a few real batches of ``data`` before training: decoding and preprocessing, the frozen
     forward pass, and one training step at the planned freeze (forward + backward), per image.
-    From those, the expected duration of the run as configured and of the cached-feature mode
+    From those, the expected duration of the run ``cfg`` plans and of the cached-feature mode
     (no augmentation: features and frozen-prefix activations computed once).
 
     Returns:
@@ -70,20 +71,19 @@ def preflight(data: str, backbone: str, frozen_fraction: float, augment: str, ep
 
     from .backbones import get_backbone
     from .data import scan_folder, validate
-    from .freezing import frozen_share, plan_freeze
     from .model import build_model
-    from .train import cached_head_epochs
     from .transforms import ImageDataset, eval_transform, train_transform
 
-    spec = get_backbone(backbone)
-    scan = validate(scan_folder(data))[1]
+    spec = get_backbone(cfg.backbone)
+    scan = validate(scan_folder(cfg.data))[1]
     n = len(scan.items)
-    n_train = int(n * 0.7)
+    n_train = train_images(n, cfg)
     model = build_model(spec, max(2, len(scan.classes)), pretrained=False)
     if spec.channels_last:
         model = model.to(memory_format=torch.channels_last)
     counts = model.group_param_counts()
-    k = plan_freeze(counts, frozen_fraction)
+    plan = plan_run(cfg, counts, n_train)
+    k, augment, e, share = plan.frozen_groups, plan.augment, plan.epochs, plan.frozen_share
     step_items = [scan.items[i * len(scan.items) // (batch_size * batches)] for i in range(batch_size * batches)]
     pre = spec.preprocess
 
@@ -113,9 +113,7 @@ def preflight(data: str, backbone: str, frozen_fraction: float, augment: str, ep
         loss.backward()
         opt.step()
     step = (time.perf_counter() - t0) / len(step_items)
-    head_only = k == len(counts)
-    e = epochs or (cached_head_epochs(n_train, 32) if head_only else 12)
-    share = frozen_share(counts, k)
+    head_only = plan.head_only
     extract = n * (load + forward)
     if head_only:
         cached = extract

@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 from torch.utils.data import DataLoader
 
+from . import settings
 from .backbones import BackboneSpec
 from .data import Item
 from .distributed import autocast
@@ -26,7 +27,7 @@ Progress = Callable[[int, int], None]
 
 def cache_root() -> Path:
     """``$TL_CACHE_DIR``, else ``~/.cache/tl_core``: feature caches and measured speeds live here."""
-    return Path(os.environ.get("TL_CACHE_DIR") or Path.home() / ".cache" / "tl_core")
+    return settings.cache_root()
 
 
 def default_cache_dir() -> Path:
@@ -119,15 +120,10 @@ def cached_features(model, items: list[Item], spec: BackboneSpec, cache_dir: str
     return (feats.float() if cut is None else feats), "miss"
 
 
-def max_cache_bytes() -> int:
-    """``TL_CACHE_MAX_GB`` (default 10): the feature and prefix caches together stay below it."""
-    return int(float(os.environ.get("TL_CACHE_MAX_GB", "10")) * 1024**3)
-
-
 def prune_cache(cache_dir: str | Path, max_bytes: int | None = None, keep: Path | None = None) -> list[Path]:
     """Delete the least recently used cache files until the folder holds at most ``max_bytes``
     (never ``keep``, the file just written); returns what was removed."""
-    limit = max_cache_bytes() if max_bytes is None else max_bytes
+    limit = settings.cache_max_bytes() if max_bytes is None else max_bytes
     files = []
     for f in Path(cache_dir).glob("*.pt"):
         try:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
 
-from torch import nn
+if TYPE_CHECKING:  # the plan's arithmetic stays importable without torch
+    from torch import nn
 
 from .errors import ConfigError
 from .i18n import N_, _
-
-WAYS = ("as_is", "feature_extractor", "fine_tune")
-
 
 @dataclass(frozen=True)
 class Scenario:
@@ -95,36 +94,6 @@ def frozen_share(param_counts: list[int], n_frozen: int) -> float:
     return sum(param_counts[:n_frozen]) / total
 
 
-@dataclass(frozen=True)
-class Advice:
-    """A scenario applied to a backbone: what to freeze and why."""
-
-    scenario: int
-    size: str
-    similarity: str
-    way: str
-    title: str
-    reason: str
-    target_frozen_fraction: float
-    frozen_groups: int | None = None
-    total_groups: int | None = None
-    frozen_fraction: float | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def advise(size: str, similarity: str, param_counts: list[int] | None = None) -> Advice:
-    """Scenario 1-4 for a data set, with its freeze plan on the backbone's groups when given."""
-    sc = scenario_for(size, similarity)
-    extra = {}
-    if param_counts is not None:
-        k = plan_freeze(param_counts, sc.frozen_target)
-        extra = {"frozen_groups": k, "total_groups": len(param_counts),
-                 "frozen_fraction": round(frozen_share(param_counts, k), 4)}
-    return Advice(sc.number, sc.size, sc.similarity, sc.way, sc.title, sc.reason, sc.frozen_target, **extra)
-
-
 def default_lr_ratio(scenario: int | None) -> float:
     """head_lr / lr of the earliest trainable pretrained group: 100 when the data resemble ImageNet
     (the pretrained layers are nearly right and must move little), 10 when they differ (the layers
@@ -148,13 +117,15 @@ def discriminative_lrs(n_groups: int, n_frozen: int, head_lr: float, lr_ratio: f
     return [lo * (hi / lo) ** (i / (m - 1)) for i in range(m)]
 
 
-def param_groups(model: nn.Module, head_lr: float, lr_ratio: float = 100.0) -> list[dict]:
-    """Optimizer param groups for a ``TransferModel`` after ``freeze_to``: one per trainable group + head."""
-    groups = list(model.body)
-    lrs = discriminative_lrs(len(groups), model.frozen_groups, head_lr, lr_ratio)
+def param_groups(model: nn.Module, group_lrs: Sequence[float], head_lr: float) -> list[dict]:
+    """Optimizer param groups for a ``TransferModel`` after ``freeze_to``: one per trainable group
+    (at ``group_lrs``, earliest first, from the plan) + the head."""
+    groups = list(model.body)[model.frozen_groups:]
+    if len(group_lrs) != len(groups):
+        raise ConfigError(_("{n} learning rates for {m} trainable groups", n=len(group_lrs), m=len(groups)))
     names = model.group_names[model.frozen_groups:]
     out = [{"params": [p for p in g.parameters() if p.requires_grad], "lr": lr, "name": name}
-           for g, lr, name in zip(groups[model.frozen_groups:], lrs, names)]
+           for g, lr, name in zip(groups, group_lrs, names)]
     out = [g for g in out if g["params"]]
     out.append({"params": list(model.head.parameters()), "lr": head_lr, "name": "head"})
     return out

@@ -12,6 +12,7 @@ import logging
 import time
 from pathlib import Path
 
+from .backbones import DEFAULT_BACKBONE
 from .config import TrainConfig
 from .freezing import SCENARIOS
 from .i18n import _
@@ -30,7 +31,7 @@ def lab_configs(data: str, test_data: str | None = None, backbone: str | None = 
     scenarios 2-4 get the same head warm-up and ``epochs`` fine-tuning epochs, no augmentation (so
     2 and 3 use the frozen-prefix cache), same split and seed."""
     return [TrainConfig(data=str(Path(data).resolve()), test_data=str(Path(test_data).resolve()) if test_data else None,
-                        backbone=backbone or "efficientnet_lite0", scenario=k, epochs=None if k == 1 else epochs,
+                        backbone=backbone or DEFAULT_BACKBONE, scenario=k, epochs=None if k == 1 else epochs,
                         augment="none", cache_dir=cache_dir, seed=seed)
             for k in sorted(SCENARIOS)]
 

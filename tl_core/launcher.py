@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import settings
 from .config import TrainConfig
 from .errors import RunError
 from .i18n import _, language
@@ -62,15 +63,11 @@ def launch_lab(data: str, runs_dir: str | Path, backbone: str | None = None, epo
 
 def check_queue(runs_dir: str | Path) -> None:
     """Refuse a new run when ``TL_MAX_QUEUED`` (default 8) runs of ``runs_dir`` already wait."""
-    limit = max_queued()
+    limit = settings.max_queued()
     waiting = sum(run_state(r) == "queued" for r in list_runs(runs_dir))
     if waiting >= limit:
         raise RunError(_("{n} runs are already waiting for a training slot (the limit is {limit}, TL_MAX_QUEUED): "
                          "wait for one to finish or stop one on the Runs page", n=waiting, limit=limit))
-
-
-def max_queued() -> int:
-    return int(os.environ.get("TL_MAX_QUEUED", "8"))
 
 
 def process_env() -> dict[str, str]:

@@ -18,7 +18,7 @@ from .data import Item, scan_folder, validate
 from .errors import DatasetError
 from .evaluate import predict_probs
 from .features import extract_features
-from .freezing import advise
+from .freezing import scenario_for
 from .i18n import _
 from .model import TransferModel
 
@@ -70,9 +70,9 @@ def measure(data: str, backbone: str | None = None, per_class: int = 30, seed: i
     knn = knn_accuracy(features, [it.label for it in sample])
     votes = int(top.mean() >= CONFIDENT) + int(knn >= SEPARABLE)
     similarity = "similar" if votes == 2 else "different"
-    advice = advise(size, similarity)
+    scenario = scenario_for(size, similarity).number
     return {
-        "size": size, "similarity": similarity, "scenario": advice.scenario,
+        "size": size, "similarity": similarity, "scenario": scenario,
         "evidence": {
             "classes": len(counts), "images": sum(counts.values()), "median_images_per_class": per,
             "large_from_images_per_class": LARGE_PER_CLASS, "sampled_images": len(sample),

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
 import time
 
 import torch
@@ -15,8 +14,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, TensorDataset
 
 from . import checkpoints as ckpt
+from . import settings
 from .distributed import Dist, RecordingSampler
-from .engine import EarlyStopping, MetricsLogger, StopFile, Trainer
+from .engine import EarlyStopping, MetricsLogger, StopFile, Trainer, test_hooks
 from .errors import CancelTraining
 from .i18n import _
 from .evaluate import predict_probs
@@ -28,7 +28,6 @@ from .transforms import DecodedImages, ImageDataset, eval_transform, prefetch, t
 
 log = logging.getLogger("tl_core.train")
 _DDP_ARGS = inspect.signature(DistributedDataParallel.__init__).parameters
-PREFIX_CACHE_MAX_BYTES = int(float(os.environ.get("TL_PREFIX_CACHE_MAX_GB", "3")) * 1e9)
 
 
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -223,9 +222,10 @@ class Stages:
         the unfrozen groups. Falls back to images when the cache would exceed the memory limit."""
         k = self.plan.frozen_groups
         need = activation_bytes(self.model, self.spec, k, sum(len(v) for v in self.split.values()))
-        if need > PREFIX_CACHE_MAX_BYTES:
+        limit = settings.prefix_cache_max_bytes()
+        if need > limit:
             log.info("frozen-prefix cache needs %.1f GB (limit %.1f GB): training on images instead",
-                     need / 1e9, PREFIX_CACHE_MAX_BYTES / 1e9)
+                     need / 1e9, limit / 1e9)
             self.prefix_status = "too_large"
             return False
         self.prefix, self.prefix_status = self._cached(k)
@@ -255,7 +255,7 @@ class Stages:
         else:
             train, val = self._image_loaders()
             forward = m
-        opt = torch.optim.AdamW(param_groups(m, cfg.head_lr, cfg.lr_ratio), weight_decay=cfg.weight_decay)
+        opt = torch.optim.AdamW(param_groups(m, self.plan.group_lrs, self.plan.head_lr), weight_decay=cfg.weight_decay)
         total = train.steps() * self.plan.epochs
         # One-cycle: warm up over 20% of the steps, then anneal; each phase needs >= 2 steps (a very
         # short run, e.g. one epoch of 5 batches, otherwise divides by zero): constant LR below that.
@@ -284,7 +284,7 @@ class Stages:
                           step=state["step"] if state else 0,
                           loss_fn=torch.nn.CrossEntropyLoss(label_smoothing=self.cfg.label_smoothing),
                           callbacks=[*(writers if d.main else []), StopFile(self.run),
-                                     EarlyStopping(self.cfg.patience)],
+                                     EarlyStopping(self.cfg.patience), *test_hooks(self.run)],
                           device=self.device, dist=d)
         if d.enabled:
             # Buffers (BatchNorm statistics) are not synced each forward: frozen by default.

@@ -12,7 +12,6 @@ import logging
 import os
 import time
 from collections import Counter
-from dataclasses import dataclass
 
 import torch
 
@@ -23,57 +22,13 @@ from .config import TrainConfig
 from .data import Scan, duplicate_issues, scan_folder, validate
 from .errors import CancelTraining, DatasetError, TLError
 from .evaluate import compute_metrics
-from .freezing import SCENARIOS, default_lr_ratio, frozen_share, plan_freeze
 from .model import build_model
+from .recipe import plan_run, resolved_config
 from .runs import RunDir, read_json, write_json_atomic
 from .splits import make_split, split_from_json, split_summary, split_to_json
 from .stages import Stages
 
 log = logging.getLogger("tl_core.train")
-
-
-@dataclass
-class Plan:
-    """A config applied to a backbone: the concrete freeze and schedule of a run."""
-
-    scenario: int | None
-    frozen_groups: int
-    total_groups: int
-    frozen_fraction: float
-    head_only: bool
-    augment: str
-    head_epochs: int
-    epochs: int
-    use_cache: bool
-
-
-def cached_head_epochs(n_train: int, batch_size: int, min_epochs: int = 30, min_steps: int = 400) -> int:
-    """Epochs for a head trained on cached features: cheap, so enough for ``min_steps`` optimizer
-    steps even on a tiny data set (a few steps per epoch), capped at 300."""
-    steps = max(1, -(-n_train // batch_size))
-    return min(300, max(min_epochs, -(-min_steps // steps)))
-
-
-def resolve(cfg: TrainConfig, param_counts: list[int], n_train: int) -> tuple[TrainConfig, Plan]:
-    """Fill every ``None`` in ``cfg`` from the scenario, the backbone and the training-set size."""
-    explicit = cfg.frozen_fraction is not None or cfg.frozen_groups is not None
-    scenario = cfg.scenario if cfg.scenario is not None or explicit else 1
-    target = cfg.frozen_fraction if cfg.frozen_fraction is not None else SCENARIOS[scenario].frozen_target
-    k = (min(cfg.frozen_groups, len(param_counts)) if cfg.frozen_groups is not None
-         else plan_freeze(param_counts, target))
-    head_only = k == len(param_counts)
-    augment = cfg.augment or "none"
-    use_cache = cfg.feature_cache and augment == "none"
-    cached = cached_head_epochs(n_train, cfg.batch_size)
-    epochs = cfg.epochs if cfg.epochs is not None else (cached if head_only and use_cache else 5 if head_only else 12)
-    head_epochs = 0 if head_only else (cfg.head_epochs if cfg.head_epochs is not None else
-                                       (cached // 3 if cfg.feature_cache else 1))
-    lr_ratio = cfg.lr_ratio if cfg.lr_ratio is not None else default_lr_ratio(scenario)
-    resolved = cfg.replace(scenario=scenario, frozen_fraction=target, frozen_groups=k, augment=augment, epochs=epochs,
-                           head_epochs=head_epochs, lr_ratio=lr_ratio)
-    plan = Plan(scenario, k, len(param_counts), round(frozen_share(param_counts, k), 4), head_only, augment,
-                head_epochs, epochs, use_cache)
-    return resolved, plan
 
 
 def prepare_data(cfg: TrainConfig, run: RunDir | None = None) -> tuple[Scan, dict, dict]:
@@ -89,7 +44,9 @@ def prepare_data(cfg: TrainConfig, run: RunDir | None = None) -> tuple[Scan, dic
     if report.ok:
         split = make_split(clean, cfg.val_fraction, cfg.test_fraction, cfg.seed, test_scan)
         split_scan = Scan(clean.root, clean.classes, split)
-        report.issues += [i for i in duplicate_issues(split_scan) if i.code == "duplicate_across_splits"]
+        known = {frozenset(i.paths) for i in report.issues if i.code == "duplicate_across_splits"}
+        report.issues += [i for i in duplicate_issues(split_scan)
+                          if i.code == "duplicate_across_splits" and frozenset(i.paths) not in known]
     if run is not None:
         write_json_atomic(run.path / "report.json", report.to_dict())
     if not report.ok:
@@ -166,7 +123,8 @@ def train_run(run: RunDir, cfg: TrainConfig | None = None, resume: bool = False)
     model = build_model(spec, len(classes), cfg.head_hidden, cfg.dropout, weights=cfg.weights).to(d.device)
     if spec.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    cfg, plan = resolve(cfg, model.group_param_counts(), len(split["train"]))
+    plan = plan_run(cfg, model.group_param_counts(), len(split["train"]))
+    cfg = resolved_config(cfg, plan)
     if d.main:
         cfg.save(run.config_file)
     log.info("plan: %s", plan)
@@ -207,7 +165,7 @@ def _finish(run, cfg, plan, spec, model, split, classes, stages: Stages, reason:
     state = "stopped" if reason == "stopped" else "succeeded"
     summary = {
         "run_dir": str(run.path), "backbone": spec.name, "scenario": cfg.scenario,
-        "frozen_fraction": plan.frozen_fraction, "frozen_groups": plan.frozen_groups,
+        "frozen_fraction": plan.frozen_share, "frozen_groups": plan.frozen_groups,
         "total_groups": plan.total_groups, "trainable_params": model.trainable_params(),
         "val_accuracy": results.get("val", {}).get("accuracy"),
         "test_accuracy": results.get("test", {}).get("accuracy"),

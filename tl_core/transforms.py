@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import queue
 import random
 import threading
@@ -14,11 +13,11 @@ from torch.utils.data import Dataset
 from torchvision.transforms import v2 as T
 from torchvision.transforms.v2 import functional as TF
 
+from . import settings
 from .backbones import Preprocess
 from .data import Item
 from .imaging import load_rgb
 
-DECODE_CACHE_MAX_BYTES = int(float(os.environ.get("TL_DECODE_CACHE_MAX_GB", "2")) * 1e9)
 _INTERP = {"bilinear": T.InterpolationMode.BILINEAR, "bicubic": T.InterpolationMode.BICUBIC,
            "nearest": T.InterpolationMode.NEAREST}
 
@@ -151,8 +150,9 @@ class DecodedImages:
     instead of decoding the file again. Stops storing at ``max_bytes`` (the rest is decoded each
     time), so memory stays bounded on big data sets."""
 
-    def __init__(self, pre: Preprocess, max_bytes: int = DECODE_CACHE_MAX_BYTES):
-        self.pre, self.max_bytes = pre, max_bytes
+    def __init__(self, pre: Preprocess, max_bytes: int | None = None):
+        self.pre = pre
+        self.max_bytes = settings.decode_cache_max_bytes() if max_bytes is None else max_bytes
         self.resize = _resize(pre)
         self.store: dict[str, torch.Tensor] = {}
         self.bytes = 0

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from tl_core.i18n import LANGUAGES, _, language, set_resolver
+from tl_core import settings
 from tl_core.config import TrainConfig
+from tl_core.backbones import DEFAULT_BACKBONE, group_table
 from tl_core.paths import run_path
+from tl_core.recipe import Plan, plan_run, train_images
 from tl_core.runs import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = ROOT / "sample_data" / "sign-language-digits"
 
 DEFAULTS = {
-    "size": "small", "similarity": "similar", "scenario": None, "data_dir": None, "backbone": "efficientnet_lite0",
+    "size": "small", "similarity": "similar", "scenario": None, "data_dir": None, "backbone": DEFAULT_BACKBONE,
     "head_hidden": 64, "epochs": None, "head_lr": 1e-3, "augment": "auto",
     # The Model page's slider, in layer groups, with the scenario and backbone it was chosen for:
     # a new scenario or network makes it stale, and a stale override is ignored and cleared.
@@ -27,13 +29,13 @@ DEFAULTS = {
 
 def data_root() -> Path:
     """The folder whose sub-folders users may pick as data sets (``$TL_DATA_ROOT``, default ./data)."""
-    root = Path(os.environ.get("TL_DATA_ROOT", ROOT / "data")).resolve()
+    root = settings.data_root()
     root.mkdir(parents=True, exist_ok=True)
     return root
 
 
 def runs_dir() -> Path:
-    return Path(os.environ.get("TL_RUNS_DIR", ROOT / "runs")).resolve()
+    return settings.runs_dir()
 
 
 def wizard() -> dict:
@@ -67,6 +69,15 @@ def config_from_wizard(w: dict) -> TrainConfig:
     return TrainConfig(data=w["data_dir"] or "", backbone=w["backbone"], scenario=scenario_of(w),
                        frozen_groups=frozen_override(w), epochs=w["epochs"], head_hidden=w["head_hidden"],
                        head_lr=w["head_lr"], augment=None if w["augment"] == "auto" else w["augment"])
+
+
+def wizard_plan(w: dict, n_images: int = 0, planned: bool = False) -> Plan:
+    """The plan the wizard's choices give on their backbone (``planned``: without the user's own
+    freeze, i.e. what the scenario itself asks for)."""
+    cfg = config_from_wizard(w)
+    if planned:
+        cfg = cfg.replace(frozen_groups=None)
+    return plan_run(cfg, group_table(cfg.backbone)[1], train_images(n_images, cfg))
 
 
 def current_run(latest_evaluated: bool = False) -> RunDir | None:
