@@ -9,7 +9,6 @@ from tl_core.export import export_run, zip_bundle
 from tl_core.serving import FORMATS, is_bundle
 from tl_core.figures import confusion_matrix, describe_confusion
 from tl_core.i18n import _
-from tl_core.imaging import ImageReadError
 from tl_core.runs import read_json, run_state
 from ui.common import current_run, lkey, next_step, run_predictor
 
@@ -77,7 +76,7 @@ else:
         with cols[i % 6]:
             try:
                 st.image(predictor.explain(m["path"])[0] if predictor else m["path"], width="stretch")
-            except (ImageReadError, TLError) as exc:  # the file was moved or deleted since the evaluation
+            except TLError as exc:  # the file was moved or deleted since the evaluation
                 st.warning(f"{Path(m['path']).name}: {exc}")
             st.caption(_("true **{true}** · said **{pred}** ({p:.0%})", true=m["true"], pred=m["pred"],
                          p=m["confidence"]))

@@ -57,7 +57,7 @@ def test_backbone_conformance(name):
     assert sum(model.group_param_counts()) < spec.params
     x = torch.randn(2, 3, 64, 64)
     with torch.inference_mode():
-        feats = model.eval().forward_features(x)
+        feats = model.eval().forward_pooled(x)
         logits = model(x)
     assert feats.shape == (2, spec.feature_dim)
     assert logits.shape == (2, 3)

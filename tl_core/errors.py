@@ -17,6 +17,10 @@ class WeightsError(TLError):
     """Pretrained weights are missing or do not match the architecture."""
 
 
+class ImageReadError(TLError):
+    """A file is not a readable image; the message says why in plain words."""
+
+
 class RunError(TLError):
     """A run directory is missing, incomplete or in the wrong state."""
 

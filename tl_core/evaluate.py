@@ -13,13 +13,10 @@ from .transforms import ImageDataset, eval_transform
 
 
 @torch.inference_mode()
-def predict_probs(model, items: list[Item], spec: BackboneSpec, batch_size: int = 32,
-                  features: torch.Tensor | None = None) -> torch.Tensor:
-    """Class probabilities ``[N, C]`` for items (from cached features when given)."""
+def predict_probs(model, items: list[Item], spec: BackboneSpec, batch_size: int = 32) -> torch.Tensor:
+    """Class probabilities ``[N, C]`` of ``model`` for the images of ``items``."""
     model.eval()
     device = next(model.parameters()).device
-    if features is not None:
-        return torch.softmax(model.forward_head(features.to(device)).float(), 1).cpu()
     loader = DataLoader(ImageDataset(items, eval_transform(spec.preprocess), spec.preprocess),
                         batch_size=batch_size, shuffle=False)
     out = []

@@ -72,7 +72,7 @@ def extract_features(model, items: list[Item], spec: BackboneSpec, batch_size: i
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(device):
             if cut is None:
-                out.append(model.forward_features(x).float().cpu())
+                out.append(model.forward_pooled(x).float().cpu())
             else:
                 out.append(model.forward_body(x, 0, cut).half().contiguous().cpu())
         done += len(x)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
+from .errors import ImageReadError
 from .i18n import _
 
 # Pillow's own default is ~89 Mpx with a warning and 2x that as an error. We turn the warning
@@ -33,10 +34,6 @@ FORMATS = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP", "PPM", "HEIF", "AVIF")
 def _formats() -> list[str]:
     Image.init()
     return [f for f in FORMATS if f in Image.OPEN]  # HEIF only where a plugin (pillow-heif) registered it
-
-
-class ImageReadError(Exception):
-    """The file is not a readable image; the message says why in plain words."""
 
 
 def is_image_name(path: str | Path) -> bool:

@@ -1,7 +1,8 @@
 """The transfer model: pretrained layer groups, global pooling, and a new classification head.
 
-It speaks timm's vocabulary: ``forward_features`` (image -> pooled vector), ``forward_head``
-(vector -> class logits), ``reset_classifier`` and ``group_names``.
+Its vocabulary follows timm's where the meaning is the same: ``forward_head`` (pooled vector ->
+class logits) and ``group_names``. ``forward_pooled`` returns the *pooled* vector (timm's
+``forward_features`` returns the unpooled map, so the name is not borrowed).
 """
 
 from __future__ import annotations
@@ -83,23 +84,20 @@ class TransferModel(nn.Module):
             x = module(x)
         return x
 
-    def forward_features(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
+    def forward_pooled(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
         """Pooled feature vector, from images (``start=0``) or from cached prefix activations."""
         x = self.forward_body(x, start)
         return x.mean(dim=(2, 3)) if x.ndim == 4 else x
 
     def forward_from(self, activations: torch.Tensor, start: int) -> torch.Tensor:
         """Logits from the activations after the first ``start`` groups (the frozen-prefix cache)."""
-        return self.head(self.forward_features(activations, start))
+        return self.head(self.forward_pooled(activations, start))
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.head(features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.forward_features(x))
-
-    def reset_classifier(self, num_classes: int, hidden: int = 64, dropout: float = 0.3) -> None:
-        self.head = build_head(self.feature_dim, num_classes, hidden, dropout)
+        return self.head(self.forward_pooled(x))
 
 
 def build_model(spec: BackboneSpec, num_classes: int, hidden: int = 64, dropout: float = 0.3,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from pathlib import Path
 
 from .data import Item, Scan
 from .errors import DatasetError
@@ -92,7 +91,3 @@ def split_summary(split: dict[str, list[Item]], classes: list[str]) -> dict[str,
             counts[it.label] += 1
         out[part] = dict(zip(classes, counts))
     return out
-
-
-def check_missing(split: dict[str, list[Item]]) -> list[str]:
-    return [it.path for items in split.values() for it in items if not Path(it.path).is_file()]
