@@ -46,7 +46,7 @@ MUTATIONS = [
     Mutation("evaluation and export use the last weights", "tl_core/train.py",
              '        model.load_state_dict(best["model"])\n', "        pass\n"),
     Mutation("fine-tuning starts from the last head, not the best", "tl_core/stages.py",
-             'm.load_state_dict(ckpt.load_checkpoint(self.run.checkpoint("best"))["model"])', "pass"),
+             'm.load_state_dict(ckpt.load_checkpoint(self.p.run.checkpoint("best"))["model"])', "pass"),
     Mutation("resume forgets the best score", "tl_core/train.py",
              'best=tuple(last["best"]) if last else None', "best=None"),
     Mutation("one-cycle flattens the discriminative learning rates", "tl_core/stages.py",

@@ -6,6 +6,7 @@ current bookkeeping and returns the reason.
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from dataclasses import dataclass, field
@@ -87,8 +88,12 @@ class Trainer:
         return x, y
 
     def fit(self) -> str:
-        """Run the remaining epochs; returns "completed", or the reason a callback gave."""
+        """Run the remaining epochs; returns "completed", or the reason a callback gave. Under DDP
+        the training forward is wrapped for the fit (gradients averaged over ranks) and unwrapped
+        after it, on all ranks together."""
         self.stop_reason = None
+        if self.dist.enabled:
+            self.train_forward = _ddp(self.model, self.forward, self.device)
         try:
             self.emit(Event.FIT_START)
             for self.epoch in range(self.start_epoch + 1, self.epochs + 1):
@@ -101,6 +106,9 @@ class Trainer:
             self.stop_reason = exc.reason
         finally:
             self.emit(Event.FIT_END)  # also after a crash, so callbacks can flush what they hold
+            if self.dist.enabled:  # drop the wrapper (and its gradient hooks) with the stage
+                self.train_forward = None
+                self.dist.barrier()
         return self.stop_reason or "completed"
 
     def _train_epoch(self) -> dict:
@@ -158,6 +166,27 @@ class Trainer:
         if seen == 0:
             return {"val_loss": None, "val_acc": None}
         return {"val_loss": loss_sum / seen, "val_acc": correct / seen}
+
+
+class _Forward(nn.Module):
+    """A forward function as a module, so DistributedDataParallel can wrap it."""
+
+    def __init__(self, model: nn.Module, forward):
+        super().__init__()
+        self.model, self.fn = model, forward
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+def _ddp(model: nn.Module, forward, device: torch.device) -> nn.Module:
+    from torch.nn.parallel import DistributedDataParallel
+
+    # Buffers (BatchNorm statistics) are not synced each forward: frozen by default.
+    args = inspect.signature(DistributedDataParallel.__init__).parameters
+    no_sync = {"forward_sync_buffers": False} if "forward_sync_buffers" in args else {"broadcast_buffers": False}
+    return DistributedDataParallel(_Forward(model, forward), device_ids=[device.index] if device.type == "cuda" else None,
+                                   **no_sync)
 
 
 def score(record: dict) -> tuple:

@@ -29,6 +29,15 @@ def predict_probs(model, items: list[Item], spec: BackboneSpec, batch_size: int 
     return torch.cat(out) if out else torch.zeros(0, 0)
 
 
+@torch.inference_mode()
+def chunked_probs(model, forward, inputs: torch.Tensor, chunk: int) -> torch.Tensor:
+    """Class probabilities of cached inputs (features or activations) through ``forward``, in chunks."""
+    model.eval()
+    device = next(model.parameters()).device
+    logits = [forward(x.to(device)) for x in torch.split(inputs, chunk)]
+    return torch.softmax(torch.cat(logits).float(), 1).cpu() if logits else torch.zeros(0, 0)
+
+
 def compute_metrics(items: list[Item], probs: torch.Tensor, classes: list[str]) -> dict:
     """Metrics of predictions ``probs`` against the items' labels."""
     n_cls = len(classes)

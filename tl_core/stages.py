@@ -4,30 +4,30 @@ possible), sharing one checkpointer and writing live status."""
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
+from dataclasses import dataclass, field
 
 import torch
-from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, TensorDataset
 
 from . import checkpoints as ckpt
 from . import settings
+from .backbones import BackboneSpec
+from .config import TrainConfig
 from .distributed import Dist, RecordingSampler
 from .engine import EarlyStopping, MetricsLogger, StopFile, Trainer, test_hooks
 from .errors import CancelTraining
-from .i18n import _
-from .evaluate import predict_probs
+from .evaluate import chunked_probs, predict_probs
 from .features import activation_bytes, cached_features
 from .freezing import param_groups
+from .i18n import _
 from .model import TransferModel
+from .recipe import Plan
 from .runs import RunDir
 from .transforms import DecodedImages, ImageDataset, eval_transform, prefetch, train_transform
 
 log = logging.getLogger("tl_core.train")
-_DDP_ARGS = inspect.signature(DistributedDataParallel.__init__).parameters
 
 
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -59,25 +59,6 @@ class Batches:
     def steps(self) -> int:
         n = len(self.sampler) if self.sampler is not None else len(self.ds)
         return max(1, -(-n // self.batch_size))
-
-
-def _feature_batches(feats, labels, batch_size, shuffle, seed, d=None) -> Batches:
-    return Batches(TensorDataset(feats, torch.tensor(labels, dtype=torch.long)), batch_size, shuffle, seed, d)
-
-
-def _image_batches(items, transform, pre, batch_size, shuffle, seed, d=None, decoded=None) -> Batches:
-    return Batches(ImageDataset(items, transform, pre, decoded, seed), batch_size, shuffle, seed, d)
-
-
-class _StageForward(nn.Module):
-    """A stage's forward function as a module, so DistributedDataParallel can wrap it."""
-
-    def __init__(self, model: nn.Module, forward):
-        super().__init__()
-        self.model, self.fn = model, forward
-
-    def forward(self, x):
-        return self.fn(x)
 
 
 class StatusWriter(ckpt.Callback):
@@ -121,107 +102,149 @@ def _extraction_progress(run: RunDir):
     return report
 
 
+@dataclass
+class RunParts:
+    """What both stages of a run share: its folder, settings, plan, network, split and checkpoints."""
+
+    run: RunDir
+    cfg: TrainConfig
+    plan: Plan
+    spec: BackboneSpec
+    model: TransferModel
+    split: dict
+    saver: ckpt.Checkpointer
+    last: dict | None = None  # the checkpoint to resume from
+    dist: Dist = field(default_factory=Dist)
+
+
+@dataclass
+class StageInputs:
+    """A stage's batches and the forward function that fits them (images, features or activations)."""
+
+    train: Batches
+    val: Batches
+    forward: object
+
+
+def head_recipe(model: TransferModel, cfg: TrainConfig):
+    """Stage 1: only the new head trains, at ``head_lr``, constant (fastai's ``fine_tune``, first half)."""
+    return torch.optim.AdamW(model.head.parameters(), lr=cfg.head_lr, weight_decay=cfg.weight_decay), None
+
+
+def finetune_recipe(model: TransferModel, plan: Plan, cfg: TrainConfig, steps_per_epoch: int):
+    """Stage 2: the planned groups unfrozen, each at its own learning rate, one-cycle over the stage."""
+    opt = torch.optim.AdamW(param_groups(model, plan.group_lrs, plan.head_lr), weight_decay=cfg.weight_decay)
+    total = steps_per_epoch * plan.epochs
+    # Warm up over 20% of the steps, then anneal; each phase needs >= 2 steps (a very short run, e.g.
+    # one epoch of 5 batches, otherwise divides by zero): constant learning rates below that.
+    sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=total,
+                                                 pct_start=max(0.2, 3 / total)) if total >= 6 else None)
+    return opt, sched
+
+
 class Stages:
     """The head stage and the fine-tune stage of one run, sharing data loaders and the feature cache."""
 
-    def __init__(self, run, cfg, plan, spec, model: TransferModel, split, saver, last, d: Dist | None = None):
-        self.run, self.cfg, self.plan, self.spec, self.model = run, cfg, plan, spec, model
-        self.split, self.saver, self.last = split, saver, last
-        self.dist = d or Dist()
-        self.device = self.dist.device
+    def __init__(self, parts: RunParts):
+        self.p = parts
         self.shards: dict[str, list[list[int]]] = {}
         self.decoded: DecodedImages | None = None
         self.features: dict[str, torch.Tensor] | None = None
         self.prefix: dict[str, torch.Tensor] | None = None
         self.cache_status = self.prefix_status = "off"
         self.epochs_run = 0
+        plan = parts.plan
         self.head_epochs = plan.epochs if plan.head_only else plan.head_epochs
         self.total_epochs = self.head_epochs + (0 if plan.head_only else plan.epochs)
 
-    def _labels(self, part):
-        return [it.label for it in self.split[part]]
-
-    def _cached(self, cut: int | None) -> tuple[dict[str, torch.Tensor], str]:
-        """Features (``cut=None``) or prefix activations of every split part, from the cache."""
-        parts = ("train", "val", "test")
-        items = [it for part in parts for it in self.split[part]]
-
-        def extract():
-            return cached_features(self.model, items, self.spec, self.cfg.cache_dir, self.cfg.weights,
-                                   self.cfg.batch_size, _extraction_progress(self.run), cut=cut)
-
-        # Under DDP rank 0 extracts and stores; the others then read its cache (or, without a
-        # shared file system, extract for themselves).
-        if self.dist.main:
-            rows, status = extract()
-            self.dist.barrier()
-        else:
-            self.dist.barrier()
-            rows, status = extract()
-        return dict(zip(parts, torch.split(rows, [len(self.split[p]) for p in parts]))), status
-
-    def _load_features(self) -> None:
-        self.features, self.cache_status = self._cached(None)
-
-    def _resume_point(self, stage: str) -> tuple[int, dict | None]:
-        if self.last and self.last["stage"] == stage:
-            return self.last["epoch"], self.last
-        return 0, None
-
     def run_all(self) -> str:
         reason = "completed"
-        resumed_finetune = self.last is not None and self.last["stage"] == "finetune"
-        if self.head_epochs and not resumed_finetune:
+        last = self.p.last
+        if self.head_epochs and not (last is not None and last["stage"] == "finetune"):
             reason = self._head_stage()
-        if not self.plan.head_only and reason != "stopped":
+        if not self.p.plan.head_only and reason != "stopped":
             reason = self._finetune_stage()
         return reason
 
     def _head_stage(self) -> str:
-        m, cfg = self.model, self.cfg
-        m.freeze_to(self.plan.total_groups)
+        m, cfg = self.p.model, self.p.cfg
+        m.freeze_to(self.p.plan.total_groups)
         start, state = self._resume_point("head")
         if state:
             m.load_state_dict(state["model"])
-        if self.plan.use_cache or not self.plan.head_only:
-            self._load_features()
-            train = _feature_batches(self.features["train"], self._labels("train"), cfg.batch_size, True, cfg.seed,
-                                     self.dist)
-            val = _feature_batches(self.features["val"], self._labels("val"), 256, False, cfg.seed)
-            forward = m.forward_head
-        else:
-            train, val = self._image_loaders()
-            forward = m
-        opt = torch.optim.AdamW(m.head.parameters(), lr=cfg.head_lr, weight_decay=cfg.weight_decay)
-        return self._fit("head", opt, None, train, val, forward, self.head_epochs, start, state, epochs_before=0)
+        opt, sched = head_recipe(m, cfg)
+        return self._fit("head", opt, sched, self._head_inputs(), self.head_epochs, start, state, epochs_before=0)
 
-    def _image_loaders(self):
-        cfg, pre = self.cfg, self.spec.preprocess
+    def _finetune_stage(self) -> str:
+        m, cfg, plan = self.p.model, self.p.cfg, self.p.plan
+        self.p.dist.barrier()  # rank 0 has written the head stage's best checkpoint
+        start, state = self._resume_point("finetune")
+        if state:
+            m.load_state_dict(state["model"])
+        elif self.p.run.checkpoint("best").is_file():
+            m.load_state_dict(ckpt.load_checkpoint(self.p.run.checkpoint("best"))["model"])  # best head, then unfreeze
+        m.freeze_to(plan.frozen_groups)
+        m.bn_stats_frozen = cfg.bn_stats == "frozen"
+        inputs = self._finetune_inputs()
+        opt, sched = finetune_recipe(m, plan, cfg, inputs.train.steps())
+        return self._fit("finetune", opt, sched, inputs, plan.epochs, start, state, epochs_before=self.head_epochs)
+
+    # The inputs of each stage: cached features, cached prefix activations, or images ----------------
+    def _head_inputs(self) -> StageInputs:
+        plan = self.p.plan
+        if plan.head_only and not plan.use_cache:  # augmentation on: images every epoch
+            return self._image_inputs()
+        self.features, self.cache_status = self._cached(None)
+        return StageInputs(self._tensor_batches(self.features, "train"), self._tensor_batches(self.features, "val", 256),
+                           self.p.model.forward_head)
+
+    def _finetune_inputs(self) -> StageInputs:
+        plan = self.p.plan
+        if plan.use_cache and plan.frozen_groups > 0 and self._load_prefix():
+            return StageInputs(self._tensor_batches(self.prefix, "train"), self._tensor_batches(self.prefix, "val"),
+                               self._prefix_forward)
+        return self._image_inputs()
+
+    def _tensor_batches(self, tensors: dict[str, torch.Tensor], part: str, batch_size: int | None = None) -> Batches:
+        cfg, train = self.p.cfg, part == "train"
+        labels = torch.tensor([it.label for it in self.p.split[part]], dtype=torch.long)
+        return Batches(TensorDataset(tensors[part], labels), batch_size or cfg.batch_size, train, cfg.seed,
+                       self.p.dist if train else None)
+
+    def _image_inputs(self) -> StageInputs:
+        cfg, pre = self.p.cfg, self.p.spec.preprocess
         if self.decoded is None:  # one per run: decode and resize each image once, in the first epoch
             self.decoded = DecodedImages(pre)
-        train = _image_batches(self.split["train"], train_transform(pre, self.plan.augment, predecoded=True), pre,
-                               cfg.batch_size, True, cfg.seed, self.dist, self.decoded)
-        val = _image_batches(self.split["val"], eval_transform(pre, predecoded=True), pre, cfg.batch_size, False,
-                             cfg.seed, decoded=self.decoded)
-        return train, val
+        train = Batches(ImageDataset(self.p.split["train"], train_transform(pre, self.p.plan.augment, predecoded=True),
+                                     pre, self.decoded, cfg.seed), cfg.batch_size, True, cfg.seed, self.p.dist)
+        val = Batches(ImageDataset(self.p.split["val"], eval_transform(pre, predecoded=True), pre, self.decoded,
+                                   cfg.seed), cfg.batch_size, False, cfg.seed)
+        return StageInputs(train, val, self.p.model)
 
-    @torch.inference_mode()
-    def probs(self, part: str, stage: str) -> torch.Tensor:
-        """Class probabilities of a split part, from whichever cache matches the model's stage."""
-        self.model.eval()
-        if stage == "head" and self.features is not None:
-            chunks = [self.model.forward_head(f.to(self.device)) for f in torch.split(self.features[part], 256)]
-        elif stage == "finetune" and self.prefix is not None:
-            chunks = [self._prefix_forward(a.to(self.device)) for a in torch.split(self.prefix[part], 64)]
+    def _cached(self, cut: int | None) -> tuple[dict[str, torch.Tensor], str]:
+        """Features (``cut=None``) or prefix activations of every split part, from the cache."""
+        p, parts = self.p, ("train", "val", "test")
+        items = [it for part in parts for it in p.split[part]]
+
+        def extract():
+            return cached_features(p.model, items, p.spec, p.cfg.cache_dir, p.cfg.weights, p.cfg.batch_size,
+                                   _extraction_progress(p.run), cut=cut)
+
+        # Under DDP rank 0 extracts and stores; the others then read its cache (or, without a
+        # shared file system, extract for themselves).
+        if p.dist.main:
+            rows, status = extract()
+            p.dist.barrier()
         else:
-            return predict_probs(self.model, self.split[part], self.spec, self.cfg.batch_size)
-        return torch.softmax(torch.cat(chunks).float(), 1).cpu()
+            p.dist.barrier()
+            rows, status = extract()
+        return dict(zip(parts, torch.split(rows, [len(p.split[part]) for part in parts]))), status
 
     def _load_prefix(self) -> bool:
         """Cache the activations at the freeze boundary (no augmentation): later epochs only run
         the unfrozen groups. Falls back to images when the cache would exceed the memory limit."""
-        k = self.plan.frozen_groups
-        need = activation_bytes(self.model, self.spec, k, sum(len(v) for v in self.split.values()))
+        p, k = self.p, self.p.plan.frozen_groups
+        need = activation_bytes(p.model, p.spec, k, sum(len(v) for v in p.split.values()))
         limit = settings.prefix_cache_max_bytes()
         if need > limit:
             log.info("frozen-prefix cache needs %.1f GB (limit %.1f GB): training on images instead",
@@ -233,39 +256,27 @@ class Stages:
 
     def _prefix_forward(self, acts: torch.Tensor) -> torch.Tensor:
         x = acts.float()
-        if self.spec.channels_last and x.ndim == 4:
+        if self.p.spec.channels_last and x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.model.forward_from(x, self.plan.frozen_groups)
+        return self.p.model.forward_from(x, self.p.plan.frozen_groups)
 
-    def _finetune_stage(self) -> str:
-        m, cfg = self.model, self.cfg
-        self.dist.barrier()  # rank 0 has written the head stage's best checkpoint
-        start, state = self._resume_point("finetune")
-        if state:
-            m.load_state_dict(state["model"])
-        elif self.run.checkpoint("best").is_file():
-            m.load_state_dict(ckpt.load_checkpoint(self.run.checkpoint("best"))["model"])  # best head, then unfreeze
-        m.freeze_to(self.plan.frozen_groups)
-        m.bn_stats_frozen = cfg.bn_stats == "frozen"
-        if self.plan.use_cache and self.plan.frozen_groups > 0 and self._load_prefix():
-            train = _feature_batches(self.prefix["train"], self._labels("train"), cfg.batch_size, True, cfg.seed,
-                                     self.dist)
-            val = _feature_batches(self.prefix["val"], self._labels("val"), cfg.batch_size, False, cfg.seed)
-            forward = self._prefix_forward
-        else:
-            train, val = self._image_loaders()
-            forward = m
-        opt = torch.optim.AdamW(param_groups(m, self.plan.group_lrs, self.plan.head_lr), weight_decay=cfg.weight_decay)
-        total = train.steps() * self.plan.epochs
-        # One-cycle: warm up over 20% of the steps, then anneal; each phase needs >= 2 steps (a very
-        # short run, e.g. one epoch of 5 batches, otherwise divides by zero): constant LR below that.
-        sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups],
-                                                     total_steps=total, pct_start=max(0.2, 3 / total))
-                 if total >= 6 else None)
-        return self._fit("finetune", opt, sched, train, val, forward, self.plan.epochs, start, state,
-                         epochs_before=self.head_epochs)
+    def probs(self, part: str, stage: str) -> torch.Tensor:
+        """Class probabilities of a split part, from whichever cache matches the model's stage."""
+        if stage == "head" and self.features is not None:
+            return chunked_probs(self.p.model, self.p.model.forward_head, self.features[part], 256)
+        if stage == "finetune" and self.prefix is not None:
+            return chunked_probs(self.p.model, self._prefix_forward, self.prefix[part], 64)
+        return predict_probs(self.p.model, self.p.split[part], self.p.spec, self.p.cfg.batch_size)
 
-    def _fit(self, stage, opt, sched, train, val, forward, epochs, start, state, epochs_before) -> str:
+    # The loop ----------------------------------------------------------------------------------------
+    def _resume_point(self, stage: str) -> tuple[int, dict | None]:
+        last = self.p.last
+        if last and last["stage"] == stage:
+            return last["epoch"], last
+        return 0, None
+
+    def _fit(self, stage, opt, sched, inputs: StageInputs, epochs, start, state, epochs_before) -> str:
+        p = self.p
         if state:
             opt.load_state_dict(state["optimizer"])
             if sched is not None and state.get("scheduler"):
@@ -274,33 +285,21 @@ class Stages:
         else:
             # Feature extraction on a cache miss draws from the global RNG; reseed so a cache hit
             # and a miss train identically (dropout masks, augmentation).
-            torch.manual_seed(self.cfg.seed + (1 if stage == "finetune" else 0))
-        d = self.dist
+            torch.manual_seed(p.cfg.seed + (1 if stage == "finetune" else 0))
         # Only rank 0 writes (metrics, checkpoints, status); every rank stops together.
-        writers = [MetricsLogger(self.run), self.saver, StatusWriter(self.run, epochs_before, self.total_epochs)]
-        trainer = Trainer(self.model, opt, train, val, forward, epochs, stage=stage, start_epoch=start,
-                          steps_per_epoch=train.steps(), scheduler=sched,
-                          channels_last=self.spec.channels_last and forward is self.model,
+        writers = [MetricsLogger(p.run), p.saver, StatusWriter(p.run, epochs_before, self.total_epochs)]
+        trainer = Trainer(p.model, opt, inputs.train, inputs.val, inputs.forward, epochs, stage=stage,
+                          start_epoch=start, steps_per_epoch=inputs.train.steps(), scheduler=sched,
+                          channels_last=p.spec.channels_last and inputs.forward is p.model,
                           step=state["step"] if state else 0,
-                          loss_fn=torch.nn.CrossEntropyLoss(label_smoothing=self.cfg.label_smoothing),
-                          callbacks=[*(writers if d.main else []), StopFile(self.run),
-                                     EarlyStopping(self.cfg.patience), *test_hooks(self.run)],
-                          device=self.device, dist=d)
-        if d.enabled:
-            # Buffers (BatchNorm statistics) are not synced each forward: frozen by default.
-            no_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in _DDP_ARGS
-                       else {"broadcast_buffers": False})
-            ddp = DistributedDataParallel(_StageForward(self.model, forward),
-                                          device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                                          **no_sync)
-            trainer.train_forward = ddp
+                          loss_fn=torch.nn.CrossEntropyLoss(label_smoothing=p.cfg.label_smoothing),
+                          callbacks=[*(writers if p.dist.main else []), StopFile(p.run),
+                                     EarlyStopping(p.cfg.patience), *test_hooks(p.run)],
+                          device=p.dist.device, dist=p.dist)
         reason = trainer.fit()
-        if d.enabled:  # drop the DDP wrapper (and its gradient hooks) with the stage, on all ranks together
-            trainer.train_forward = None
-            del ddp
-            d.barrier()
-        if train.sampler is not None and train.sampler.first is not None:
-            self.shards[stage] = d.gather(train.sampler.first)
+        sampler = inputs.train.sampler
+        if sampler is not None and sampler.first is not None:
+            self.shards[stage] = p.dist.gather(sampler.first)
         self.epochs_run += len(trainer.history)
         log.info("stage %s ended: %s after %d epoch(s)", stage, reason, len(trainer.history))
         return reason

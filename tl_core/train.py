@@ -26,7 +26,7 @@ from .model import build_model
 from .recipe import plan_run, resolved_config
 from .runs import RunDir, read_json, write_json_atomic
 from .splits import make_split, split_from_json, split_summary, split_to_json
-from .stages import Stages
+from .stages import RunParts, Stages
 
 log = logging.getLogger("tl_core.train")
 
@@ -136,7 +136,8 @@ def train_run(run: RunDir, cfg: TrainConfig | None = None, resume: bool = False)
         d.barrier()
         last = last if d.main else _load_resume_state(run, trim=False)
     saver = ckpt.Checkpointer(run, meta, best=tuple(last["best"]) if last else None)
-    stages = Stages(run, cfg, plan, spec, model, split, saver, last, d)
+    parts = RunParts(run, cfg, plan, spec, model, split, saver, last, d)
+    stages = Stages(parts)
     try:
         reason = stages.run_all()
     except CancelTraining as exc:  # stopped while computing features
@@ -145,12 +146,13 @@ def train_run(run: RunDir, cfg: TrainConfig | None = None, resume: bool = False)
         write_json_atomic(run.path / "distributed.json", {
             "processes": d.world, "backend": d.backend, "device": distributed.describe_device(d.device),
             "first_epoch_samples": stages.shards})
-    summary = _finish(run, cfg, plan, spec, model, split, classes, stages, reason, t_start) if d.main else None
+    summary = _finish(parts, classes, stages, reason, t_start) if d.main else None
     return d.broadcast(summary)
 
 
-def _finish(run, cfg, plan, spec, model, split, classes, stages: Stages, reason: str, t_start: float) -> dict:
+def _finish(parts: RunParts, classes: list[str], stages: Stages, reason: str, t_start: float) -> dict:
     """Evaluate the best checkpoint on val and test, write eval.json and the final status."""
+    run, cfg, plan, spec, model, split = parts.run, parts.cfg, parts.plan, parts.spec, parts.model, parts.split
     best = ckpt.load_checkpoint(run.checkpoint("best")) if run.checkpoint("best").is_file() else None
     results = {}
     if best is not None:
