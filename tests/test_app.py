@@ -95,6 +95,7 @@ def test_model_page_diagram_follows_the_slider(env):
     assert any("Grey: frozen (8%" in c.value for c in at.caption)
 
 
+@pytest.mark.slow
 def test_train_evaluate_predict_runs_pages(env):
     at = page(app(), "train")
     assert any("Data page" in i.value for i in at.info)
@@ -163,6 +164,7 @@ def _trained_run(env):
     return run
 
 
+@pytest.mark.slow
 def test_a_new_server_reattaches_and_a_deleted_run_does_not_crash(env):
     run = _trained_run(env)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
@@ -182,6 +184,7 @@ def test_a_new_server_reattaches_and_a_deleted_run_does_not_crash(env):
         page(at, name)
 
 
+@pytest.mark.slow
 def test_two_sessions_get_separate_runs_and_the_second_waits(env, monkeypatch):
     monkeypatch.setenv("TL_TEST_HOLD_AFTER_EPOCH", "1")
     data = make_folder(env / "data" / "colours", per_class=6)
@@ -211,6 +214,7 @@ def test_two_sessions_get_separate_runs_and_the_second_waits(env, monkeypatch):
     assert data.exists()
 
 
+@pytest.mark.slow
 def test_data_page_measures_and_can_adopt_the_measurement(env):
     at = page(app(), "data")
     at.button(key="d_use_sample").click().run()
@@ -223,6 +227,7 @@ def test_data_page_measures_and_can_adopt_the_measurement(env):
     assert any("Scenario 3" in s.value for s in at.subheader)
 
 
+@pytest.mark.slow
 def test_model_page_preflight_times_real_batches_and_offers_the_cache(env):
     at = page(app(), "data")
     at.button(key="d_use_sample").click().run()
@@ -255,6 +260,7 @@ def test_data_page_imports_an_open_data_set(env):
                for m in getattr(at, kind))
 
 
+@pytest.mark.slow
 def test_resume_button_continues_an_interrupted_run(env, monkeypatch):
     from tl_core.config import TrainConfig
     from tl_core.launcher import launch
@@ -284,6 +290,7 @@ def test_resume_button_continues_an_interrupted_run(env, monkeypatch):
     assert epochs == [1, 2, 3, 4] and run_state(run) == "succeeded"
 
 
+@pytest.mark.slow
 def test_predicting_the_same_photo_twice_shows_both(env):
     run = _trained_run(env)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conftest import COLOURS, ROOT, make_image, run_cli
 
 
@@ -12,6 +14,7 @@ def _last_json(proc):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_train_evaluate_predict_round_trip(tmp_path, image_folder, cache_dir):
     runs = tmp_path / "runs"
     out = _last_json(run_cli("train", "--data", str(image_folder), "--scenario", "1", "--runs-dir", str(runs),
@@ -72,6 +75,7 @@ def test_advise_list_validate(tmp_path, image_folder):
     assert rep["ok"] and rep["counts"] == {"blue": 12, "green": 12, "red": 12}
 
 
+@pytest.mark.slow
 def test_bad_input_is_one_clear_line_and_nonzero(tmp_path, image_folder):
     cases = [
         (("train", "--data", str(tmp_path / "missing")), "data folder not found"),
@@ -89,6 +93,7 @@ def test_bad_input_is_one_clear_line_and_nonzero(tmp_path, image_folder):
         assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_resume_after_kill_via_cli(tmp_path, image_folder, cache_dir):
     """A run whose process died is reported as interrupted and resumes to completion."""
     from tl_core.runs import RunDir, run_state

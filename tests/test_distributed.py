@@ -6,7 +6,11 @@ import json
 import os
 import subprocess
 
+import pytest
+
 from conftest import PYTHON, ROOT, make_folder
+
+pytestmark = pytest.mark.slow
 
 
 def torchrun(*args: str, tmp_path, timeout: int = 300) -> subprocess.CompletedProcess:

@@ -30,6 +30,8 @@ from tl_core.runs import RunDir
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
 
 def _free_port() -> int:
     with socket.socket() as s:

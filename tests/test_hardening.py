@@ -84,6 +84,7 @@ def test_changing_the_scenario_clears_a_stale_freeze_override(env):
 
 
 # 3 -------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_killed_lab_leaves_no_zombie_scenario_run(env):
     from tl_core.launcher import launch_lab, stop
     from tl_core.runs import RunDir, list_runs, run_state
@@ -191,6 +192,7 @@ def test_cli_prints_the_traceback_of_an_unexpected_error(tmp_path):
 
 
 # 6 -------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_torchscript_bundles_need_explicit_trust(trained_run, tmp_path):
     from tl_core.export import export_run
     from tl_core.serving import open_predictor
@@ -206,6 +208,7 @@ def test_torchscript_bundles_need_explicit_trust(trained_run, tmp_path):
     assert run_cli("predict", str(bundle), image, "--trust").returncode == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model_file", ["../outside.onnx", "/etc/passwd", "sub/../../outside.onnx"])
 def test_a_bundle_cannot_point_outside_its_folder(trained_run, tmp_path, model_file):
     from tl_core.export import export_run
@@ -322,6 +325,7 @@ def test_two_imports_of_the_same_open_data_set_at_once(tmp_path):
 
 
 # 12 ------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_the_web_server_does_not_get_the_training_allocator_setting(tmp_path):
     import socket
     import urllib.request

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conftest import run_cli
 
 from tl_core.figures import lab_chart
@@ -11,6 +13,7 @@ from tl_core.lab import read_lab, summarize_lab
 from tl_core.runs import RunDir, run_state
 
 
+@pytest.mark.slow
 def test_lab_cli_trains_all_four_scenarios_as_runs(tmp_path, image_folder):
     proc = run_cli("lab", "--data", str(image_folder), "--runs-dir", str(tmp_path / "runs"), "--epochs", "1",
                    "--cache-dir", str(tmp_path / "cache"), "--json")

@@ -6,10 +6,14 @@ import os
 import signal
 import time
 
+import pytest
+
 from conftest import held
 from tl_core.config import TrainConfig
 from tl_core.launcher import is_live, launch, start_process, stop
 from tl_core.runs import run_state
+
+pytestmark = pytest.mark.slow
 
 
 def _wait(run, states, timeout=240):

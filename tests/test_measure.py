@@ -33,6 +33,7 @@ def test_measure_reports_its_evidence(image_folder):
     assert 0 <= e["imagenet_mean_normalized_entropy"] <= 1
 
 
+@pytest.mark.slow
 def test_measure_on_real_hand_photos():
     """The bundled hand signs (measured: 20 per class, ImageNet confidence 0.20, 5-NN 0.685)."""
     from conftest import ROOT
@@ -44,6 +45,7 @@ def test_measure_on_real_hand_photos():
     assert 0.1 <= e["imagenet_mean_top_probability"] <= 0.3 and 0.4 <= e["knn_accuracy_frozen_features"] <= 0.9
 
 
+@pytest.mark.slow
 def test_advise_measures_with_data_via_cli(image_folder):
     proc = run_cli("advise", "--data", str(image_folder), "--json")
     assert proc.returncode == 0, proc.stderr[-1000:]

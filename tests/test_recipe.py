@@ -87,6 +87,7 @@ def _batchnorm_keys(state: dict, groups: list[str]) -> list[str]:
     return [k for k in state if k.endswith("running_mean") and k.split(".")[1] in groups]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bn_stats", ["frozen", "train"])
 def test_fine_tuning_keeps_batchnorm_statistics_unless_asked(tmp_path, image_folder, cache_dir, bn_stats):
     from tl_core.backbones import get_backbone
@@ -109,6 +110,7 @@ def test_fine_tuning_keeps_batchnorm_statistics_unless_asked(tmp_path, image_fol
 
 
 # 3 + 4: the best checkpoint is what is evaluated, exported and fine-tuned from --------------------
+@pytest.mark.slow
 def test_evaluation_export_and_fine_tuning_use_the_best_checkpoint(tmp_path, image_folder, cache_dir,
                                                                    monkeypatch, with_callback):
     from tl_core.export import export_run
@@ -144,6 +146,7 @@ def test_evaluation_export_and_fine_tuning_use_the_best_checkpoint(tmp_path, ima
 
 
 # 5: resuming keeps the best score so far ---------------------------------------------------------
+@pytest.mark.slow
 def test_resume_keeps_the_best_checkpoint_of_the_interrupted_run(tmp_path, image_folder, cache_dir, monkeypatch,
                                                                   with_callback):
     first_head_epoch_is_best(monkeypatch)
@@ -169,6 +172,7 @@ def test_resume_keeps_the_best_checkpoint_of_the_interrupted_run(tmp_path, image
 
 
 # 6: discriminative learning rates survive the one-cycle schedule ---------------------------------
+@pytest.mark.slow
 def test_one_cycle_keeps_every_groups_own_learning_rate(tmp_path, image_folder, cache_dir, with_callback):
     seen = []
 
@@ -264,6 +268,7 @@ def test_a_pid_reused_by_another_program_is_not_a_live_run(tmp_path):
 SAMPLE = ROOT / "sample_data" / "sign-language-digits"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario,floor", [(1, 0.70), (3, 0.83)])
 def test_recipe_accuracy_on_the_bundled_real_photos(tmp_path, scenario, floor):
     """200 hand-sign photos (Apache-2.0), default split (30 test images), seed 0. Measured here:

@@ -47,6 +47,7 @@ def test_head_only_learns_and_reuses_the_cache(tmp_path, image_folder, cache_dir
     assert second["trainable_params"] == 1280 * 3 + 3
 
 
+@pytest.mark.slow
 def test_fine_tune_scenario_uses_discriminative_stage(tmp_path, image_folder, cache_dir):
     run, result = _run(tmp_path, image_folder, cache_dir, scenario=3, epochs=1, head_epochs=3, batch_size=8)
     assert 0.33 <= result["frozen_fraction"] <= 0.5
@@ -87,6 +88,7 @@ def test_stop_file_stops_between_batches(tmp_path, image_folder, cache_dir, monk
     assert result["test_accuracy"] is not None  # the best model so far is still evaluated
 
 
+@pytest.mark.slow
 def test_resume_continues_from_last_checkpoint(tmp_path, image_folder, cache_dir):
     cfg = TrainConfig(data=str(image_folder), cache_dir=str(cache_dir), scenario=1, epochs=6, patience=0)
     run = RunDir.create(tmp_path / "runs")
@@ -157,6 +159,7 @@ def test_decoded_images_give_the_same_pixels_and_stay_bounded(image_folder, tmp_
     assert len(tight.store) == 1 and tight.bytes <= tight.max_bytes
 
 
+@pytest.mark.slow
 def test_augmented_fine_tune_records_time_spent_waiting_for_data(tmp_path, image_folder, cache_dir):
     run, result = _run(tmp_path, image_folder, cache_dir, scenario=3, epochs=2, head_epochs=1, batch_size=8,
                        augment="light")
@@ -209,6 +212,7 @@ def test_augmentation_is_random_per_sample_but_reproducible(image_folder, level)
     assert not torch.equal(ds[1][0], ds[2][0])
 
 
+@pytest.mark.slow
 def test_a_one_epoch_fine_tune_of_a_few_batches_trains(tmp_path, image_folder, cache_dir):
     """The one-cycle schedule needs a few steps per phase; shorter runs keep a constant rate."""
     for batch_size, epochs in ((8, 1), (8, 2), (4, 2)):  # 3, 6 and 12 steps
