@@ -116,8 +116,10 @@ try:
         info = check(w["data_dir"], language())
 except TLError as exc:
     st.error(str(exc))
+    w["data_dir"] = w["data_ready"] = None  # a folder that cannot be read is not "chosen": Train stays off
     st.stop()
 rep = info["report"]
+w["data_ready"] = rep["ok"]
 st.subheader(_("`{name}`: {classes} classes, {images} usable images", name=Path(w["data_dir"]).name,
                classes=len(rep["classes"]), images=sum(rep["counts"].values())))
 for issue in rep["issues"]:

@@ -20,7 +20,7 @@ def bundle_zip(folder: str, created: str) -> bytes:
     return zip_bundle(folder)
 
 
-run = current_run(latest_evaluated=True)
+run = current_run()  # this session's run (or the one in the link), never someone else's newest
 if run is None:
     st.info(_("Train a model first (or pick one on the Runs page)."))
     st.stop()
@@ -29,8 +29,17 @@ st.caption(_("Run `{id}` · {backbone} · data `{data}`", id=run.id, backbone=cf
              data=Path(cfg.get("data") or "").name))
 ev = read_json(run.eval_file)
 if not ev or "test" not in ev:
-    st.info(_("Run `{id}` is {state}: its evaluation appears here when training ends.", id=run.id,
-              state=_(run_state(run))))
+    state = run_state(run)
+    if state == "failed":
+        st.error(_("Run `{id}` failed, so there is nothing to evaluate: {error}", id=run.id,
+                   error=run.status().get("error") or _("unknown reason")))
+    elif state in ("queued", "running"):
+        st.info(_("Run `{id}` is {state}: its evaluation appears here when training ends.", id=run.id,
+                  state=_(state)))
+    else:
+        st.info(_("Run `{id}` is {state} and has no test results (no test images, or it ended before its first "
+                  "epoch).", id=run.id, state=_(state)))
+    st.page_link("pages/train.py", label=_("Go to Train"), icon=":material/model_training:")
     st.stop()
 
 test = ev["test"]

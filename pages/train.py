@@ -47,8 +47,11 @@ if gpus() > 1:
     st.number_input(_("Processes per machine (one per GPU, DistributedDataParallel)"), 1, gpus(), gpus(),
                     key="t_procs", disabled=live)
 c1, c2 = st.columns(2)
-c1.button(_("Start training"), type="primary", on_click=start, disabled=live or not w["data_dir"], key="t_start")
+ready = w["data_dir"] and w.get("data_ready") is not False
+c1.button(_("Start training"), type="primary", on_click=start, disabled=live or not ready, key="t_start")
 c2.button(_("Stop"), on_click=request_stop, disabled=not live, key="t_stop")
+if w["data_dir"] and not ready and not live:
+    st.warning(_("The chosen data set has errors (see the Data page): fix them there before training."))
 if err := st.session_state.pop("train_error", None):
     st.error(err)
 if run is None:

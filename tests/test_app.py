@@ -86,6 +86,45 @@ def test_data_page_zip_upload_reports_problems(env):
     assert not (env / "data" / "evil.jpg").exists() and not (env / "evil.jpg").exists()
 
 
+def test_a_zip_without_class_folders_is_a_clear_dead_end_not_a_trap(env):
+    import io
+    import zipfile
+
+    src = make_folder(env / "src", per_class=3, classes=("red",))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for p in src.rglob("*.jpg"):
+            zf.write(p, p.name)  # images at the zip's root: no class folders
+    at = page(app(), "data")
+    at.radio(key="d_source").set_value("upload").run()
+    at.file_uploader(key="d_zip").set_value(("flat.zip", buf.getvalue(), "application/zip")).run()
+    at.button(key="d_unzip").click().run()
+    message = " ".join(e.value for e in at.error)
+    assert "has no class sub-folders" in message and "`" in message and "*" not in message
+    assert str(env) not in message  # the server's folders stay private
+    page(at, "train")  # the broken folder is not left selected: Train asks for a data set
+    assert any("Data page first" in i.value for i in at.info) and not at.button
+
+
+def test_evaluate_says_why_a_failed_run_has_no_results(env):
+    from tl_core.runs import RunDir
+
+    run = RunDir.create(env / "runs")
+    (run.path / "config.json").write_text(json.dumps({"data": "/x/flat", "backbone": "efficientnet_lite0"}))
+    run.write_status(state="failed", error="flat has no class sub-folders")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params["run"] = run.id
+    at.switch_page("pages/evaluate.py").run()
+    assert any("failed" in e.value and "flat has no class sub-folders" in e.value for e in at.error)
+    assert not any("appears here when training ends" in i.value for i in at.info)
+
+
+def test_a_fresh_session_does_not_show_another_sessions_run(env):
+    run = _trained_run(env)
+    at = page(app(), "evaluate")
+    assert not any(run.id in c.value for c in at.caption) and any("Train a model first" in i.value for i in at.info)
+
+
 def test_model_page_diagram_follows_the_slider(env):
     at = page(app(), "model")
     assert at.dataframe and at.selectbox(key="m_backbone").value == "efficientnet_lite0"

@@ -156,8 +156,9 @@ def scan_folder(root: str | Path) -> Scan:
     class_dirs = {part: _class_dirs(folder, root, skipped) for part, folder in split_dirs.items()}
     classes = sorted({d.name for dirs in class_dirs.values() for d in dirs})
     if not classes:
-        raise DatasetError(_("{root} has no class sub-folders. Put the images of each class in its own folder, e.g. "
-                             "{root}/cats/*.jpg and {root}/dogs/*.jpg", root=root))
+        raise DatasetError(_("`{name}` has no class sub-folders: put the images of each class in a folder of its "
+                             "own, e.g. `{name}/cats/` and `{name}/dogs/`; the folder names become the labels",
+                             name=root.name))
     index = {name: i for i, name in enumerate(classes)}
     parts = {}
     for part, folder in split_dirs.items():

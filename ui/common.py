@@ -80,15 +80,12 @@ def wizard_plan(w: dict, n_images: int = 0, planned: bool = False) -> Plan:
     return plan_run(cfg, group_table(cfg.backbone)[1], train_images(n_images, cfg))
 
 
-def current_run(latest_evaluated: bool = False) -> RunDir | None:
-    """The run named in the URL (``?run=ID``), so a reload or a new tab re-attaches to it; with
-    ``latest_evaluated``, the newest evaluated run when none is named."""
+def current_run() -> RunDir | None:
+    """The run named in the URL (``?run=ID``) or started in this session, so a reload or a new tab
+    re-attaches to it. Never another session's run: on a shared server that would be someone else's."""
     path = run_path(runs_dir(), st.query_params.get("run") or st.session_state.get("run_id"))
     if path is not None and (path / "config.json").is_file():
         return RunDir(path)
-    if latest_evaluated:
-        done = sorted(runs_dir().glob("*/eval.json"), reverse=True)
-        return RunDir(done[0].parent) if done else None
     return None
 
 
