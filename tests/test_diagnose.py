@@ -14,6 +14,8 @@ def test_verdicts():
     assert under["verdict"] == "underfitting" and any("freeze less" in a for a in under["advice"])
     over = diagnose(_epochs([0.8, 0.9, 0.97, 1.0], [0.75, 0.8, 0.82, 0.8], [0.6, 0.5, 0.55, 0.6]))
     assert over["verdict"] == "overfitting" and any("augmentation" in a for a in over["advice"])
+    assert "20 points above validation accuracy 80%" in over["why"]  # points, not a relative percentage
+    assert not any("dropout" in a for a in over["advice"])  # only advice the app can apply
     rising = diagnose(_epochs([0.9, 0.93, 0.95, 0.96, 0.97, 0.97], [0.9, 0.92, 0.91, 0.9, 0.9, 0.9],
                               [0.3, 0.25, 0.3, 0.35, 0.4, 0.45]))
     assert rising["verdict"] == "overfitting" and "epoch 2" in rising["why"]

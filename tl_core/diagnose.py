@@ -45,11 +45,12 @@ def diagnose(records: list[dict]) -> dict:
                            _("give the head more hidden units"), _("raise the learning rate a little")]}
     rising = best_loss_i <= len(epochs) - 4 and last["val_loss"] > epochs[best_loss_i]["val_loss"] * 1.1
     if gap > OVERFIT_GAP or rising:
-        why = (_("training accuracy {acc:.0%} is {gap:.0%} above validation accuracy", acc=last["train_acc"], gap=gap)
+        why = (_("training accuracy {acc:.0%} is {gap:.0f} points above validation accuracy {val:.0%}",
+                 acc=last["train_acc"], gap=100 * gap, val=last["val_acc"])
                if gap > OVERFIT_GAP else _("validation loss has risen since epoch {n}", n=best_loss_i + 1))
         return {"verdict": N_("overfitting"), "why": why,
                 "advice": [_("freeze more of the pretrained network"), _("turn on augmentation"),
-                           _("use fewer head units or more dropout"), _("collect more images per class"),
+                           _("use fewer hidden units in the head"), _("collect more images per class"),
                            _("lower the learning rate or stop earlier (the best epoch is kept anyway)")]}
     return {"verdict": N_("good fit"),
             "why": _("training {train:.0%} and validation {val:.0%} are close and high", train=last["train_acc"],
