@@ -11,7 +11,7 @@ from tl_core.i18n import _
 from tl_core.lab import read_lab, summarize_lab
 from tl_core.launcher import is_live, launch_lab, stop
 from tl_core.paths import run_path
-from tl_core.runs import RunDir, is_lab, run_state
+from tl_core.runs import RunDir, is_lab, run_state, waiting_behind
 from ui.common import runs_dir, wizard
 
 w = wizard()
@@ -70,8 +70,10 @@ def show_lab() -> None:
     state, info = run_state(lab), read_lab(lab.path)
     status = lab.status()
     done = info.get("scenarios", [])
-    if state == "queued":
+    if state == "queued" and waiting_behind(lab):
         st.info(_("Waiting for a free training slot (another run is training on this server)."))
+    elif state == "queued":
+        st.progress(0.0, text=_("Starting (loading PyTorch and the pretrained network)…"))
     elif state == "running":
         cur = info.get("current")
         if not info:

@@ -10,7 +10,7 @@ from tl_core.diagnose import diagnose, summarize
 from tl_core.figures import training_curves
 from tl_core.i18n import _
 from tl_core.launcher import is_live, launch
-from tl_core.runs import run_state
+from tl_core.runs import run_state, waiting_behind
 from ui.common import config_from_wizard, current_run, gpus, next_step, runs_dir, scenario, set_current_run, wizard
 
 w = wizard()
@@ -66,9 +66,11 @@ def show_run() -> None:
     status = run.status()
     stage = _(status["stage"]) if status.get("stage") else ""
     st.write(_("Run `{id}`: **{state}**", id=run.id, state=_(state)) + (f" · {stage}" if state == "running" else ""))
-    if state == "queued":
+    if state == "queued" and waiting_behind(run):
         st.info(_("Waiting for a free training slot: this server trains one model at a time "
                   "(TL_MAX_CONCURRENT). It starts by itself when the run before it ends."))
+    elif state == "queued":  # nothing else trains: the process is starting (importing PyTorch takes seconds)
+        st.progress(0.0, text=_("Starting (loading PyTorch and the pretrained network)…"))
     if state == "running":
         if status.get("stage") in (None, "preparing"):
             st.progress(0.0, text=_("Starting (loading PyTorch and the pretrained network)…"))

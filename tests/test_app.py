@@ -342,3 +342,31 @@ def test_predicting_the_same_photo_twice_shows_both(env):
     assert not at.exception, [e.value for e in at.exception]
     assert sum(m.value.startswith("**red**") for m in at.markdown) == 2
     assert sum(m.value.startswith("**green**") for m in at.markdown) == 1
+
+
+def test_a_run_that_is_only_starting_is_not_called_queued(env):
+    import subprocess
+    import sys
+
+    from tl_core.runs import RunDir
+
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "-m", "tl_core", "train"])
+    try:
+        runs = env / "runs"
+        mine = RunDir(runs / "20260101-000002-run-bbbbbb")
+        mine.path.mkdir(parents=True)
+        (mine.path / "config.json").write_text(json.dumps({"data": "/x/y", "backbone": "efficientnet_lite0"}))
+        mine.write_status(state="queued", pid=alive.pid, queued_at=time.time())
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        at.query_params["run"] = mine.id
+        at.switch_page("pages/train.py").run()
+        assert not any("Waiting for a free training slot" in i.value for i in at.info)  # nothing else trains
+        other = RunDir(runs / "20260101-000001-run-aaaaaa")
+        other.path.mkdir()
+        (other.path / "config.json").write_text("{}")
+        other.write_status(state="running", pid=alive.pid)
+        at.run()
+        assert any("Waiting for a free training slot" in i.value for i in at.info)
+    finally:
+        alive.kill()
+        alive.wait()

@@ -202,6 +202,12 @@ def list_runs(runs_dir: str | Path) -> list[RunDir]:
 _DEFAULT = object()
 
 
+def waiting_behind(run: RunDir) -> list[str]:
+    """Ids of the other runs and labs of ``run``'s folder that are training now (what a queued run
+    really waits for; none means it is only starting up)."""
+    return [r.id for r in list_runs(run.path.parent) if r.path != run.path and run_state(r) == "running"]
+
+
 @contextlib.contextmanager
 def lifecycle(run: RunDir, log_file: bool = True, on_term=_DEFAULT):
     """Own one run's life in this process: record the pid, send log lines to ``train.log``, turn
