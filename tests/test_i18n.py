@@ -156,3 +156,28 @@ def test_a_korean_link_opens_the_app_in_korean(env):
     assert at.title[0].value.startswith("1 · 계획")
     assert at.sidebar.caption[0].value.endswith("CPU: 코어 {}개, 스레드 {}개(GPU 없음)".format(
         os.cpu_count(), __import__("torch").get_num_threads())) or "GPU" in at.sidebar.caption[0].value
+
+
+@pytest.mark.parametrize("word,expected", [
+    ("'사과'을(를)", "'사과'를"), ("'수박'을(를)", "'수박'을"),  # no final consonant / with one
+    ("'8'을(를)", "'8'을"), ("'2'을(를)", "'2'를"), ("'3'이(가)", "'3'이"), ("'9'이(가)", "'9'가"),  # 팔, 이, 삼, 구
+    ("'cat'을(를)", "'cat'을"), ("'dog'을(를)", "'dog'를"), ("'ball'(으)로", "'ball'로"), ("'sun'(으)로", "'sun'으로"),
+    ("'물'(으)로", "'물'로"), ("'밥'(으)로", "'밥'으로"), ("'7'(으)로", "'7'로"), ("80%이(가)", "80%가"),
+    ("고양이과(와) 개", "고양이와 개"), ("곰과(와) 개", "곰과 개"), ("책은(는)", "책은"), ("나무은(는)", "나무는"),
+])
+def test_korean_particles_follow_the_word_before_them(word, expected):
+    from tl_core.i18n import korean_particles
+
+    assert korean_particles(word) == expected
+
+
+def test_translated_sentences_pick_their_particles():
+    from tl_core.i18n import _, set_language
+
+    set_language("ko")
+    try:
+        eight = _(" Most frequent mistake: '{true}' taken for '{pred}' ({n} times).", true="8", pred="3", n=2)
+        two = _(" Most frequent mistake: '{true}' taken for '{pred}' ({n} times).", true="2", pred="9", n=2)
+    finally:
+        set_language("en")
+    assert "'8'을 '3'으로" in eight and "'2'를 '9'로" in two

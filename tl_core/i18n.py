@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextvars
 import json
 import os
+import re
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -63,8 +64,46 @@ def catalog(lang: str) -> dict[str, str]:
 
 def _(text: str, **fields) -> str:
     """``text`` in the current language, with ``fields`` filled in."""
-    out = catalog(language()).get(text, text)
-    return out.format(**fields) if fields else out
+    lang = language()
+    out = catalog(lang).get(text, text)
+    out = out.format(**fields) if fields else out
+    return korean_particles(out) if lang == "ko" and fields else out
+
+
+# Korean particles depend on the sound before them: 을/를, 이/가, 은/는, 과/와, (으)로. A catalog
+# entry writes the pair after a {field} ("{label}을(를)"), and the filled-in word decides.
+_PARTICLES = {"을(를)": ("을", "를"), "를(을)": ("을", "를"), "이(가)": ("이", "가"), "가(이)": ("이", "가"),
+              "은(는)": ("은", "는"), "는(은)": ("은", "는"), "과(와)": ("과", "와"), "와(과)": ("과", "와"),
+              "(으)로": ("으로", "로")}
+_PARTICLE_RE = re.compile(r"([A-Za-z]+|[^\s'\"’”)\]])(['\"’”)\]]*)("
+                          + "|".join(re.escape(k) for k in _PARTICLES) + ")")
+# How a digit or a single Latin letter is read aloud: with a final consonant (영, 일, 삼, 육, 칠, 팔;
+# 엘, 엠, 엔, 알), and which of those end in ㄹ (which takes 로, not 으로).
+_CODA, _RIEUL = set("013678lmnr"), set("178lr")
+
+
+def _final(word: str) -> str:
+    """"none", "rieul" or "other": the final consonant of ``word`` as read in Korean."""
+    ch = word[-1]
+    if "가" <= ch <= "힣":
+        coda = (ord(ch) - 0xAC00) % 28
+        return "none" if coda == 0 else "rieul" if coda == 8 else "other"
+    if len(word) > 1 and word.isalpha():  # an English word as Korean says it: ball 볼, cat 캣, dog 도그
+        w = word.lower()
+        return ("rieul" if w.endswith("l") else "other" if w.endswith(("m", "n", "ng", "p", "t", "k")) else "none")
+    ch = ch.lower()
+    return "rieul" if ch in _RIEUL else "other" if ch in _CODA else "none"
+
+
+def korean_particles(text: str) -> str:
+    """Resolve every particle pair in ``text`` by the word before it ("'8'을(를)" -> "'8'을")."""
+    def pick(m: re.Match) -> str:
+        with_coda, without = _PARTICLES[m.group(3)]
+        final = _final(m.group(1))
+        chosen = without if final == "none" or (final == "rieul" and m.group(3) == "(으)로") else with_coda
+        return m.group(1) + m.group(2) + chosen
+
+    return _PARTICLE_RE.sub(pick, text)
 
 
 def ngettext(singular: str, plural: str, n: int, **fields) -> str:
