@@ -14,7 +14,8 @@ from tl_core.opendata import OPEN_DATASETS, import_dataset
 from tl_core.splits import make_split, split_summary
 from tl_core.paths import data_folders
 from tl_core.zips import extract_images, prune_uploads
-from ui.common import SAMPLE_DATA, data_root, lkey, next_step, wizard
+from tl_core.runs import data_in_use
+from ui.common import SAMPLE_DATA, data_root, lkey, next_step, runs_dir, wizard
 
 w = wizard()
 st.title(_("2 · Data: your images, one folder per class"))
@@ -96,7 +97,7 @@ else:
     up = st.file_uploader(_("Zip of class folders"), type=["zip"], key="d_zip")
     if up is not None and st.button(_("Unpack and use"), type="primary", key="d_unzip"):
         uploads = data_root() / "uploads"
-        prune_uploads(uploads, keep={w["data_dir"]} if w["data_dir"] else ())  # a week old and not in use
+        prune_uploads(uploads, keep=data_in_use(runs_dir()) | ({w["data_dir"]} if w["data_dir"] else set()))
         dest = uploads / f"{Path(up.name).stem[:40]}-{secrets.token_hex(3)}"
         try:
             folder, skipped = extract_images(up.getvalue(), dest)

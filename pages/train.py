@@ -114,8 +114,11 @@ def show_run() -> None:
 
 show_run()
 if run_state(run) == "interrupted" and st.button(_("Resume"), key="t_resume"):
-    from tl_core.launcher import start_process
+    from tl_core.launcher import resume
 
-    start_process(run, resume=True, processes=run.status().get("processes", 1))
-    st.rerun()
+    try:
+        resume(run)
+        st.rerun()
+    except TLError as exc:
+        st.error(str(exc))
 next_step(_("evaluate"), "pages/evaluate.py")

@@ -68,6 +68,16 @@ def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 600, env: dict | None =
                           timeout=timeout, env=full_env)
 
 
+@pytest.fixture()
+def env(tmp_path, monkeypatch):
+    """Runs, data and caches of one test in its own temporary folder (AppTest and launched runs)."""
+    monkeypatch.setenv("TL_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("TL_DATA_ROOT", str(tmp_path / "data"))
+    monkeypatch.setenv("TL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(ROOT)
+    return tmp_path
+
+
 @pytest.fixture(scope="session")
 def trained_run(image_folder, tmp_path_factory):
     """A head-only run trained on ``image_folder`` (a few seconds), shared by the tests that need one."""
@@ -128,17 +138,23 @@ def descendants(root: int | None = None) -> set[int]:
 
 
 def reap(pids: set[int]) -> None:
-    for pid in pids:
-        for kill in (lambda: os.killpg(os.getpgid(pid), signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
-            try:
-                kill()
-            except (ProcessLookupError, PermissionError):
-                pass
+    """Kill ``pids``, and the process group of those that lead their own (a training run and its
+    workers); never pytest's own group."""
     for pid in pids:
         try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
+            if os.getpgid(pid) == pid != os.getpgrp():
+                os.killpg(pid, signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
             pass
+    deadline = time.time() + 10
+    while pids & descendants() and time.time() < deadline:  # SIGKILL lands asynchronously
+        for pid in pids:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+        time.sleep(0.05)
 
 
 @pytest.fixture(autouse=True)

@@ -14,15 +14,6 @@ from streamlit.testing.v1 import AppTest
 from conftest import ROOT, held, make_folder, wait_for
 
 
-@pytest.fixture()
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("TL_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("TL_DATA_ROOT", str(tmp_path / "data"))
-    monkeypatch.setenv("TL_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.chdir(ROOT)
-    return tmp_path
-
-
 def app() -> AppTest:
     return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
 

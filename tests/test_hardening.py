@@ -4,6 +4,7 @@ the code before its fix. Browser-free: core calls, the CLI in a subprocess, and 
 from __future__ import annotations
 
 import ast
+import io
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import signal
 import subprocess
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -20,15 +22,6 @@ from streamlit.testing.v1 import AppTest
 from conftest import PYTHON, ROOT, make_folder, run_cli
 from hostile import jpeg_bytes, zip_bytes
 from tl_core.errors import ConfigError, DatasetError, RunError
-
-
-@pytest.fixture()
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("TL_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("TL_DATA_ROOT", str(tmp_path / "data"))
-    monkeypatch.setenv("TL_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.chdir(ROOT)
-    return tmp_path
 
 
 def page(at: AppTest, name: str) -> AppTest:
@@ -254,6 +247,12 @@ def test_links_inside_a_data_folder_that_leave_it_are_not_read(tmp_path):
     assert not any("stolen" in p for p in used) and any("inside_link" in p for p in used)
     text = json.dumps(report.to_dict())
     assert "blue" in text and "stolen.jpg" in text and "outside the data folder" in text
+    # A pre-split data set whose train/ (or test/) is a link to elsewhere is not read either.
+    presplit = tmp_path / "presplit"
+    make_folder(presplit / "test", per_class=2, classes=("red", "green"))
+    os.symlink(outside, presplit / "train")
+    report = validate(scan_folder(presplit))[0]
+    assert sum(report.counts.values()) == 4 and "train" in json.dumps(report.to_dict()["issues"])
 
 
 # 9 -------------------------------------------------------------------------------------------
@@ -282,8 +281,19 @@ def _lying_zip() -> bytes:
     return bytes(data)
 
 
+def _broken_deflate_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("set/red/a.jpg", jpeg_bytes("red", 1) * 3)
+    data = bytearray(buf.getvalue())
+    i = data.find(b"a.jpg") + 15  # inside the compressed stream
+    data[i:i + 20] = b"\xff" * 20
+    return bytes(data)
+
+
 @pytest.mark.parametrize("name,data,message", [
     ("crc", _lying_zip(), "damaged"),
+    ("deflate", _broken_deflate_zip(), "damaged"),
     ("long", zip_bytes([("set/red/" + "x" * 300 + ".jpg", jpeg_bytes("red", 1))]), "too long"),
     ("clash", zip_bytes([("set/x.png", jpeg_bytes("red", 1)), ("set/x.png/c.png", jpeg_bytes("red", 2))]),
      "both a file and a folder"),
@@ -368,14 +378,18 @@ def test_feature_caches_are_bounded_in_total_least_recently_used_first(tmp_path,
 
     cache = tmp_path / "features"
     cache.mkdir()
+    names = {n: f"efficientnet_lite0-{h * 32}.pt" for n, h in [("old", "a"), ("used", "b"), ("new", "c")]}
     for i, name in enumerate(["old", "used", "new"]):
-        f = cache / f"lite-{name}.pt"
+        f = cache / names[name]
         f.write_bytes(b"\0" * 400_000)
         os.utime(f, (1_000_000 + i, 1_000_000 + i))
-    os.utime(cache / "lite-used.pt", (2_000_000, 2_000_000))  # read recently
+    os.utime(cache / names["used"], (2_000_000, 2_000_000))  # read recently
+    mine = cache / "my_finetuned_model.pt"  # not the cache's: never evicted
+    mine.write_bytes(b"\0" * 400_000)
+    os.utime(mine, (1, 1))
     removed = prune_cache(cache, max_bytes=900_000)
-    assert [p.name for p in removed] == ["lite-old.pt"]
-    assert sorted(p.name for p in cache.iterdir()) == ["lite-new.pt", "lite-used.pt"]
+    assert [p.name for p in removed] == [names["old"]]
+    assert sorted(p.name for p in cache.iterdir()) == sorted([names["new"], names["used"], mine.name])
 
 
 def test_old_uploads_are_removed(tmp_path):
@@ -389,8 +403,23 @@ def test_old_uploads_are_removed(tmp_path):
         t = time.time() - age_days * 86400
         for p in (d / "a.jpg", d, d.parent):
             os.utime(p, (t, t))
-    removed = prune_uploads(uploads, max_age_days=7, keep={str(uploads / "fresh")})
+    removed = prune_uploads(uploads, max_age_days=7)
     assert [p.name for p in removed] == ["old"] and sorted(p.name for p in uploads.iterdir()) == ["fresh"]
+
+
+def test_uploads_a_run_was_trained_on_are_kept(tmp_path):
+    from tl_core.runs import data_in_use
+    from tl_core.zips import prune_uploads
+
+    uploads = tmp_path / "uploads"
+    for name in ("used", "unused"):
+        (uploads / name / "set" / "red").mkdir(parents=True)
+        os.utime(uploads / name, (1_000_000, 1_000_000))  # long ago
+    fake_run(tmp_path / "runs", "20260101-000000-run-aaaaaa")
+    config = tmp_path / "runs" / "20260101-000000-run-aaaaaa" / "config.json"
+    config.write_text(json.dumps({"data": str(uploads / "used" / "set"), "backbone": "efficientnet_lite0"}))
+    removed = prune_uploads(uploads, keep=data_in_use(tmp_path / "runs"))
+    assert [p.name for p in removed] == ["unused"] and (uploads / "used" / "set").is_dir()
 
 
 def test_the_queue_refuses_more_than_its_limit(tmp_path, image_folder, monkeypatch):

@@ -20,6 +20,8 @@ from .i18n import N_, _
 # TrainConfig fields whose flag is not simply --field-name, and the help of every flag. Defaults
 # and types come from the dataclass itself, so the CLI cannot drift from it.
 FLAG_NAMES = {"head_lr": "--lr", "frozen_fraction": "--freeze", "max_images_per_class": "--max-per-class"}
+METAVARS = {"data": "DIR", "test_data": "DIR", "weights": "FILE", "cache_dir": "DIR", "frozen_fraction": "FRACTION",
+            "max_images_per_class": "N", "frozen_groups": "N", "head_lr": "LR"}
 CHOICES = {"scenario": [1, 2, 3, 4], "augment": list(AUGMENT_PRESETS), "bn_stats": ["frozen", "train"]}
 HELP = {
     "data": N_("image folder: one sub-folder per class (or train/ + val/ inside)"),
@@ -44,7 +46,7 @@ HELP = {
     "patience": N_("early stopping patience (0 = off)"),
     "cache_dir": N_("feature cache folder (default ~/.cache/tl_core/features)"),
     "max_images_per_class": N_("use at most this many images per class (0 = all)"),
-    "bn_stats": N_("BatchNorm statistics while fine-tuning: keep ImageNet's (default) or re-estimate"),
+    "bn_stats": N_("BatchNorm statistics while fine-tuning: keep ImageNet's or re-estimate"),
     "label_smoothing": N_("target smoothing of the loss (0 = off)"),
 }
 
@@ -58,9 +60,10 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
         kind = {"int": int, "float": float}.get(str(f.type).split(" ")[0], str)
         target = exclusive if f.name in ("scenario", "frozen_fraction", "frozen_groups") else p
         default = None if f.default is dataclasses.MISSING else f.default
-        text = _(HELP[f.name]) + (_(" (default {value})", value=default) if default not in (None, "") else "")
+        shown = default not in (None, "", 0) or f.name in ("seed",)
+        text = _(HELP[f.name]) + (_(" (default {value})", value=default) if shown else "")
         target.add_argument(FLAG_NAMES.get(f.name, "--" + f.name.replace("_", "-")), dest=f.name, type=kind,
-                            default=default, choices=CHOICES.get(f.name), help=text)
+                            default=default, choices=CHOICES.get(f.name), metavar=METAVARS.get(f.name), help=text)
     p.add_argument("--runs-dir", default="runs", help=_("where new run directories are created"))
     p.add_argument("--run-dir", help=_("train in this prepared run directory (holding config.json)"))
     p.add_argument("--resume", metavar="RUN_DIR", help=_("continue an interrupted run from its last checkpoint"))

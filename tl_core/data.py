@@ -90,12 +90,12 @@ LEAVES_ROOT = N_("a link to outside the data folder (not read)")
 
 
 def _class_dirs(folder: Path, root: Path, skipped: list) -> list[Path]:
-    """Class folders of ``folder``; a link leading out of ``root`` is skipped and reported."""
+    """Class folders of ``folder``; one leading out of ``root`` (a link) is skipped and reported."""
     out = []
     for p in sorted(folder.iterdir(), key=lambda p: p.name):
         if not (p.is_dir() and _visible(p)):
             continue
-        if p.is_symlink() and not is_inside(root, p):
+        if not is_inside(root, p):
             skipped.append((str(p), LEAVES_ROOT))
         else:
             out.append(p)
@@ -127,8 +127,13 @@ def _rel(path: str | Path, root: str | Path) -> str:
         return Path(path).name
 
 
-def _find_split_dirs(root: Path) -> dict[str, Path] | None:
-    names = {p.name.lower(): p for p in root.iterdir() if p.is_dir()}
+def _find_split_dirs(root: Path, skipped: list) -> dict[str, Path] | None:
+    names = {}
+    for p in root.iterdir():
+        if p.is_dir() and is_inside(root, p):
+            names[p.name.lower()] = p
+        elif p.is_dir() and p.name.lower() in ("train", *VAL_NAMES, *TEST_NAMES):
+            skipped.append((str(p), LEAVES_ROOT))  # a train/ or test/ link to elsewhere is not read
     if "train" not in names:
         return None
     found = {"train": names["train"]}
@@ -149,10 +154,10 @@ def scan_folder(root: str | Path) -> Scan:
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DatasetError(_("data folder not found: {root}. Give a folder with one sub-folder per class", root=root))
-    split_dirs = _find_split_dirs(root)
+    skipped: list[tuple[str, str]] = []
+    split_dirs = _find_split_dirs(root, skipped)
     if split_dirs is None:
         split_dirs = {"all": root}
-    skipped: list[tuple[str, str]] = []
     class_dirs = {part: _class_dirs(folder, root, skipped) for part, folder in split_dirs.items()}
     classes = sorted({d.name for dirs in class_dirs.values() for d in dirs})
     if not classes:

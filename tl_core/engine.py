@@ -242,8 +242,7 @@ class HoldAfterEpoch(Callback):
                 cb.flush()
         self.run.write_status(held={"stage": trainer.stage, "epoch": trainer.epoch})
         while not (self.run.stop_requested() or (self.run.path / "release").exists()):
-            time.sleep(0.05)
-        (self.run.path / "release").unlink(missing_ok=True)
+            time.sleep(0.05)  # every rank waits for the same file (none deletes it)
         self.run.write_status(held=None)
 
 

@@ -10,7 +10,7 @@ import torch
 
 from .backbones import BackboneSpec
 from .config import TrainConfig
-from .features import cache_root
+from .settings import cache_root
 from .recipe import Plan, plan_run, train_images
 
 

@@ -28,7 +28,7 @@ from torch import nn
 from .backbones import Preprocess
 from .errors import ConfigError, RunError
 from .i18n import _
-from .imaging import ImageReadError
+from .imaging import BASE_FORMATS, ImageReadError
 from .predict import Predictor
 from .runs import RunDir, read_json, write_json_atomic
 from .serving import BUNDLE_FILE, FORMATS, BundlePredictor, is_bundle
@@ -199,7 +199,7 @@ import numpy as np
 from PIL import Image, ImageOps
 from torchvision.transforms.v2 import functional as F
 
-img = Image.open(path, formats=["JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP"])  # never EPS etc.
+img = Image.open(path, formats={list(BASE_FORMATS)})  # never EPS or other decoders
 if img.format == "JPEG":
     img.draft("RGB", ({pre["resize"]}, {pre["resize"]}))
 img = ImageOps.exif_transpose(img).convert("RGB")

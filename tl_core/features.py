@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -25,18 +26,16 @@ from .transforms import ImageDataset, eval_transform, prefetch
 Progress = Callable[[int, int], None]
 
 
-def cache_root() -> Path:
-    """``$TL_CACHE_DIR``, else ``~/.cache/tl_core``: feature caches and measured speeds live here."""
-    return settings.cache_root()
-
-
 def default_cache_dir() -> Path:
-    return cache_root() / "features"
+    return settings.cache_root() / "features"
 
 
 def _file_fingerprint(path: str) -> list:
     st = os.stat(path)
     return [os.path.abspath(path), st.st_size, st.st_mtime_ns]
+
+
+CACHE_FILE = re.compile(r"[A-Za-z0-9_]+-[0-9a-f]{32}\.pt")  # f"{backbone}-{cache_key}.pt"
 
 
 def cache_key(paths: list[str], spec: BackboneSpec, weights: str | None = None, cut: int = 0) -> str:
@@ -126,6 +125,8 @@ def prune_cache(cache_dir: str | Path, max_bytes: int | None = None, keep: Path 
     limit = settings.cache_max_bytes() if max_bytes is None else max_bytes
     files = []
     for f in Path(cache_dir).glob("*.pt"):
+        if not CACHE_FILE.fullmatch(f.name):  # only what this cache wrote: never a user's own file
+            continue
         try:
             st = f.stat()
         except FileNotFoundError:  # another process evicted it meanwhile

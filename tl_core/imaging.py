@@ -28,12 +28,13 @@ IMAGE_EXTENSIONS = frozenset(
 
 # The decoders Pillow may use, whatever a file's name says. Without this list, Image.open tries
 # every plugin: EPS bytes named ".png" would start Ghostscript where it is installed.
-FORMATS = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP", "PPM", "HEIF", "AVIF")
+BASE_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP", "PPM")  # in every Pillow
+FORMATS = (*BASE_FORMATS, "HEIF", "AVIF")  # HEIF/AVIF where a plugin (pillow-heif) registers them
 
 
 def _formats() -> list[str]:
     Image.init()
-    return [f for f in FORMATS if f in Image.OPEN]  # HEIF only where a plugin (pillow-heif) registered it
+    return [f for f in FORMATS if f in Image.OPEN]  # Pillow refuses names it does not know
 
 
 def is_image_name(path: str | Path) -> bool:

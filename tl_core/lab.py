@@ -24,7 +24,7 @@ LAB_FILE = "lab.json"
 DEFAULT_FINETUNE_EPOCHS = 5
 
 
-def lab_configs(data: str, test_data: str | None = None, backbone: str | None = None,
+def lab_configs(data: str, test_data: str | None = None, *, backbone: str | None = None,
                 epochs: int = DEFAULT_FINETUNE_EPOCHS, cache_dir: str | None = None,
                 seed: int = 0) -> list[TrainConfig]:
     """The fixed budget: scenario 1 trains its head on cached features (default epochs, seconds);
@@ -36,7 +36,7 @@ def lab_configs(data: str, test_data: str | None = None, backbone: str | None = 
             for k in sorted(SCENARIOS)]
 
 
-def run_lab(data: str, test_data: str | None = None, runs_dir: str | Path = "runs", backbone: str | None = None,
+def run_lab(data: str, test_data: str | None = None, runs_dir: str | Path = "runs", *, backbone: str | None = None,
             epochs: int = DEFAULT_FINETUNE_EPOCHS, lab: RunDir | None = None, cache_dir: str | None = None,
             on_run=None) -> dict:
     """Measure the advice, then train the four scenarios one after the other.
@@ -59,7 +59,7 @@ def run_lab(data: str, test_data: str | None = None, runs_dir: str | Path = "run
              "epochs": epochs, "advised": measurement["scenario"], "measurement": measurement,
              "scenarios": [], "started": t0}
     write_json_atomic(lab.path / LAB_FILE, state)
-    for cfg in lab_configs(data, test_data, backbone, epochs, cache_dir):
+    for cfg in lab_configs(data, test_data, backbone=backbone, epochs=epochs, cache_dir=cache_dir):
         if lab.stop_requested():
             break
         run = RunDir.create(runs_dir, prefix=f"lab-s{cfg.scenario}")

@@ -87,6 +87,12 @@ def _spawn(run: RunDir, args: list[str]) -> int:
     return proc.pid
 
 
+def resume(run: RunDir, python: str | None = None) -> int:
+    """Continue an interrupted run in a new process, within the queue limit like a new run."""
+    check_queue(run.path.parent)
+    return start_process(run, python, resume=True, processes=run.status().get("processes", 1))
+
+
 def stop(run: RunDir, grace: float = 10.0) -> str:
     """Ask a run to stop: the stop file first (clean stop between batches), then SIGTERM, then
     SIGKILL to its process group. Returns the state afterwards."""

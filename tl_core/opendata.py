@@ -18,7 +18,7 @@ from typing import Callable
 from urllib.error import URLError
 
 from .errors import DatasetError
-from .features import cache_root
+from .settings import cache_root
 from .i18n import N_, _
 from .runs import read_json, write_json_atomic
 

@@ -41,8 +41,12 @@ def data_folders(root: str | Path, depth: int = 2) -> tuple[list[str], list[str]
     folders, skipped = [], []
 
     def visit(folder: Path, level: int) -> None:
-        with os.scandir(folder) as entries:
-            subdirs = sorted((e for e in entries if e.is_dir() and not e.name.startswith(".")), key=lambda e: e.name)
+        try:
+            with os.scandir(folder) as entries:
+                subdirs = sorted((e for e in entries if e.is_dir() and not e.name.startswith(".")),
+                                 key=lambda e: e.name)
+        except OSError:  # unreadable (lost+found, another user's folder): nothing to offer there
+            return
         for entry in subdirs:
             path = Path(entry.path)
             rel = str(path.relative_to(root))

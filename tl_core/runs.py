@@ -202,6 +202,17 @@ def list_runs(runs_dir: str | Path) -> list[RunDir]:
 _DEFAULT = object()
 
 
+def data_in_use(runs_dir: str | Path) -> set[str]:
+    """The data folders that the runs and labs of ``runs_dir`` were trained on (kept by cleanups:
+    Evaluate, Resume and the lab still read them)."""
+    used = set()
+    for r in list_runs(runs_dir):
+        for file in (r.config_file, r.path / "lab.json"):
+            info = read_json(file, {}) or {}
+            used.update(str(info[k]) for k in ("data", "test_data") if isinstance(info, dict) and info.get(k))
+    return used
+
+
 def waiting_behind(run: RunDir) -> list[str]:
     """Ids of the other runs and labs of ``run``'s folder that are training now (what a queued run
     really waits for; none means it is only starting up)."""

@@ -169,25 +169,24 @@ class Stages:
     def _head_stage(self) -> str:
         m, cfg = self.p.model, self.p.cfg
         m.freeze_to(self.p.plan.total_groups)
-        start, state = self._resume_point("head")
-        if state:
-            m.load_state_dict(state["model"])
-        opt, sched = head_recipe(m, cfg)
-        return self._fit("head", opt, sched, self._head_inputs(), self.head_epochs, start, state, epochs_before=0)
+        resume = self._resume_point("head")
+        if resume[1]:
+            m.load_state_dict(resume[1]["model"])
+        return self._fit("head", head_recipe(m, cfg), self._head_inputs(), self.head_epochs, resume, epochs_before=0)
 
     def _finetune_stage(self) -> str:
         m, cfg, plan = self.p.model, self.p.cfg, self.p.plan
         self.p.dist.barrier()  # rank 0 has written the head stage's best checkpoint
-        start, state = self._resume_point("finetune")
-        if state:
-            m.load_state_dict(state["model"])
+        resume = self._resume_point("finetune")
+        if resume[1]:
+            m.load_state_dict(resume[1]["model"])
         elif self.p.run.checkpoint("best").is_file():
             m.load_state_dict(ckpt.load_checkpoint(self.p.run.checkpoint("best"))["model"])  # best head, then unfreeze
         m.freeze_to(plan.frozen_groups)
         m.bn_stats_frozen = cfg.bn_stats == "frozen"
         inputs = self._finetune_inputs()
-        opt, sched = finetune_recipe(m, plan, cfg, inputs.train.steps())
-        return self._fit("finetune", opt, sched, inputs, plan.epochs, start, state, epochs_before=self.head_epochs)
+        recipe = finetune_recipe(m, plan, cfg, inputs.train.steps())
+        return self._fit("finetune", recipe, inputs, plan.epochs, resume, epochs_before=self.head_epochs)
 
     # The inputs of each stage: cached features, cached prefix activations, or images ----------------
     def _head_inputs(self) -> StageInputs:
@@ -275,8 +274,10 @@ class Stages:
             return last["epoch"], last
         return 0, None
 
-    def _fit(self, stage, opt, sched, inputs: StageInputs, epochs, start, state, epochs_before) -> str:
-        p = self.p
+    def _fit(self, stage: str, recipe: tuple, inputs: StageInputs, epochs: int, resume: tuple[int, dict | None],
+             epochs_before: int) -> str:
+        """Train one stage: ``recipe`` is (optimizer, scheduler), ``resume`` (epochs done, last checkpoint)."""
+        p, (opt, sched), (start, state) = self.p, recipe, resume
         if state:
             opt.load_state_dict(state["optimizer"])
             if sched is not None and state.get("scheduler"):

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import errno
 import io
-import os
 import shutil
 import stat
 import time
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from .errors import DatasetError
 from .i18n import _
 from .imaging import is_image_name
+from .paths import is_inside
 
 MAX_FILES = 20_000
 MAX_TOTAL_BYTES = 2 * 1024**3
@@ -46,8 +47,10 @@ def extract_images(data: bytes, dest: str | Path, max_files: int = MAX_FILES,
                              "{max_files:,} files and {max_mb:,.0f} MB",
                              files=len(infos), mb=total / 1e6, max_files=max_files, max_mb=max_bytes / 1e6))
     dest = Path(dest).resolve()
-    if dest.exists():
-        raise DatasetError(_("{name} already exists; choose a new folder for the upload", name=dest.name))
+    try:
+        dest.mkdir(parents=True)  # ours alone from here: the cleanup below never removes another's folder
+    except FileExistsError:
+        raise DatasetError(_("{name} already exists; choose a new folder for the upload", name=dest.name)) from None
     try:  # all or nothing: a refused zip leaves no partial folder behind
         skipped, written = _extract(zf, infos, dest)
         if not written:
@@ -60,8 +63,7 @@ def extract_images(data: bytes, dest: str | Path, max_files: int = MAX_FILES,
 
 
 def _extract(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], dest: Path) -> tuple[list[str], int]:
-    dest.mkdir(parents=True)
-    skipped, written = [], 0
+    skipped, written, seen = [], 0, set()
     for info in infos:
         reason = _skip_reason(info)
         if reason:
@@ -72,11 +74,19 @@ def _extract(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], dest: Path) -> t
         if not target.is_relative_to(dest):
             skipped.append(f"{info.filename}: path leaves the upload folder")
             continue
+        if target in seen:
+            skipped.append(f"{info.filename}: the zip holds this name twice (the first copy was kept)")
+            continue
+        seen.add(target)
         try:
             _write_entry(zf, info, target)
-        except zipfile.BadZipFile as exc:
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
             raise DatasetError(_("{filename} is damaged inside the zip ({exc}); zip the folder again and upload the "
                                  "new file", filename=info.filename, exc=exc)) from None
+        except (NotImplementedError, RuntimeError) as exc:  # a compression method we lack, or encrypted
+            raise DatasetError(_("{filename} cannot be unpacked here ({exc}): zip the folder again without a "
+                                 "password, with the usual (deflate) compression", filename=info.filename,
+                                 exc=exc)) from None
         except (FileExistsError, NotADirectoryError, IsADirectoryError):
             raise DatasetError(_("{filename}: the zip uses this name for both a file and a folder; rename one and "
                                  "zip again", filename=info.filename)) from None
@@ -102,18 +112,16 @@ def _write_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> No
 
 
 def prune_uploads(uploads: str | Path, max_age_days: float = MAX_UPLOAD_AGE_DAYS, keep=()) -> list[Path]:
-    """Delete unpacked uploads not touched for ``max_age_days`` (except the folders in ``keep``,
-    e.g. the one a session is using); returns what was removed."""
+    """Delete unpacked uploads older than ``max_age_days``, except those holding a folder in
+    ``keep`` (the data set of a session, or of any run: see ``runs.data_in_use``); returns what was
+    removed."""
     uploads = Path(uploads)
     if not uploads.is_dir():
         return []
     cutoff = time.time() - max_age_days * 86400
-    kept = {str(Path(k).resolve()) for k in keep}
     removed = []
     for folder in sorted(uploads.iterdir()):
-        if folder.is_symlink() or not folder.is_dir() or str(folder.resolve()) in kept:
-            continue
-        if any(str(Path(k)).startswith(str(folder.resolve()) + os.sep) for k in kept):
+        if folder.is_symlink() or not folder.is_dir() or any(is_inside(folder, k) for k in keep):
             continue
         if folder.stat().st_mtime < cutoff:
             shutil.rmtree(folder, ignore_errors=True)
