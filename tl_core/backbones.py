@@ -134,6 +134,10 @@ class BackboneSpec:
         """True when the weights are on this machine and load strictly into the network."""
         return self.check_weights().state == "ready"
 
+    def build_empty(self) -> nn.Module:
+        """The network with uninitialised weights, for a strict load (weights file, checkpoint) to fill."""
+        return _build_uninitialised(self.build)
+
     def load_pretrained(self, weights: str | os.PathLike | None = None, progress: bool = True) -> nn.Module:
         """Build the ImageNet network and load its pretrained weights (strictly).
 
@@ -145,7 +149,7 @@ class BackboneSpec:
         Raises:
             WeightsError: missing offline, corrupt, or not matching the architecture.
         """
-        model = _build_uninitialised(self.build)
+        model = self.build_empty()
         state = self._read_state(weights, progress)
         if self.key_map is not None:
             state = self.key_map(state, model)
