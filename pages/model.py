@@ -11,6 +11,7 @@ from tl_core.freezing import get_scenario
 from tl_core.i18n import _
 from tl_core.model import build_head
 from tl_core.recipe import train_images
+from tl_core.reference_runs import CONDITIONS, PROJECTS, reference_runs
 from ui.common import config_from_wizard, frozen_override, lkey, next_step, scenario, wizard, wizard_plan
 
 w = wizard()
@@ -39,15 +40,24 @@ for name in list_backbones():
     rows.append({_("backbone"): name, _("ImageNet params (M)"): round(s.params / 1e6, 1), _("input px"): s.input_size,
                  "GFLOPs": s.gflops,
                  _("images/s here"): f"{speeds[name]:.0f}" if name in speeds else _("not measured yet"),
-                 _("weights"): _("ready offline") if s.weights_available() else _("downloads on first use"),
+                 _("weights"): s.check_weights().label,
                  _("about"): _(s.description)})
 st.dataframe(rows, width="stretch", hide_index=True)
+with st.expander(_("What a bigger network buys: EfficientNet-Lite0, 1 and 2 measured on two projects")):
+    st.dataframe([{_("project"): _(PROJECTS[r.project]), _("backbone"): r.backbone,
+                   _("test accuracy"): f"{r.test_accuracy:.1%}", _("seconds"): round(r.seconds),
+                   _("images/s"): round(r.images_per_s, 1)} for r in reference_runs()],
+                 width="stretch", hide_index=True)
+    st.caption(_(CONDITIONS))
 names = list_backbones()
 w["backbone"] = st.selectbox(_("Pretrained network"), names, index=names.index(w["backbone"]), key="m_backbone")
 spec = get_backbone(w["backbone"])
-if not spec.weights_available():
+weights = spec.check_weights()
+if weights.state == "download":
     st.warning(_("{name}'s weights are not on this machine yet: training downloads {weights} (needs internet). "
                  "Offline, copy that file to {path}.", name=spec.name, weights=spec.weights_id, path=spec.cache_path()))
+elif weights.state == "unusable":
+    st.error(_("{name}'s weights cannot be used here: {detail}", name=spec.name, detail=weights.detail))
 
 sc = get_scenario(scenario())
 names_g, counts = map(list, group_table(spec.name))

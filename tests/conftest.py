@@ -14,6 +14,9 @@ import pytest
 from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parents[1]
+# Real data sets next to the checkout on the development machines, never in the repository or in CI
+# (unknown licences): tests that read them skip when the folder is absent.
+SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
 PYTHON = sys.executable
 COLOURS = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (40, 70, 220)}
 

@@ -219,14 +219,17 @@ def cmd_evaluate(args):
 def cmd_list_backbones(args):
     from .backbones import get_backbone, list_backbones
 
-    rows = []
+    rows, labels = [], []
     for name in list_backbones(args.pattern):
         s = get_backbone(name)
+        check = s.check_weights()  # the same check, and words, as the Model page's
         rows.append({"name": name, "params": s.params, "feature_dim": s.feature_dim, "input_size": s.input_size,
-                     "gflops": s.gflops, "weights": s.weights_id, "offline": s.weights_available(),
+                     "gflops": s.gflops, "weights": s.weights_id, "offline": check.state == "ready",
+                     "weights_state": check.state, "weights_problem": check.detail,
                      "license": s.license, "description": s.description})
-    text = "\n".join(f"{r['name']:<20} {r['params'] / 1e6:6.1f}M params  {r['input_size']}px  "
-                     + (_("offline ok") if r["offline"] else _("downloads weights")) for r in rows)
+        labels.append(check.label)
+    text = "\n".join(f"{r['name']:<20} {r['params'] / 1e6:6.1f}M params  {r['input_size']}px  {label}"
+                     for r, label in zip(rows, labels))
     return rows, text
 
 

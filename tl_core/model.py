@@ -101,8 +101,12 @@ class TransferModel(nn.Module):
 
 
 def build_model(spec: BackboneSpec, num_classes: int, hidden: int = 64, dropout: float = 0.3,
-                pretrained: bool = True, weights: str | None = None) -> TransferModel:
-    """A ``TransferModel`` on ``spec``'s network, with ImageNet weights unless ``pretrained=False``."""
-    net = spec.load_pretrained(weights) if pretrained else spec.build()
+                pretrained: bool = True, weights: str | None = None, empty: bool = False) -> TransferModel:
+    """A ``TransferModel`` on ``spec``'s network, with ImageNet weights unless ``pretrained=False``;
+    then random ones, or none at all with ``empty=True`` (for a checkpoint to fill: no random init)."""
+    if pretrained:
+        net = spec.load_pretrained(weights)
+    else:
+        net = spec.build_empty() if empty else spec.build()
     model = TransferModel(spec.groups(net), spec.feature_dim, num_classes, hidden, dropout)
     return model

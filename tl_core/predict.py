@@ -45,7 +45,8 @@ class Predictor:
         run = RunDir.open(run_dir)
         state = ckpt.load_checkpoint(run.checkpoint(which))
         spec = get_backbone(state["backbone"])
-        model = build_model(spec, len(state["labels"]), state["head_hidden"], state["dropout"], pretrained=False)
+        model = build_model(spec, len(state["labels"]), state["head_hidden"], state["dropout"], pretrained=False,
+                            empty=True)  # the checkpoint fills every weight
         try:
             model.load_state_dict(state["model"])
         except RuntimeError as exc:

@@ -86,28 +86,37 @@ def _lite_groups(m: nn.Module) -> list[tuple[str, nn.Module]]:
     return groups
 
 
-_LITE_REPEATS = [1, 2, 2, 3, 3, 4, 1]
 _LITE_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
 _LITE_FIRST = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
 _LITE_OTHER = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw", "_bn1": "bn2",
                "_project_conv": "conv_pwl", "_bn2": "bn3"}
+_LITE_BLOCK_KEY = re.compile(r"_blocks\.(\d+)\.(\w+)\.(\w+)$")
 
 
-def _lite_key_map(state: dict) -> dict:
-    """Rename lukemelas-style EfficientNet-Lite keys to timm's ``tf_efficientnet_lite*`` names."""
-    where = [(s, j) for s, n in enumerate(_LITE_REPEATS) for j in range(n)]
-    out = {}
-    for key, value in state.items():
-        m = re.match(r"_blocks\.(\d+)\.(\w+)\.(\w+)$", key)
-        if m:
-            idx, layer, leaf = int(m.group(1)), m.group(2), m.group(3)
-            s, j = where[idx]
-            table = _LITE_FIRST if idx == 0 else _LITE_OTHER
-            out[f"blocks.{s}.{j}.{table[layer]}.{leaf}"] = value
-        else:
-            top, leaf = key.split(".", 1)
-            out[f"{_LITE_TOP.get(top, top)}.{leaf}"] = value
-    return out
+def _lite_key_map(state: dict, model: nn.Module) -> dict:
+    """Rename lukemelas-style EfficientNet-Lite keys to timm's ``tf_efficientnet_lite*`` names.
+
+    The file numbers its blocks 0..N-1 across all stages; the stage, position and kind of block N
+    are read from ``model`` itself, so every variant (lite0's 16 blocks, lite1's and lite2's 21) maps
+    with the same code. A key without a counterpart keeps its name, for the strict load to report.
+    """
+    blocks = [(s, j, block) for s, stage in enumerate(model.blocks) for j, block in enumerate(stage)]
+    return {_lite_name(key, blocks): value for key, value in state.items()}
+
+
+def _lite_name(key: str, blocks: list[tuple[int, int, nn.Module]]) -> str:
+    m = _LITE_BLOCK_KEY.match(key)
+    if m is None:
+        top, leaf = key.split(".", 1)
+        return f"{_LITE_TOP.get(top, top)}.{leaf}"
+    idx, layer, leaf = int(m.group(1)), m.group(2), m.group(3)
+    if idx >= len(blocks):
+        return key
+    s, j, block = blocks[idx]
+    # timm's InvertedResidual expands (conv_pw) and projects (conv_pwl); a block without expansion
+    # (DepthwiseSeparableConv, the first one in the Lite nets) names its projection conv_pw instead.
+    table = _LITE_OTHER if hasattr(block, "conv_pwl") else _LITE_FIRST
+    return f"blocks.{s}.{j}.{table.get(layer, layer)}.{leaf}"
 
 
 def _timm_builder(arch: str):
