@@ -72,6 +72,7 @@ def _assert_frozen_body_is_the_loaded_network(run: RunDir, name: str, weights) -
     assert body and all(torch.equal(saved[k], loaded[k]) for k in body)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario", [1, 2, 3, 4])
 @pytest.mark.parametrize("name", list_backbones())
 def test_backbone_trains_evaluates_predicts_and_exports(name, scenario, tiny_data, weights_for, tmp_path,
