@@ -108,6 +108,16 @@ def wait_for(condition, timeout: float = 240, what: str = "the condition", poll:
     raise AssertionError(f"waited {timeout:.0f} s for {what}")
 
 
+def serving(url: str) -> bool:
+    """True when the Streamlit server at ``url`` answers its health check."""
+    import urllib.request
+
+    try:
+        return urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok"
+    except OSError:
+        return False
+
+
 def held(run, epoch: int, timeout: float = 240) -> dict:
     """Wait until a run started with ``TL_TEST_HOLD_AFTER_EPOCH`` holds after ``epoch``."""
     return wait_for(lambda: (run.status().get("held") or {}).get("epoch") == epoch and run.status()["held"],

@@ -17,14 +17,13 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import zipfile
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from conftest import ROOT, held
+from conftest import ROOT, held, serving, wait_for
 from tl_core.runs import RunDir
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -53,16 +52,11 @@ def server(tmp_path_factory):
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
+    try:
+        wait_for(lambda: serving(url), 60, "streamlit to start")
+    except AssertionError:
         os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail("streamlit did not start")
+        raise
     yield url, tmp
     os.killpg(proc.pid, signal.SIGTERM)
     try:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import PYTHON, ROOT, make_folder, run_cli
+from conftest import PYTHON, ROOT, make_folder, run_cli, serving, wait_for
 from hostile import jpeg_bytes, zip_bytes
 from tl_core.errors import ConfigError, DatasetError, RunError
 
@@ -338,7 +338,6 @@ def test_two_imports_of_the_same_open_data_set_at_once(tmp_path):
 @pytest.mark.slow
 def test_the_web_server_does_not_get_the_training_allocator_setting(tmp_path):
     import socket
-    import urllib.request
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -350,13 +349,7 @@ def test_the_web_server_does_not_get_the_training_allocator_setting(tmp_path):
                              "--server.fileWatcherType", "none"], cwd=ROOT, env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 300
-        while time.time() < deadline:
-            try:
-                if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
+        wait_for(lambda: serving(f"http://127.0.0.1:{port}"), 300, "scripts/start.sh to serve the app")
         environ = Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
         assert b"streamlit" in Path(f"/proc/{proc.pid}/cmdline").read_bytes()
         assert not any(e.startswith(b"GLIBC_TUNABLES=") for e in environ)
