@@ -42,20 +42,22 @@ class ReferenceRun:
         return self.images / self.seconds
 
 
-# docs/RESULTS.md, "EfficientNet-Lite0, 1 and 2 on the two projects": one pass, one run at a time.
+# docs/RESULTS.md, "EfficientNet-Lite0, 1 and 2 on the two projects": per project, one pass of the
+# three sizes, one run at a time.
 REFERENCE_RUNS: tuple[ReferenceRun, ...] = (
-    ReferenceRun("efficientnet_lite0", "dogs_vs_cats", 1, 0.991, 70.0, 3000),
-    ReferenceRun("efficientnet_lite1", "dogs_vs_cats", 1, 0.992, 70.2, 3000),
-    ReferenceRun("efficientnet_lite2", "dogs_vs_cats", 1, 0.993, 224.9, 3000),
+    ReferenceRun("efficientnet_lite0", "dogs_vs_cats", 1, 0.994, 51.6, 3000),
+    ReferenceRun("efficientnet_lite1", "dogs_vs_cats", 1, 0.992, 66.8, 3000),
+    ReferenceRun("efficientnet_lite2", "dogs_vs_cats", 1, 0.993, 84.7, 3000),
     ReferenceRun("efficientnet_lite0", "sign_digits", 3, 0.984, 717.8, 2062),
     ReferenceRun("efficientnet_lite1", "sign_digits", 3, 0.994, 950.9, 2062),
     ReferenceRun("efficientnet_lite2", "sign_digits", 3, 0.987, 1333.6, 2062),
 )
-# The seconds were measured while other jobs kept both cores busy; the page says so beside them.
-CONDITIONS = N_("Measured on 2 CPU cores while other jobs shared them (load 2-5): the seconds are up to 5x those of a "
-                "quiet machine and vary from run to run (lite0 on dogs vs cats: 70 s and 139 s); the accuracy "
-                "varies by about 0.3 points. images/s = photos of the data set per second of the whole run. Commands "
-                "and details: docs/RESULTS.md.")
+# The sign-language runs shared the cores with other jobs; the page says so beside the numbers.
+CONDITIONS = N_("On 2 CPU cores, feature cache empty. Dogs vs cats ran on a quiet machine; the sign-language runs "
+                "shared the cores with other jobs (load 2-5), so their seconds are up to 5x a quiet machine's "
+                "(lite0 took 246 s in a quieter run): compare them only with each other. Accuracy varies by about "
+                "0.3 points between identical runs. images/s = photos of the data set per second of the whole run. "
+                "Commands and details: docs/RESULTS.md.")
 
 
 def reference_runs(backbone: str | None = None) -> list[ReferenceRun]:

@@ -107,8 +107,8 @@ def _lite_key_map(state: dict, model: nn.Module) -> dict:
 def _lite_name(key: str, blocks: list[tuple[int, int, nn.Module]]) -> str:
     m = _LITE_BLOCK_KEY.match(key)
     if m is None:
-        top, leaf = key.split(".", 1)
-        return f"{_LITE_TOP.get(top, top)}.{leaf}"
+        top, dot, leaf = key.partition(".")  # a key without a dot keeps its name; the strict load reports it
+        return f"{_LITE_TOP.get(top, top)}{dot}{leaf}"
     idx, layer, leaf = int(m.group(1)), m.group(2), m.group(3)
     if idx >= len(blocks):
         return key
