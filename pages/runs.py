@@ -7,7 +7,8 @@ import streamlit as st
 
 from tl_core.figures import describe_curves
 from tl_core.i18n import _
-from tl_core.launcher import delete_run, is_live
+from tl_core.errors import TLError
+from tl_core.launcher import delete_run
 from tl_core.runs import RunDir, is_lab, list_runs, read_json, run_state
 from ui.common import current_run, runs_dir, set_current_run
 
@@ -65,11 +66,11 @@ with st.expander(_("Delete a run")):
     # One confirmation box per run: ticking it for one run never arms Delete for another.
     confirm = st.checkbox(_("Yes, delete {run} and its model for good", run=victim), key=f"r_confirm.{victim}")
     if st.button(_("Delete"), disabled=not confirm, key="r_delete"):
-        target = RunDir(runs_dir() / victim)
-        if is_live(target):
-            st.error(_("This run is still training: stop it first."))
+        try:
+            delete_run(RunDir(runs_dir() / victim))  # refuses a live run, with its state
+        except TLError as exc:
+            st.error(str(exc))
         else:
-            delete_run(target)
             st.session_state.pop(f"r_confirm.{victim}", None)
             if current and current.id == victim:
                 set_current_run(None)
