@@ -9,7 +9,7 @@ from tl_core.data import scan_folder, validate
 from tl_core.errors import TLError
 from tl_core.figures import class_counts, describe_counts
 from tl_core.i18n import _, language, ngettext
-from tl_core.measure import LARGE_PER_CLASS, explain_measurement, measure
+from tl_core.measure import explain_measurement, measure, size_of
 from tl_core.opendata import OPEN_DATASETS, import_dataset
 from tl_core.splits import make_split, split_summary
 from tl_core.paths import data_folders
@@ -131,10 +131,9 @@ for issue in rep["issues"]:
             st.code("\n".join(p.replace(w["data_dir"].rstrip("/") + "/", "") for p in issue["paths"][:200]))
 if rep["ok"]:
     st.success(_("Ready to train. (see the warnings above)") if rep["issues"] else _("Ready to train."))
-per_class = sum(rep["counts"].values()) / max(len(rep["counts"]), 1)
-st.caption(_("About {n:.0f} images per class: that is a **{size}** data set for this method (you answered *{answer}* "
-             "on the Plan page).", n=per_class, size=_("small" if per_class < LARGE_PER_CLASS else "large"),
-             answer=_(w["size"])))
+size, per_class = size_of(rep["counts"])
+st.caption(_("About {n} images per class (median): that is a **{size}** data set for this method (you answered "
+             "*{answer}* on the Plan page).", n=per_class, size=_(size), answer=_(w["size"])))
 
 
 @st.cache_data(show_spinner=False)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from tl_core.figures import describe_curves
+from tl_core.figures import compare_curves, describe_curves, val_curves
 from tl_core.i18n import _
 from tl_core.errors import TLError
 from tl_core.launcher import delete_run
@@ -48,16 +48,8 @@ if ids:
 
 compare = st.multiselect(_("Compare validation curves"), ids, default=ids[: min(2, len(ids))], key="r_compare")
 if compare:
-    import plotly.graph_objects as go
-
-    fig, series = go.Figure(), {}
-    for rid in compare:
-        eps = [m for m in RunDir(runs_dir() / rid).metrics() if m.get("kind") == "epoch"]
-        series[rid] = [m.get("val_acc") for m in eps]
-        fig.add_scatter(x=list(range(1, len(eps) + 1)), y=series[rid], name=rid, mode="lines+markers")
-    fig.update_layout(height=320, xaxis_title=_("epoch"), yaxis_title=_("validation accuracy"),
-                      margin=dict(l=10, r=10, t=10, b=10))
-    st.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
+    series = val_curves({rid: RunDir(runs_dir() / rid).metrics() for rid in compare})
+    st.plotly_chart(compare_curves(series), width="stretch", config={"displayModeBar": False})
     st.caption(describe_curves(series))
 
 with st.expander(_("Delete a run")):

@@ -37,7 +37,7 @@ def test_key_changes_with_each_part(image_folder, lite0_spec, tmp_path):
     weights = tmp_path / "w.pth"
     weights.write_bytes(b"0" * 10)
     assert cache_key(paths, lite0_spec, weights=str(weights)) != base  # weights file
-    assert cache_key(paths, lite0_spec, cut=3) != base  # where features are taken
+    assert cache_key(paths, lite0_spec, frozen_groups=3) != base  # where features are taken
     copy = tmp_path / "copy.jpg"
     copy.write_bytes(open(paths[0], "rb").read())
     os.utime(copy, ns=(1_000_000_000, 1_000_000_000))

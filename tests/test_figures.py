@@ -1,12 +1,14 @@
 """Every chart's one-line text summary says what the chart shows, with the numbers."""
 
 from tl_core.figures import (
+    compare_curves,
     describe_confusion,
     describe_counts,
     describe_curves,
     describe_grid,
     describe_lab,
     describe_top_k,
+    val_curves,
 )
 
 
@@ -25,3 +27,15 @@ def test_summaries_carry_the_numbers():
     rows = [{"scenario": 1, "test_accuracy": 0.9, "trainable_params": 1000, "seconds": 5.0}]
     assert "advisor's pick (3)" in describe_lab(rows, 3) and "scenario 1: 90.0%, 1,000 trainable, 5 s" in \
         describe_lab(rows, 3)
+
+
+def test_run_comparison_takes_each_runs_epochs_in_order_over_both_stages():
+    records = {"a": [{"kind": "batch", "val_acc": 0.1}, {"kind": "epoch", "stage": "head", "val_acc": 0.5},
+                     {"kind": "epoch", "stage": "finetune", "val_acc": 0.7}],
+               "b": [{"kind": "epoch", "val_acc": None}, {"kind": "epoch", "val_acc": 0.9}]}
+    series = val_curves(records)
+    assert series == {"a": [0.5, 0.7], "b": [None, 0.9]}
+    fig = compare_curves(series)
+    assert [t.name for t in fig.data] == ["a", "b"]
+    assert list(fig.data[0].x) == [1, 2] and list(fig.data[1].y) == [None, 0.9]
+    assert fig.layout.yaxis.title.text == "validation accuracy"

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import run_cli
-from tl_core.measure import knn_accuracy, measure
+from tl_core.measure import knn_accuracy, measure, size_of
 
 
 def test_knn_accuracy_on_separable_and_mixed_features():
@@ -56,3 +56,10 @@ def test_advise_measures_with_data_via_cli(image_folder):
     assert out["evidence"] == pytest.approx(here["evidence"], abs=1e-3)
     bad = run_cli("advise")
     assert bad.returncode == 2 and "--data DIR" in bad.stderr
+
+
+def test_size_is_decided_by_the_median_class_not_the_mean():
+    # One huge class must not make a data set "large": the Data page and measure() share this rule.
+    assert size_of({"a": 5000, "b": 10, "c": 10}) == ("small", 10)
+    assert size_of({"a": 1000, "b": 1200, "c": 0}) == ("large", 1200)
+    assert size_of({"a": 999, "b": 999}) == ("small", 999)

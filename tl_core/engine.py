@@ -16,7 +16,7 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
-from .distributed import Dist, autocast, grad_scaler
+from .distributed import Dist, autocast, grad_scaler, to_channels_last
 from .errors import CancelTraining
 
 
@@ -83,9 +83,7 @@ class Trainer:
 
     def _prepare(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = batch[0].to(self.device, non_blocking=True), batch[1].to(self.device, non_blocking=True)
-        if self.channels_last and x.ndim == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x, y
+        return to_channels_last(x, self.channels_last), y
 
     def fit(self) -> str:
         """Run the remaining epochs; returns "completed", or the reason a callback gave. Under DDP

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from .backbones import BackboneSpec
+from .distributed import to_channels_last
 from .config import TrainConfig
 from .settings import cache_root
 from .recipe import Plan, plan_run, train_images
@@ -30,8 +31,7 @@ def measure_forward(spec: BackboneSpec, batch: int = 8, repeats: int = 2) -> flo
     """Images per second of one eval forward pass here (random weights: same cost), remembered."""
     net = spec.build().eval()
     x = torch.randn(batch, 3, spec.input_size, spec.input_size)
-    if spec.channels_last:
-        net, x = net.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    net, x = to_channels_last(net, spec.channels_last), to_channels_last(x, spec.channels_last)
     net(x)  # warm-up
     t0 = time.perf_counter()
     for _repeat in range(repeats):
@@ -79,8 +79,7 @@ def preflight(cfg: TrainConfig, batch_size: int = 16, batches: int = 2) -> dict:
     n = len(scan.items)
     n_train = train_images(n, cfg)
     model = build_model(spec, max(2, len(scan.classes)), pretrained=False)
-    if spec.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model = to_channels_last(model, spec.channels_last)
     counts = model.group_param_counts()
     plan = plan_run(cfg, counts, n_train)
     k, augment, e, share = plan.frozen_groups, plan.augment, plan.epochs, plan.frozen_share
@@ -91,7 +90,7 @@ def preflight(cfg: TrainConfig, batch_size: int = 16, batches: int = 2) -> dict:
         loader = DataLoader(ImageDataset(step_items, transform, pre), batch_size=batch_size)
         t0, out = time.perf_counter(), []
         for x, y, _index in loader:
-            out.append((x.contiguous(memory_format=torch.channels_last) if spec.channels_last else x, y))
+            out.append((to_channels_last(x, spec.channels_last), y))
         return out, (time.perf_counter() - t0) / len(step_items)
 
     evals, load = timed_batches(eval_transform(pre))

@@ -7,7 +7,7 @@ from torch.utils.data import DataLoader
 
 from .backbones import BackboneSpec
 from .data import Item
-from .distributed import autocast
+from .distributed import autocast, to_channels_last
 from .i18n import _
 from .transforms import ImageDataset, eval_transform
 
@@ -21,9 +21,7 @@ def predict_probs(model, items: list[Item], spec: BackboneSpec, batch_size: int 
                         batch_size=batch_size, shuffle=False)
     out = []
     for x, _labels, _index in loader:
-        x = x.to(device)
-        if spec.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = to_channels_last(x.to(device), spec.channels_last)
         with autocast(device):
             out.append(torch.softmax(model(x).float(), 1).cpu())
     return torch.cat(out) if out else torch.zeros(0, 0)

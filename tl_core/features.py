@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 from . import settings
 from .backbones import BackboneSpec
 from .data import Item
-from .distributed import autocast
+from .distributed import autocast, to_channels_last
 from .transforms import ImageDataset, eval_transform, prefetch
 
 Progress = Callable[[int, int], None]
@@ -38,7 +38,8 @@ def _file_fingerprint(path: str) -> list:
 CACHE_FILE = re.compile(r"[A-Za-z0-9_]+-[0-9a-f]{32}\.pt")  # f"{backbone}-{cache_key}.pt"
 
 
-def cache_key(paths: list[str], spec: BackboneSpec, weights: str | None = None, cut: int = 0) -> str:
+def cache_key(paths: list[str], spec: BackboneSpec, weights: str | None = None,
+              frozen_groups: int = 0) -> str:
     """Hex key of the features of ``paths`` under ``spec`` (and a custom weights file, if any)."""
     weights_fp = _file_fingerprint(weights) if weights else spec.weights_id
     payload = {
@@ -46,7 +47,7 @@ def cache_key(paths: list[str], spec: BackboneSpec, weights: str | None = None, 
         "backbone": spec.name,
         "weights": weights_fp,
         "preprocess": spec.preprocess.to_dict(),
-        "cut": cut,
+        "frozen_groups": frozen_groups,
         "version": 2,  # 2: resize on uint8 tensors (torchvision) instead of Pillow
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
@@ -54,11 +55,11 @@ def cache_key(paths: list[str], spec: BackboneSpec, weights: str | None = None, 
 
 @torch.inference_mode()
 def extract_features(model, items: list[Item], spec: BackboneSpec, batch_size: int = 32,
-                     progress: Progress | None = None, cut: int | None = None) -> torch.Tensor:
+                     progress: Progress | None = None, frozen_groups: int | None = None) -> torch.Tensor:
     """Backbone outputs of ``items`` (model in eval mode, no grad).
 
-    ``cut=None``: pooled features ``[N, feature_dim]``. ``cut=k``: the activations coming out of
-    the first ``k`` groups (the frozen prefix), in fp16 to halve their memory.
+    ``frozen_groups=None``: pooled features ``[N, feature_dim]``. ``frozen_groups=k``: the
+    activations coming out of the first ``k`` groups (the frozen prefix), in fp16 to halve their memory.
     """
     model.eval()
     device = next(model.parameters()).device
@@ -66,31 +67,30 @@ def extract_features(model, items: list[Item], spec: BackboneSpec, batch_size: i
                         batch_size=batch_size, shuffle=False, num_workers=0)
     out, done = [], 0
     for x, _labels, _index in prefetch(loader):  # decode the next batch while this one runs through the network
-        x = x.to(device)
-        if spec.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = to_channels_last(x.to(device), spec.channels_last)
         with autocast(device):
-            if cut is None:
+            if frozen_groups is None:
                 out.append(model.forward_pooled(x).float().cpu())
             else:
-                out.append(model.forward_body(x, 0, cut).half().contiguous().cpu())
+                out.append(model.forward_body(x, 0, frozen_groups).half().contiguous().cpu())
         done += len(x)
         if progress:
             progress(done, len(items))
     return torch.cat(out) if out else torch.zeros(0, model.feature_dim)
 
 
-def activation_bytes(model, spec: BackboneSpec, cut: int, n_images: int) -> int:
-    """fp16 bytes needed to cache the activations after ``cut`` groups for ``n_images``."""
+def activation_bytes(model, spec: BackboneSpec, frozen_groups: int, n_images: int) -> int:
+    """fp16 bytes needed to cache the activations after ``frozen_groups`` groups for ``n_images``."""
     with torch.inference_mode():
         x = torch.zeros(1, 3, spec.input_size, spec.input_size, device=next(model.parameters()).device)
-        return model.eval().forward_body(x, 0, cut).numel() * 2 * n_images
+        return model.eval().forward_body(x, 0, frozen_groups).numel() * 2 * n_images
 
 
-def cached_features(model, items: list[Item], spec: BackboneSpec, cache_dir: str | Path | None = None,
+def cached_features(model, items: list[Item], spec: BackboneSpec, cache_dir: str | Path | None = None, *,
                     weights: str | None = None, batch_size: int = 32,
-                    progress: Progress | None = None, cut: int | None = None) -> tuple[torch.Tensor, str]:
-    """Features (or prefix activations, with ``cut``) of ``items``: from the cache when the key
+                    progress: Progress | None = None,
+                    frozen_groups: int | None = None) -> tuple[torch.Tensor, str]:
+    """Features (or prefix activations, with ``frozen_groups``) of ``items``: from the cache when the key
     matches, else extracted and stored.
 
     Returns:
@@ -98,7 +98,7 @@ def cached_features(model, items: list[Item], spec: BackboneSpec, cache_dir: str
     """
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     paths = [it.path for it in items]
-    key = cache_key(paths, spec, weights, cut=cut or 0)
+    key = cache_key(paths, spec, weights, frozen_groups=frozen_groups or 0)
     file = cache_dir / f"{spec.name}-{key}.pt"
     if file.is_file():
         try:
@@ -106,17 +106,17 @@ def cached_features(model, items: list[Item], spec: BackboneSpec, cache_dir: str
             rows = {p: i for i, p in enumerate(data["paths"])}
             feats = data["features"][[rows[os.path.abspath(p)] for p in paths]]
             os.utime(file)  # its time is its last use: eviction removes the least recently used first
-            return (feats.float() if cut is None else feats), "hit"
+            return (feats.float() if frozen_groups is None else feats), "hit"
         except Exception:  # noqa: BLE001 - a damaged cache file is simply recomputed
             file.unlink(missing_ok=True)
-    feats = extract_features(model, items, spec, batch_size, progress, cut).half()
+    feats = extract_features(model, items, spec, batch_size, progress, frozen_groups).half()
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = file.with_suffix(f".{os.getpid()}.tmp")
     torch.save({"paths": [os.path.abspath(p) for p in paths], "features": feats}, tmp)
     os.replace(tmp, file)
     prune_cache(cache_dir, keep=file)
     # Stored as fp16: return exactly what a later hit returns, so hit and miss train identically.
-    return (feats.float() if cut is None else feats), "miss"
+    return (feats.float() if frozen_groups is None else feats), "miss"
 
 
 def prune_cache(cache_dir: str | Path, max_bytes: int | None = None, keep: Path | None = None) -> list[Path]:

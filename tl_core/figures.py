@@ -165,6 +165,22 @@ def describe_curves(series: dict[str, list[float | None]]) -> str:
              n=len(series), acc=best[0], run=best[1], epoch=best[2])
 
 
+def val_curves(records_by_run: dict[str, list[dict]]) -> dict[str, list[float | None]]:
+    """Validation accuracy per epoch of each run, from its metrics records (both stages, in order)."""
+    return {name: [r.get("val_acc") for r in records if r.get("kind") == "epoch"]
+            for name, records in records_by_run.items()}
+
+
+def compare_curves(series: dict[str, list[float | None]]) -> go.Figure:
+    """Validation accuracy per epoch of several runs on one chart (the Runs page)."""
+    fig = go.Figure()
+    for name, ys in series.items():
+        fig.add_scatter(x=list(range(1, len(ys) + 1)), y=ys, name=name, mode="lines+markers")
+    fig.update_layout(height=320, xaxis_title=_("epoch"), yaxis_title=_("validation accuracy"),
+                      margin=dict(l=10, r=10, t=10, b=10))
+    return fig
+
+
 def describe_lab(scenarios: list[dict], advised: int | None) -> str:
     done = [s for s in scenarios if s.get("test_accuracy") is not None]
     points = "; ".join(_("scenario {n}: {acc:.1%}, {params:,} trainable, {seconds:.0f} s", n=s["scenario"],

@@ -51,15 +51,20 @@ def knn_accuracy(features: torch.Tensor, labels: list[int], k: int = 5) -> float
     return float((votes.argmax(1) == y).float().mean())
 
 
+def size_of(counts: dict[str, int]) -> tuple[str, int]:
+    """The method's size answer for these class counts: ("small"|"large", median images per non-empty class)."""
+    nonzero = sorted(n for n in counts.values() if n)
+    per = nonzero[len(nonzero) // 2] if nonzero else 0
+    return ("large" if per >= LARGE_PER_CLASS else "small"), per
+
+
 def measure(data: str, backbone: str | None = None, per_class: int = 30, seed: int = 0) -> dict:
     """Size, similarity, the scenario they give, and the evidence (numbers and thresholds)."""
     scan = validate(scan_folder(data))[1]
     counts = scan.counts()
-    nonzero = sorted(n for n in counts.values() if n)
-    if len(nonzero) < 2:
+    if sum(1 for n in counts.values() if n) < 2:
         raise DatasetError(_("{data}: need at least 2 classes with readable images to measure anything", data=data))
-    per = nonzero[len(nonzero) // 2]  # median images per class
-    size = "large" if per >= LARGE_PER_CLASS else "small"
+    size, per = size_of(counts)
     spec = get_backbone(backbone)
     net = spec.load_pretrained()
     sample = _sample(scan.items, per_class, seed)

@@ -42,16 +42,15 @@ class TransferModel(nn.Module):
         self.frozen_groups = 0
         self.bn_stats_frozen = False
 
-    def freeze_to(self, n: int) -> None:
-        """Freeze the first ``n`` layer groups and train the rest (fastai's ``freeze_to``).
+    def freeze_to(self, frozen_groups: int) -> None:
+        """Freeze the first ``frozen_groups`` layer groups and train the rest (fastai's ``freeze_to``).
 
         Frozen groups get ``requires_grad=False`` and stay in eval mode, so their BatchNorm
         running statistics keep the ImageNet values even while the model trains.
         """
-        n = max(0, min(int(n), len(self.body)))
-        self.frozen_groups = n
+        self.frozen_groups = max(0, min(int(frozen_groups), len(self.body)))
         for i, module in enumerate(self.body):
-            module.requires_grad_(i >= n)
+            module.requires_grad_(i >= self.frozen_groups)
         self.head.requires_grad_(True)
         self.train(self.training)
 
@@ -84,14 +83,15 @@ class TransferModel(nn.Module):
             x = module(x)
         return x
 
-    def forward_pooled(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
-        """Pooled feature vector, from images (``start=0``) or from cached prefix activations."""
-        x = self.forward_body(x, start)
+    def forward_pooled(self, x: torch.Tensor, frozen_groups: int = 0) -> torch.Tensor:
+        """Pooled feature vector, from images (``frozen_groups=0``) or from the activations coming
+        out of the first ``frozen_groups`` groups (the frozen-prefix cache)."""
+        x = self.forward_body(x, frozen_groups)
         return x.mean(dim=(2, 3)) if x.ndim == 4 else x
 
-    def forward_from(self, activations: torch.Tensor, start: int) -> torch.Tensor:
-        """Logits from the activations after the first ``start`` groups (the frozen-prefix cache)."""
-        return self.head(self.forward_pooled(activations, start))
+    def forward_from(self, activations: torch.Tensor, frozen_groups: int) -> torch.Tensor:
+        """Logits from the activations after the first ``frozen_groups`` groups (the frozen-prefix cache)."""
+        return self.head(self.forward_pooled(activations, frozen_groups))
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.head(features)
@@ -100,7 +100,7 @@ class TransferModel(nn.Module):
         return self.head(self.forward_pooled(x))
 
 
-def build_model(spec: BackboneSpec, num_classes: int, hidden: int = 64, dropout: float = 0.3,
+def build_model(spec: BackboneSpec, num_classes: int, hidden: int = 64, dropout: float = 0.3, *,
                 pretrained: bool = True, weights: str | None = None, empty: bool = False) -> TransferModel:
     """A ``TransferModel`` on ``spec``'s network, with ImageNet weights unless ``pretrained=False``;
     then random ones, or none at all with ``empty=True`` (for a checkpoint to fill: no random init)."""

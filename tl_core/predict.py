@@ -10,7 +10,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from . import checkpoints as ckpt
 from .backbones import BackboneSpec, Preprocess, get_backbone
-from .distributed import autocast, pick_device
+from .distributed import autocast, pick_device, to_channels_last
 from .errors import RunError
 from .i18n import _
 from .model import build_model
@@ -36,8 +36,7 @@ class Predictor:
         self.model, self.labels, self.pre = model.eval().to(self.device), labels, pre
         self.transform = eval_transform(pre)
         self.channels_last = channels_last
-        if channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+        self.model = to_channels_last(self.model, channels_last)
 
     @classmethod
     def from_run(cls, run_dir: str | Path, which: str = "best", device: str | None = None) -> "Predictor":
@@ -67,9 +66,7 @@ class Predictor:
     @torch.inference_mode()
     def probs(self, images: list[ImageLike]) -> torch.Tensor:
         """Class probabilities ``[N, C]``."""
-        x = torch.stack([self._tensor(im) for im in images]).to(self.device)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = to_channels_last(torch.stack([self._tensor(im) for im in images]).to(self.device), self.channels_last)
         with autocast(self.device):
             return torch.softmax(self.model(x).float(), 1).cpu()
 

@@ -15,7 +15,7 @@ from . import checkpoints as ckpt
 from . import settings
 from .backbones import BackboneSpec
 from .config import TrainConfig
-from .distributed import Dist, RecordingSampler
+from .distributed import Dist, RecordingSampler, to_channels_last
 from .engine import EarlyStopping, MetricsLogger, StopFile, Trainer, test_hooks
 from .errors import CancelTraining
 from .evaluate import chunked_probs, predict_probs
@@ -220,14 +220,15 @@ class Stages:
                                    cfg.seed), cfg.batch_size, False, cfg.seed)
         return StageInputs(train, val, self.p.model)
 
-    def _cached(self, cut: int | None) -> tuple[dict[str, torch.Tensor], str]:
-        """Features (``cut=None``) or prefix activations of every split part, from the cache."""
+    def _cached(self, frozen_groups: int | None) -> tuple[dict[str, torch.Tensor], str]:
+        """Features (``frozen_groups=None``) or prefix activations of every split part, from the cache."""
         p, parts = self.p, ("train", "val", "test")
         items = [it for part in parts for it in p.split[part]]
 
         def extract():
-            return cached_features(p.model, items, p.spec, p.cfg.cache_dir, p.cfg.weights, p.cfg.batch_size,
-                                   _extraction_progress(p.run), cut=cut)
+            return cached_features(p.model, items, p.spec, p.cfg.cache_dir, weights=p.cfg.weights,
+                                   batch_size=p.cfg.batch_size, progress=_extraction_progress(p.run),
+                                   frozen_groups=frozen_groups)
 
         # Under DDP rank 0 extracts and stores; the others then read its cache (or, without a
         # shared file system, extract for themselves).
@@ -242,22 +243,20 @@ class Stages:
     def _load_prefix(self) -> bool:
         """Cache the activations at the freeze boundary (no augmentation): later epochs only run
         the unfrozen groups. Falls back to images when the cache would exceed the memory limit."""
-        p, k = self.p, self.p.plan.frozen_groups
-        need = activation_bytes(p.model, p.spec, k, sum(len(v) for v in p.split.values()))
+        p, frozen = self.p, self.p.plan.frozen_groups
+        need = activation_bytes(p.model, p.spec, frozen, sum(len(v) for v in p.split.values()))
         limit = settings.prefix_cache_max_bytes()
         if need > limit:
             log.info("frozen-prefix cache needs %.1f GB (limit %.1f GB): training on images instead",
                      need / 1e9, limit / 1e9)
             self.prefix_status = "too_large"
             return False
-        self.prefix, self.prefix_status = self._cached(k)
+        self.prefix, self.prefix_status = self._cached(frozen)
         return True
 
     def _prefix_forward(self, acts: torch.Tensor) -> torch.Tensor:
-        x = acts.float()
-        if self.p.spec.channels_last and x.ndim == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return self.p.model.forward_from(x, self.p.plan.frozen_groups)
+        return self.p.model.forward_from(to_channels_last(acts.float(), self.p.spec.channels_last),
+                                         self.p.plan.frozen_groups)
 
     def probs(self, part: str, stage: str) -> torch.Tensor:
         """Class probabilities of a split part, from whichever cache matches the model's stage."""

@@ -121,8 +121,7 @@ def train_run(run: RunDir, cfg: TrainConfig | None = None, resume: bool = False)
     spec = get_backbone(cfg.backbone)
     torch.manual_seed(cfg.seed)
     model = build_model(spec, len(classes), cfg.head_hidden, cfg.dropout, weights=cfg.weights).to(d.device)
-    if spec.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model = distributed.to_channels_last(model, spec.channels_last)
     plan = plan_run(cfg, model.group_param_counts(), len(split["train"]))
     cfg = resolved_config(cfg, plan)
     if d.main:

@@ -142,7 +142,7 @@ def _register_lite(variant: int, size: int, weights_file: str, params: int, gflo
     ))
 
 
-def _register_tv(name: str, builder, weights_enum, groups, feature_dim: int, description: str,
+def _register_tv(name: str, builder, weights_enum, groups, feature_dim: int, description: str, *,
                  channels_last: bool = True) -> None:
     w = weights_enum.DEFAULT
     t = w.transforms()
