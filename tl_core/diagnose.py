@@ -56,3 +56,14 @@ def diagnose(records: list[dict]) -> dict:
             "why": _("training {train:.0%} and validation {val:.0%} are close and high", train=last["train_acc"],
                      val=last["val_acc"]),
             "advice": []}
+
+
+def overall_epoch(records: list[dict], stage: str, epoch: int) -> int:
+    """``epoch`` of ``stage`` counted over the whole run (fine-tuning continues after the head
+    epochs), the numbering of the curves, the summary line, Evaluate and Runs."""
+    head = sum(1 for r in records if r.get("kind") == "epoch" and r.get("stage") == "head")
+    return epoch + (head if stage == "finetune" else 0)
+
+
+def epochs_total(records: list[dict]) -> int:
+    return sum(1 for r in records if r.get("kind") == "epoch")
