@@ -215,4 +215,4 @@ def show_outcome(run: RunDir, here: str):
 def follow_goto() -> None:
     """Go where a step's callback asked (``st.switch_page`` cannot run inside a callback)."""
     if target := st.session_state.pop("goto", None):
-        st.switch_page(target)
+        st.switch_page(target, query_params=st.query_params.to_dict())  # keeps ?run= and ?lang=
