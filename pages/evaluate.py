@@ -12,7 +12,7 @@ from tl_core.diagnose import epochs_total, overall_epoch
 from tl_core.glossary import explain, glossary_markdown
 from tl_core.i18n import _
 from tl_core.runs import read_json, run_state
-from ui.common import current_run, follow_goto, lkey, next_step, run_predictor, show_outcome
+from ui.common import MISTAKES_ANCHOR, current_run, follow_goto, lkey, next_step, run_predictor, show_outcome
 
 follow_goto()
 
@@ -80,7 +80,7 @@ if cells:
     st.image([m["path"] for m in hits[:24]], width=120,
              caption=[_("{p:.0%} sure", p=m["confidence"]) for m in hits[:24]])
 
-st.subheader(_("Mistakes"), anchor="mistakes")
+st.subheader(_("Mistakes"), anchor=MISTAKES_ANCHOR)
 mistakes = test["misclassified"][:30]
 if not mistakes:
     st.success(_("No test image was misclassified."))

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from tl_core.figures import describe_curves
+from tl_core.diagnose import epochs_total, overall_epoch
+from tl_core.figures import curves_chart, describe_curves
 from tl_core.i18n import _
 from tl_core.errors import TLError
 from tl_core.launcher import delete_run
@@ -25,10 +26,14 @@ def _row(r: RunDir) -> dict:
     lab = is_lab(r.path)
     data = (read_json(r.path / "lab.json", {}) or {}).get("data") if lab else cfg.get("data")
     acc = res.get("test_accuracy")
+    ev = {} if lab else read_json(r.eval_file, {}) or {}
+    records = r.metrics() if ev.get("best_stage") else []
     return {_("run"): r.id, _("status"): _(run_state(r)),
             _("backbone"): _("scenario lab") if lab else cfg.get("backbone"),
             _("scenario"): "1-4" if lab else str(cfg.get("scenario") or ""), _("data"): Path(data or "").name,
             _("test accuracy"): f"{acc:.1%}" if acc is not None else "",
+            _("best epoch"): _("{epoch} of {epochs}", epoch=overall_epoch(records, ev["best_stage"], ev["best_epoch"]),
+                               epochs=epochs_total(records)) if records else "",
             _("seconds"): f"{res['seconds']:.0f}" if res.get("seconds") is not None else "",
             _("started"): datetime.fromtimestamp(status["started"]).strftime("%Y-%m-%d %H:%M")
             if status.get("started") else ""}
@@ -48,16 +53,9 @@ if ids:
 
 compare = st.multiselect(_("Compare validation curves"), ids, default=ids[: min(2, len(ids))], key="r_compare")
 if compare:
-    import plotly.graph_objects as go
-
-    fig, series = go.Figure(), {}
-    for rid in compare:
-        eps = [m for m in RunDir(runs_dir() / rid).metrics() if m.get("kind") == "epoch"]
-        series[rid] = [m.get("val_acc") for m in eps]
-        fig.add_scatter(x=list(range(1, len(eps) + 1)), y=series[rid], name=rid, mode="lines+markers")
-    fig.update_layout(height=320, xaxis_title=_("epoch"), yaxis_title=_("validation accuracy"),
-                      margin=dict(l=10, r=10, t=10, b=10))
-    st.plotly_chart(fig, width="stretch", config={"displayModeBar": False})
+    series = {rid: [m.get("val_acc") for m in RunDir(runs_dir() / rid).metrics() if m.get("kind") == "epoch"]
+              for rid in compare}
+    st.plotly_chart(curves_chart(series), width="stretch", config={"displayModeBar": False})
     st.caption(describe_curves(series))
 
 with st.expander(_("Delete a run")):

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from .i18n import _
+from .i18n import _, ngettext
 
 FROZEN, TRAINABLE, HEAD = "#9aa5b1", "#2f6fde", "#e8833a"
 
 
 def scenario_grid(selected: int | None) -> go.Figure:
     """The method's 2x2 grid (size x similarity) with the chosen scenario highlighted."""
-    labels = {1: _("1 · freeze all,<br>train a new head"), 2: _("2 · freeze ~70%,<br>fine-tune the top"),
-              3: _("3 · freeze early ~1/3-1/2,<br>fine-tune the rest"),
+    labels = {1: _("1 · freeze all,<br>train a new head"), 2: _("2 · freeze most,<br>fine-tune the top"),
+              3: _("3 · freeze the early layers,<br>fine-tune the rest"),
               4: _("4 · fine-tune everything<br>from pretrained")}
     cells = [[1, 3], [2, 4]]  # rows: small, large; columns: similar, different
     z = [[1 if c == selected else 0 for c in row] for row in cells]
@@ -111,6 +111,16 @@ def lab_chart(scenarios: list[dict], advised: int | None) -> go.Figure:
     return fig
 
 
+def curves_chart(series: dict[str, list[float | None]]) -> go.Figure:
+    """Validation accuracy per epoch of several runs (the Runs page's comparison)."""
+    fig = go.Figure()
+    for name, ys in series.items():
+        fig.add_scatter(x=list(range(1, len(ys) + 1)), y=ys, name=name, mode="lines+markers")
+    fig.update_layout(height=320, xaxis_title=_("epoch"), yaxis_title=_("validation accuracy"),
+                      margin=dict(l=10, r=10, t=10, b=10))
+    return fig
+
+
 # One-line text summaries: every chart in the app has one, for people who cannot read plots.
 
 
@@ -125,6 +135,9 @@ def describe_counts(counts: dict[str, int]) -> str:
     if not counts:
         return _("Chart: no images counted.")
     most, least = max(counts, key=counts.get), min(counts, key=counts.get)
+    if counts[most] == counts[least]:
+        return _("Chart: images per class. {classes} classes, {n:,} images each; balanced.", classes=len(counts),
+                 n=counts[most])
     ratio = counts[most] / max(counts[least], 1)
     return (_("Chart: images per class. {classes} classes, {images:,} images; most in '{most}' ({n_most:,}), fewest in "
               "'{least}' ({n_least:,})", classes=len(counts), images=sum(counts.values()), most=most,
@@ -141,8 +154,9 @@ def describe_confusion(cm: list[list[int]], classes: list[str]) -> str:
              total=total)
     if cells:
         n, t, p = max(cells)
-        text += _(" Most frequent mistake: '{true}' taken for '{pred}' ({n} times).", true=classes[t], pred=classes[p],
-                  n=n)
+        text += ngettext(" Most frequent mistake: '{true}' taken for '{pred}' (once).",
+                         " Most frequent mistake: '{true}' taken for '{pred}' ({n} times).", n, true=classes[t],
+                         pred=classes[p])
     return text
 
 

@@ -17,6 +17,7 @@ from tl_core.runs import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = ROOT / "sample_data" / "sign-language-digits"
+MISTAKES_ANCHOR = "mistakes"  # the Evaluate page's "Mistakes" heading
 
 DEFAULTS = {
     "size": "small", "similarity": "similar", "scenario": None, "data_dir": None, "backbone": DEFAULT_BACKBONE,
@@ -206,7 +207,7 @@ def show_outcome(run: RunDir, here: str):
         elif step.action == "predict":
             col.page_link("pages/predict.py", label=step.label, icon=":material/image_search:")
         elif here == "evaluate":
-            col.markdown(f"[{step.label}](#mistakes)")
+            col.markdown(f"[{step.label}](#{MISTAKES_ANCHOR})")
         else:
             col.page_link("pages/evaluate.py", label=step.label, icon=":material/fact_check:")
     return o
