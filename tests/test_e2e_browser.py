@@ -142,7 +142,7 @@ def use_sample_data(page) -> None:
 
 
 def set_number(page, label: str, value: int) -> None:
-    box = page.get_by_label(label)
+    box = page.get_by_role("spinbutton", name=label)  # not its help button, which carries the label too
     box.fill(str(value))
     box.press("Enter")
 
