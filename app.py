@@ -7,6 +7,8 @@ from ui.common import device_line, language_switch
 
 st.set_page_config(page_title=_("Transfer learning wizard"), page_icon=":material/explore:", layout="wide")
 language_switch()
+# Korean wraps between words, never inside one: no title strands a single syllable on its own line.
+st.html("<style>h1, h2, h3, p, li, label {word-break: keep-all; overflow-wrap: anywhere;}</style>")
 pages = [
     st.Page("pages/plan.py", title=_("1 · Plan"), icon=":material/explore:", default=True),
     st.Page("pages/data.py", title=_("2 · Data"), icon=":material/folder_open:"),

@@ -8,6 +8,7 @@ import streamlit as st
 from tl_core.data import scan_folder, validate
 from tl_core.errors import TLError
 from tl_core.figures import class_counts, describe_counts
+from tl_core.glossary import glossary_markdown
 from tl_core.i18n import _, language, ngettext
 from tl_core.measure import explain_measurement, measure, size_of
 from tl_core.opendata import OPEN_DATASETS, import_dataset
@@ -147,6 +148,8 @@ if st.button(_("Measure size and similarity to ImageNet on these images"), key="
 measured_for, m = st.session_state.get("measured", (None, None))
 if measured_for == w["data_dir"]:
     st.info(explain_measurement(m, (w["size"], w["similarity"])))
+    with st.expander(_("What these numbers mean")):
+        st.markdown(glossary_markdown(["imagenet_confidence", "knn"]))
     if (m["size"], m["similarity"]) != (w["size"], w["similarity"]) and st.button(
             _("Use the measured answers on the Plan page"), key="d_use_measured"):
         w["size"], w["similarity"], w["scenario"] = m["size"], m["similarity"], None

@@ -8,9 +8,13 @@ from tl_core.errors import TLError
 from tl_core.export import export_run, zip_bundle
 from tl_core.serving import FORMATS, is_bundle
 from tl_core.figures import confusion_matrix, describe_confusion
+from tl_core.diagnose import epochs_total, overall_epoch
+from tl_core.glossary import explain, glossary_markdown
 from tl_core.i18n import _
 from tl_core.runs import read_json, run_state
-from ui.common import current_run, lkey, next_step, run_predictor
+from ui.common import MISTAKES_ANCHOR, current_run, follow_goto, lkey, next_step, run_predictor, show_outcome
+
+follow_goto()
 
 st.title(_("5 · Evaluate"))
 
@@ -43,19 +47,23 @@ if not ev or "test" not in ev:
     st.stop()
 
 test = ev["test"]
+show_outcome(run, "evaluate")
+records = run.metrics()
 c1, c2, c3 = st.columns(3)
-c1.metric(_("Test accuracy"), f"{test['accuracy']:.1%}", help=_("On images that were never used for training"))
+c1.metric(_("Test accuracy"), f"{test['accuracy']:.1%}", help=explain("test"))
 if "val" in ev:
-    c2.metric(_("Validation accuracy"), f"{ev['val']['accuracy']:.1%}")
-c3.metric(_("Test images"), test["n"])
+    c2.metric(_("Validation accuracy"), f"{ev['val']['accuracy']:.1%}", help=explain("validation"))
+c3.metric(_("Test images"), test["n"], help=_("Photos set aside before training and never shown to the model."))
 worst = min(test["per_class"], key=lambda c: c["f1"])
-st.caption(_("Best model from the {stage} stage, epoch {epoch}. Weakest class: '{cls}' (F1 {f1:.2f}); {n} test images "
-             "were misclassified.", stage=_(ev["best_stage"]), epoch=ev["best_epoch"], cls=worst["class"],
-             f1=worst["f1"], n=len(test["misclassified"])))
-columns = {"class": _("class"), "precision": _("precision"), "recall": _("recall"), "f1": "F1",
-           "support": _("support")}
-st.dataframe([{columns.get(k, k): (round(v, 3) if isinstance(v, float) else v) for k, v in c.items()}
-              for c in test["per_class"]], width="stretch", hide_index=True)
+st.caption(_("Best model: epoch {epoch} of {epochs} ({stage} stage). Weakest class: '{cls}' ({recall:.0%} of its test "
+             "photos found).", epoch=overall_epoch(records, ev["best_stage"], ev["best_epoch"]),
+             epochs=epochs_total(records), stage=_(ev["best_stage"]), cls=worst["class"], recall=worst["recall"]))
+with st.expander(_("Expert details: precision, recall and F1 per class")):
+    st.markdown(glossary_markdown(["precision", "recall", "f1", "support"]))
+    columns = {"class": _("class"), "precision": _("precision"), "recall": _("recall"), "f1": "F1",
+               "support": _("test photos")}
+    st.dataframe([{columns.get(k, k): (f"{v:.0%}" if isinstance(v, float) else v) for k, v in c.items()}
+                  for c in test["per_class"]], width="stretch", hide_index=True)
 
 st.subheader(_("Confusion matrix"))
 st.caption(_("Rows: the true class. Columns: what the model said. Off the diagonal are the mistakes."))
@@ -72,14 +80,14 @@ if cells:
     st.image([m["path"] for m in hits[:24]], width=120,
              caption=[_("{p:.0%} sure", p=m["confidence"]) for m in hits[:24]])
 
-st.subheader(_("Mistakes"))
+st.subheader(_("Mistakes"), anchor=MISTAKES_ANCHOR)
 mistakes = test["misclassified"][:30]
 if not mistakes:
     st.success(_("No test image was misclassified."))
 else:
-    explain = st.toggle(_("Show where the model looked (Grad-CAM: red = what made it say the wrong class)"),
-                        key="e_cam")
-    predictor = run_predictor(run) if explain else None
+    cam = st.toggle(_("Show where the model looked (Grad-CAM: red = what made it say the wrong class)"),
+                    key="e_cam", help=explain("grad_cam"))
+    predictor = run_predictor(run) if cam else None
     cols = st.columns(6)
     for i, m in enumerate(mistakes):
         with cols[i % 6]:
@@ -91,7 +99,7 @@ else:
                          p=m["confidence"]))
 
 st.subheader(_("Share the model"))
-st.caption(_("Export a bundle: the model file with its preprocessing inside (input: RGB uint8 pictures), "
+st.caption(_("Export a bundle: the model file with its preprocessing inside (input: ordinary RGB pictures), "
              "`bundle.json` with the labels and a model card `README.md`. Each export is checked: the file must "
              "give the same answers as this app on sample images, or nothing is written."))
 fmt = st.radio(_("Format"), list(FORMATS), horizontal=True, key=lkey("e_fmt"),
@@ -107,9 +115,14 @@ if st.button(_("Export and check"), key="e_export"):
 if is_bundle(bundle_dir):
     info = read_json(bundle_dir / "bundle.json")
     p = info["parity"]
-    st.success(_("Parity check passed on {n} images: same top-1 class, largest probability difference {diff:.1e} "
-                 "(allowed {tol:.0e}). Exported {created}.", n=p["images"], diff=p["max_abs_diff"],
-                 tol=p["tolerance"], created=info["created"]))
+    pct = 100 * p["max_abs_diff"]
+    st.success(_("Checked on {n} photos: the exported file gives the same answers as this app (probabilities "
+                 "differ by {diff}). Exported {created}.", n=p["images"], created=info["created"],
+                 diff=_("less than 0.001 percent points") if pct < 1e-3 else _("{pct:.3f} percent points", pct=pct)),
+               icon=":material/verified:")
+    with st.expander(_("Expert details: the parity check")):
+        st.caption(explain("parity") + " " + _("Largest probability difference {diff:.1e} (allowed {tol:.0e}).",
+                                               diff=p["max_abs_diff"], tol=p["tolerance"]))
     st.download_button(_("Download the {fmt} bundle (.zip)", fmt=fmt), bundle_zip(str(bundle_dir), info["created"]),
                        file_name=f"{run.id}-{fmt}.zip", mime="application/zip", key="e_download")
 next_step(_("try it on new photos"), "pages/predict.py")

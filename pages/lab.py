@@ -7,8 +7,9 @@ import streamlit as st
 from tl_core.errors import TLError
 from tl_core.figures import describe_lab, lab_chart
 from tl_core.freezing import SCENARIOS
+from tl_core.glossary import explain
 from tl_core.i18n import _
-from tl_core.lab import read_lab, summarize_lab
+from tl_core.lab import lab_progress, read_lab, summarize_lab
 from tl_core.launcher import is_live, launch_lab, stop
 from tl_core.paths import run_path
 from tl_core.runs import RunDir, is_lab, run_state, waiting_behind
@@ -74,15 +75,15 @@ def show_lab() -> None:
         st.info(_("Waiting for a free training slot (another run is training on this server)."))
     elif state == "queued":
         st.progress(0.0, text=_("Starting (loading PyTorch and the pretrained network)…"))
-    elif state == "running":
+    elif state == "running":  # one bar: each scenario weighted by its expected cost
         cur = info.get("current")
-        if not info:
-            st.progress(0.0, text=_("Measuring size and similarity to ImageNet…"))
-        elif cur:
-            run_status = RunDir(cur["run_dir"]).status()
-            st.progress(len(done) / 4 + min(float(run_status.get("progress", 0)), 1.0) / 4,
-                        text=_("Scenario {n} of 4 · {stage}", n=cur["scenario"],
-                               stage=_(run_status.get("stage", "starting"))))
+        run_status = RunDir(cur["run_dir"]).status() if cur else {}
+        bar = lab_progress(info, float(run_status.get("progress") or 0))
+        if "measurement" not in info:
+            st.progress(bar, text=_("Measuring size and similarity to ImageNet…"))
+        else:
+            st.progress(bar, text=_("Scenario {n} of 4 · {stage}", n=cur["scenario"],
+                                    stage=_(run_status.get("stage") or "starting")) if cur else _("Between scenarios…"))
     elif state == "failed":
         st.error(_("The lab failed: {error}", error=status.get("error") or _("unknown reason")))
     elif state == "interrupted":
@@ -90,14 +91,15 @@ def show_lab() -> None:
                      "Finished scenarios are kept below; start the lab again for the rest."))
     elif state == "stopped":
         st.info(_("Stopped after {n} scenario(s).", n=len(done)))
-    if info.get("advised"):
+    if info.get("advised") and "measurement" in info:
         m = info["measurement"]
         e = m["evidence"]
         similar = _("similar to ImageNet") if m["similarity"] == "similar" else _("different from ImageNet")
-        st.write(_("**Advisor (measured): scenario {n}**: {size} data set ({per} images per class), {similar} "
-                   "(ImageNet top-1 confidence {conf:.0%}, 5-NN accuracy on frozen features {knn:.0%}).",
+        st.markdown(_("**Advisor (measured): scenario {n}**: {size} data set ({per} images per class), {similar} "
+                   "(ImageNet confidence {conf:.0%}, nearest-neighbour test {knn:.0%}).",
                    n=info["advised"], size=_(m["size"]), per=e["median_images_per_class"], similar=similar,
-                   conf=e["imagenet_mean_top_probability"], knn=e["knn_accuracy_frozen_features"]))
+                   conf=e["imagenet_mean_top_probability"], knn=e["knn_accuracy_frozen_features"]),
+                 help=explain("imagenet_confidence") + "\n\n" + explain("knn"))
     if done:
         st.plotly_chart(lab_chart(done, info.get("advised")), width="stretch", key=f"lab-{len(done)}",
                         config={"displayModeBar": False})

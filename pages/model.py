@@ -8,6 +8,7 @@ from tl_core.errors import TLError
 from tl_core.estimate import estimate_seconds, known_speeds, measure_forward, preflight
 from tl_core.figures import layer_groups
 from tl_core.freezing import get_scenario
+from tl_core.glossary import explain, glossary_markdown
 from tl_core.i18n import _
 from tl_core.model import build_head
 from tl_core.recipe import train_images
@@ -34,23 +35,27 @@ def _augment_off() -> None:
 st.title(_("3 · Model: network, frozen layers, head and training"))
 
 speeds = known_speeds()
-rows = []
-for name in list_backbones():
-    s = get_backbone(name)
-    rows.append({_("backbone"): name, _("ImageNet params (M)"): round(s.params / 1e6, 1), _("input px"): s.input_size,
-                 "GFLOPs": s.gflops,
-                 _("images/s here"): f"{speeds[name]:.0f}" if name in speeds else _("not measured yet"),
-                 _("weights"): s.check_weights().label,
-                 _("about"): _(s.description)})
-st.dataframe(rows, width="stretch", hide_index=True)
-with st.expander(_("What a bigger network buys: EfficientNet-Lite0, 1 and 2 measured on two projects")):
+names = list_backbones()
+w["backbone"] = st.selectbox(_("Pretrained network"), names, index=names.index(w["backbone"]), key="m_backbone",
+                             format_func=lambda n: f"{n} · {_(get_backbone(n).description)}",
+                             help=_("Start with the first one: small and fast. The others are bigger: a little more "
+                                    "accurate, slower."))
+with st.expander(_("Expert details: the networks compared")):
+    rows = []
+    for name in names:
+        s = get_backbone(name)
+        rows.append({_("backbone"): name, _("ImageNet params (M)"): round(s.params / 1e6, 1),
+                     _("input px"): s.input_size, "GFLOPs": s.gflops,
+                     _("images/s here"): f"{speeds[name]:.0f}" if name in speeds else _("not measured yet"),
+                     _("weights"): s.check_weights().label, _("about"): _(s.description)})
+    st.dataframe(rows, width="stretch", hide_index=True)
+    st.markdown(glossary_markdown(["params", "input_px", "gflops"]))
+    st.write(_("**What a bigger network buys: EfficientNet-Lite0, 1 and 2 measured on two projects**"))
     st.dataframe([{_("project"): _(PROJECTS[r.project]), _("backbone"): r.backbone,
                    _("test accuracy"): f"{r.test_accuracy:.1%}", _("seconds"): round(r.seconds),
                    _("images/s"): round(r.images_per_s, 1)} for r in reference_runs()],
                  width="stretch", hide_index=True)
     st.caption(_(CONDITIONS))
-names = list_backbones()
-w["backbone"] = st.selectbox(_("Pretrained network"), names, index=names.index(w["backbone"]), key="m_backbone")
 spec = get_backbone(w["backbone"])
 weights = spec.check_weights()
 if weights.state == "download":
@@ -68,28 +73,35 @@ if st.session_state.get("m_frozen") != chosen:  # a new scenario or network rese
     st.session_state["m_frozen"] = chosen
 k = st.slider(_("Frozen layer groups (from the input side)"), 0, len(names_g), key="m_frozen",
               on_change=_set_frozen, args=(sc.number, spec.name, default_k),
-              help=_("Scenario {n} suggests {k} of {total}.", n=sc.number, k=default_k, total=len(names_g)))
+              help=explain("layer_groups") + " " + explain("frozen") + " "
+              + _("Scenario {n} suggests {k} of {total}.", n=sc.number, k=default_k, total=len(names_g)))
 c1, c2 = st.columns(2)
 w["head_hidden"] = c1.number_input(_("Hidden units of the new head (0 = a single linear layer)"), 0, 2048,
-                                   w["head_hidden"], step=16, key="m_hidden")
+                                   w["head_hidden"], step=16, key="m_hidden", help=explain("hidden_units"))
 head_params = count_params(build_head(spec.feature_dim, 10, w["head_hidden"]))
-st.plotly_chart(layer_groups(names_g, counts, k, head_params), width="stretch", config={"displayModeBar": False})
 frozen_share = sum(counts[:k]) / sum(counts)
-st.caption(_("Chart: parameters of the {groups} layer groups, input side first; the first {k} are frozen. Grey: "
-             "frozen ({share:.0%} of {total:,} pretrained parameters). Blue: fine-tuned with small learning rates. "
-             "Orange: the new head (about {head:,} parameters for 10 classes).", groups=len(names_g), k=k, share=frozen_share,
-             total=sum(counts), head=head_params))
+st.caption(_("{k} of {groups} layer groups frozen: {share:.0%} of the pretrained network's parameters keep what "
+             "they learned on ImageNet; the rest and the new head learn from your photos.", k=k, groups=len(names_g),
+             share=frozen_share))
+with st.expander(_("Expert details: the layer groups")):
+    st.plotly_chart(layer_groups(names_g, counts, k, head_params), width="stretch", config={"displayModeBar": False})
+    st.caption(_("Chart: parameters of the {groups} layer groups, input side first; the first {k} are frozen. Grey: "
+                 "frozen ({share:.0%} of {total:,} pretrained parameters). Blue: fine-tuned with small learning "
+                 "rates. Orange: the new head (about {head:,} parameters for 10 classes).", groups=len(names_g), k=k,
+                 share=frozen_share, total=sum(counts), head=head_params))
 
 w["augment"] = c2.selectbox(_("Augmentation (random crops, flips, colour changes)",
                               ), ["auto", "none", "light", "strong"],
                             index=["auto", "none", "light", "strong"].index(w["augment"]), key=lkey("m_augment"),
                             format_func={"auto": _("auto"), "none": _("none"), "light": _("light"),
                                          "strong": _("strong")}.get,
-                            help=_("auto = none: every frozen layer runs once and is cached, so epochs are fast"))
+                            help=explain("augmentation") + " "
+                            + _("auto = none: every frozen layer runs once and is cached, so epochs are fast"))
 epochs_default = 0 if w["epochs"] is None else w["epochs"]
-w["epochs"] = c1.number_input(_("Epochs (0 = automatic)"), 0, 500, epochs_default, key="m_epochs") or None
+w["epochs"] = c1.number_input(_("Epochs (0 = automatic)"), 0, 500, epochs_default, key="m_epochs",
+                              help=explain("epochs")) or None
 w["head_lr"] = c2.select_slider(_("Learning rate of the head"), [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], w["head_lr"],
-                                key="m_lr")
+                                key="m_lr", format_func=lambda v: f"{v:g}", help=explain("learning_rate"))
 
 ips = speeds.get(spec.name)
 if ips is None or st.button(_("Measure {name}'s speed again", name=spec.name), key="m_measure"):
@@ -100,14 +112,8 @@ try:
 except TLError:
     n = 0
 plan = wizard_plan(w, n)  # the same plan Start training resolves
-if ips and n:
-    took = _duration(estimate_seconds(plan, n, train_images(n, config_from_wizard(w)), ips))
-    st.info(_("{name} reads about {ips:.0f} images/s here. Estimated training time for {n} images: **{took}**",
-              name=spec.name, ips=ips, n=n, took=took)
-            + (_(" (features cached once, then each epoch takes a moment)") if plan.head_only and plan.use_cache
-               else ""))
 
-st.subheader(_("Pre-flight check"))
+st.subheader(_("How long will it take?"))
 st.caption(_("Times a few real batches of your images on this machine (decoding, the frozen forward pass and one "
              "training step at the chosen freeze) and works out how long the run will take."))
 augment = plan.augment
@@ -118,8 +124,11 @@ if w["data_dir"] and st.button(_("Time a few batches"), key="m_preflight"):
         except TLError as exc:
             st.error(str(exc))
 pf = st.session_state.get("preflight")
-if pf and pf["key"] == config_from_wizard(w):
+fresh = bool(pf) and pf["key"] == config_from_wizard(w)
+w["estimate"] = None
+if fresh:  # one estimate: the timed batches when there are some, else the measured forward speed
     ms = pf["ms_per_image"]
+    w["estimate"] = {"config": config_from_wizard(w), "seconds": pf["seconds"]}
     st.info(_("Expected duration: **{took}** for {images} images and {epochs} epochs (per image: decoding {load:.1f} "
               "ms, frozen forward {forward:.1f} ms, training step {step:.1f} ms).", took=_duration(pf["seconds"]),
               images=pf["images"], epochs=pf["epochs"], load=ms["load"], forward=ms["forward"], step=ms["step"]))
@@ -127,6 +136,13 @@ if pf and pf["key"] == config_from_wizard(w):
         st.warning(_("With augmentation every epoch re-runs the frozen layers. In cached-feature mode (no "
                      "augmentation) they run once: **{took}**.", took=_duration(pf["cached_seconds"])))
         st.button(_("Use cached features (augmentation off)"), key="m_use_cache", on_click=_augment_off)
-elif pf:
-    st.caption(_("Settings changed since the last pre-flight check: time it again."))
+elif ips and n:
+    seconds = estimate_seconds(plan, n, train_images(n, config_from_wizard(w)), ips)
+    w["estimate"] = {"config": config_from_wizard(w), "seconds": seconds}
+    st.info(_("{name} reads about {ips:.0f} images/s here. Estimated training time for {n} images: **{took}**",
+              name=spec.name, ips=ips, n=n, took=_duration(seconds))
+            + (_(" (features cached once, then each epoch takes a moment)") if plan.head_only and plan.use_cache
+               else ""))
+    if pf:
+        st.caption(_("Settings changed since the batches were timed: time them again for a closer estimate."))
 next_step(_("train"), "pages/train.py")

@@ -4,6 +4,7 @@ import streamlit as st
 
 from tl_core.figures import describe_grid, scenario_grid
 from tl_core.freezing import SCENARIOS, get_scenario, scenario_for
+from tl_core.glossary import explain
 from tl_core.i18n import _
 from ui.common import lkey, next_step, scenario, wizard, wizard_plan
 
@@ -51,13 +52,17 @@ st.write(_(sc.reason))
 plan = wizard_plan(w)  # what Start training will do, with the Model page's own freeze if any
 way = {"feature_extractor": _("Frozen feature extractor + new classifier"), "fine_tune": _("Fine-tuning")}[plan.way]
 c1, c2, c3 = st.columns(3)
-c1.metric(_("Way to use the pretrained net"), way)
-c2.metric(_("Frozen share of {name}", name=w["backbone"]), f"{plan.frozen_share:.0%}")
-c2.caption(_("{k} of {n} layer groups, counted in parameters", k=plan.frozen_groups, n=plan.total_groups))
+# Plain text, not st.metric: a metric cuts a long value ("Frozen feature ext…").
+c1.markdown(_("**Way to use the pretrained net**") + f"\n\n### {way}",
+            help=explain("feature_extractor" if plan.head_only else "fine_tune"))
+c2.metric(_("Frozen share of {name}", name=w["backbone"]), f"{plan.frozen_share:.0%}",
+          help=explain("frozen") + " " + _("Counted in parameters (the numbers the network learned)."))
+c2.caption(_("{k} of {n} layer groups, counted in parameters", k=plan.frozen_groups, n=plan.total_groups),
+           help=explain("layer_groups"))
 lrs = plan.group_lrs
-c3.metric(_("Learning rate of the new head"), f"{plan.head_lr:g}")
-c3.caption(_("Unfrozen pretrained layers: {first:.0e} (earliest) → {last:.0e} (last)", first=lrs[0], last=lrs[-1])
-           if lrs else _("Pretrained layers: frozen (no learning rate)"))
+c3.metric(_("Learning rate of the new head"), f"{plan.head_lr:g}", help=explain("learning_rate"))
+c3.caption(_("Unfrozen pretrained layers: {first:g} (earliest) → {last:g} (last)", first=float(f"{lrs[0]:.1g}"),
+             last=float(f"{lrs[-1]:.1g}")) if lrs else _("Pretrained layers: frozen (no learning rate)"))
 with st.expander(_("Why different learning rates?")):
     st.write(_("The new head starts from random numbers and must learn fast. The pretrained layers are already "
                "good: a large learning rate would wreck what they learned, so they get small ones, smallest for the "

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from tl_core.diagnose import epochs_total, overall_epoch
 from tl_core.figures import compare_curves, describe_curves, val_curves
 from tl_core.i18n import _
 from tl_core.errors import TLError
@@ -25,10 +26,14 @@ def _row(r: RunDir) -> dict:
     lab = is_lab(r.path)
     data = (read_json(r.path / "lab.json", {}) or {}).get("data") if lab else cfg.get("data")
     acc = res.get("test_accuracy")
+    ev = {} if lab else read_json(r.eval_file, {}) or {}
+    records = r.metrics() if ev.get("best_stage") else []
     return {_("run"): r.id, _("status"): _(run_state(r)),
             _("backbone"): _("scenario lab") if lab else cfg.get("backbone"),
             _("scenario"): "1-4" if lab else str(cfg.get("scenario") or ""), _("data"): Path(data or "").name,
             _("test accuracy"): f"{acc:.1%}" if acc is not None else "",
+            _("best epoch"): _("{epoch} of {epochs}", epoch=overall_epoch(records, ev["best_stage"], ev["best_epoch"]),
+                               epochs=epochs_total(records)) if records else "",
             _("seconds"): f"{res['seconds']:.0f}" if res.get("seconds") is not None else "",
             _("started"): datetime.fromtimestamp(status["started"]).strftime("%Y-%m-%d %H:%M")
             if status.get("started") else ""}

@@ -11,9 +11,11 @@ from tl_core.figures import training_curves
 from tl_core.i18n import _
 from tl_core.launcher import is_live, launch
 from tl_core.runs import run_state, waiting_behind
-from ui.common import config_from_wizard, current_run, gpus, next_step, runs_dir, scenario, set_current_run, wizard
+from ui.common import (config_from_wizard, current_run, follow_goto, gpus, next_step, runs_dir, scenario,
+                       set_current_run, show_outcome, wizard)
 
 w = wizard()
+follow_goto()
 st.title(_("4 · Train"))
 
 
@@ -24,7 +26,9 @@ def start() -> None:
     if run is not None and is_live(run):
         return
     try:
-        run = launch(config_from_wizard(w), runs_dir(), processes=st.session_state.get("t_procs", 1))
+        cfg, est = config_from_wizard(w), w.get("estimate") or {}
+        run = launch(cfg, runs_dir(), processes=st.session_state.get("t_procs", 1),
+                     estimated_seconds=est.get("seconds") if est.get("config") == cfg else None)
         set_current_run(run.id)
     except TLError as exc:
         st.session_state["train_error"] = str(exc)
@@ -60,29 +64,54 @@ if run is None:
     st.stop()
 
 
+def _progress(state: str, status: dict) -> None:
+    """One bar for the whole run: it moves with the work and never goes back between stages."""
+    if state == "queued" and waiting_behind(run):
+        st.info(_("Waiting for a free training slot: this server trains one model at a time "
+                  "(TL_MAX_CONCURRENT). It starts by itself when the run before it ends."))
+        return
+    stage = status.get("stage")
+    bar = min(float(status.get("progress") or 0), 1.0)
+    if state == "queued" or stage in (None, "preparing"):  # importing PyTorch takes seconds
+        text = _("Starting (loading PyTorch and the pretrained network)…")
+    elif stage in ("features", "prefix"):
+        text = _("Computing what the frozen layers see, once: {detail}", detail=status.get("detail", ""))
+    else:
+        text = _("{stage}: epoch {epoch} of {epochs}", stage=_(stage), epoch=status.get("epoch"),
+                 epochs=status.get("stage_epochs"))
+        if status.get("images_per_s"):
+            text += _(" · {ips:.0f} images/s", ips=status["images_per_s"])
+    if status.get("eta_seconds"):
+        text += _(" · about {eta:.0f} s left", eta=status["eta_seconds"])
+    st.progress(bar, text=text)
+
+
+def _result(state: str, status: dict) -> None:
+    res = status.get("result") or {}
+    if not res:
+        return
+    took = _("{seconds:.0f} s", seconds=res["seconds"]) + (
+        _(" (estimated {est:.0f} s)", est=status["estimated_seconds"]) if status.get("estimated_seconds") else "")
+    if state == "stopped":
+        st.caption(_("Stopped after {n} epoch(s), {took}; the best model so far is kept.", n=res["epochs_run"],
+                     took=took))
+    else:
+        st.caption(_("Done in {took}: test accuracy {test}, validation accuracy {val}.", took=took,
+                     test=f"{res['test_accuracy']:.0%}" if res.get("test_accuracy") is not None else "–",
+                     val=f"{res['val_accuracy']:.0%}" if res.get("val_accuracy") is not None else "–"))
+
+
 @st.fragment(run_every=1.5 if live else None)
 def show_run() -> None:
     state = run_state(run)
     status = run.status()
-    stage = _(status["stage"]) if status.get("stage") else ""
-    st.write(_("Run `{id}`: **{state}**", id=run.id, state=_(state)) + (f" · {stage}" if state == "running" else ""))
-    if state == "queued" and waiting_behind(run):
-        st.info(_("Waiting for a free training slot: this server trains one model at a time "
-                  "(TL_MAX_CONCURRENT). It starts by itself when the run before it ends."))
-    elif state == "queued":  # nothing else trains: the process is starting (importing PyTorch takes seconds)
-        st.progress(0.0, text=_("Starting (loading PyTorch and the pretrained network)…"))
-    if state == "running":
-        if status.get("stage") in (None, "preparing"):
-            st.progress(0.0, text=_("Starting (loading PyTorch and the pretrained network)…"))
-        elif status.get("stage") == "features":
-            st.progress(0.0, text=_("Computing features once: {detail}", detail=status.get("detail", "")))
-        else:
-            eta = status.get("eta_seconds")
-            st.progress(min(float(status.get("progress", 0)), 1.0),
-                        text=_("{stage} epoch {epoch}/{epochs} · {ips:.0f} images/s", stage=stage,
-                               epoch=status.get("epoch"), epochs=status.get("stage_epochs"),
-                               ips=status.get("images_per_s") or 0)
-                        + (_(" · about {eta:.0f} s left in this stage", eta=eta) if eta else ""))
+    st.write(_("Run `{id}`: **{state}**", id=run.id, state=_(state)))
+    verdict = None
+    if state in ("queued", "running"):
+        _progress(state, status)
+    elif state in ("succeeded", "stopped"):
+        verdict = show_outcome(run, "train")  # the outcome first, then how it got there
+        _result(state, status)
     records = run.metrics()
     if records:
         st.plotly_chart(training_curves(records), width="stretch", key=f"curves-{len(records)}",
@@ -90,9 +119,11 @@ def show_run() -> None:
         st.caption(summarize(records))
         if state in ("succeeded", "stopped"):
             d = diagnose(records)
-            advice = "".join(f"\n- {a}" for a in d["advice"])
-            st.info(_("**Diagnosis: {verdict}** ({why}).", verdict=_(d["verdict"]), why=d["why"])
-                    + (_(" What to try:") + advice if advice else ""))
+            with st.expander(_("Details: what the curves say")):
+                st.write(_("**{verdict}**: {why}.", verdict=_(d["verdict"]).capitalize(), why=d["why"]))
+                if d["advice"] and (verdict is None or verdict.level != "good"):
+                    st.markdown(_("Settings that may help (on the Model page):") + "".join(
+                        f"\n- {a}" for a in d["advice"]))
     if state == "failed":
         st.error(_("Training failed: {error}", error=status.get("error") or _("unknown reason")))
         if run.log_file.exists():
@@ -100,13 +131,6 @@ def show_run() -> None:
     elif state == "interrupted":
         st.warning(_("The training process ended without finishing (killed or the machine restarted). "
                      "Resume continues from the last saved epoch."))
-    elif state in ("succeeded", "stopped") and (res := status.get("result")):
-        score = (_("test accuracy {test:.1%} (validation {val:.1%})", test=res["test_accuracy"],
-                   val=res["val_accuracy"]) if res.get("test_accuracy") is not None else _("no test images to score"))
-        if state == "stopped":
-            st.info(_("Stopped after {n} epoch(s); the best model so far: {score}.", n=res["epochs_run"], score=score))
-        else:
-            st.success(_("Done in {seconds:.0f} s: {score}.", seconds=res["seconds"], score=score))
     if live and not is_live(run):
         time.sleep(0.2)
         st.rerun()  # one full rerun when the run ends, to re-enable the buttons

@@ -361,3 +361,54 @@ def test_a_run_that_is_only_starting_is_not_called_queued(env):
     finally:
         alive.kill()
         alive.wait()
+
+
+def _estimates(at) -> list[str]:
+    return [i.value for i in at.info if "Estimated training time" in i.value or "Expected duration" in i.value]
+
+
+@pytest.mark.slow
+def test_model_page_shows_one_time_estimate_and_train_shows_the_real_time_beside_it(env):
+    at = page(app(), "data")
+    at.button(key="d_use_sample").click().run()
+    page(at, "model")
+    assert len(_estimates(at)) == 1  # from the measured speed
+    at.number_input(key="m_epochs").set_value(2).run()
+    at.button(key="m_preflight").click().run()
+    assert len(_estimates(at)) == 1, _estimates(at)  # the pre-flight replaces it, never a second one
+    page(at, "train")
+    at.button(key="t_start").click().run()
+    run = next((env / "runs").iterdir())
+    assert json.loads((run / "status.json").read_text())["estimated_seconds"] > 0
+    wait_for(lambda: at.run() and any("Done in" in s.value for s in [*at.caption, *at.success]), 300, "the run")
+    done = next(s.value for s in [*at.caption, *at.success] if "Done in" in s.value)
+    assert "estimated" in done, done
+
+
+@pytest.mark.slow
+def test_outcome_first_on_train_and_evaluate_with_steps_that_apply(env):
+    run = _trained_run(env)
+    ev = json.loads((run.path / "eval.json").read_text())
+    n, right = ev["test"]["n"], round(ev["test"]["accuracy"] * ev["test"]["n"])
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params["run"] = run.id
+    at.session_state["measured"] = (str(env / "data" / "colours"), {"scenario": 3})
+    at.switch_page("pages/train.py").run()
+    sentence = f"{right} of {n} test photos right"
+    verdicts = [e.value for e in [*at.success, *at.warning, *at.error] if sentence in e.value]
+    assert len(verdicts) == 1, [e.value for e in [*at.success, *at.warning, *at.error]]
+    assert not any("Diagnosis" in i.value for i in at.info)  # the old diagnosis is detail now, not a verdict
+    records = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()]
+    from tl_core.diagnose import epochs_total, overall_epoch
+
+    best = f"epoch {overall_epoch(records, ev['best_stage'], ev['best_epoch'])} of {epochs_total(records)}"
+    assert any(best in c.value for c in at.caption), [c.value for c in at.caption]
+    page(at, "evaluate")
+    assert any(sentence in e.value for e in [*at.success, *at.warning, *at.error])
+    assert any(best in c.value for c in at.caption), [c.value for c in at.caption]  # the same numbering
+    assert ev["test"]["accuracy"] < 0.9  # the mislabelled photo: not "good", so the measured scenario is offered
+    at.button(key="o_scenario").click().run()  # a step that trains again launches the changed run
+    assert not at.exception
+    new = [p for p in (env / "runs").iterdir() if p.name != run.id]
+    assert len(new) == 1 and json.loads((new[0] / "config.json").read_text())["scenario"] == 3
+    assert at.query_params["run"] in (new[0].name, [new[0].name])

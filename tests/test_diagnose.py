@@ -31,3 +31,11 @@ def test_summary_line():
     assert line.startswith("Best validation accuracy 93.0% at epoch 2 of 3 (finetune stage)")
     assert "training 99.0%, validation 92.0%" in line and "rising" in line
     assert summarize([]) == "No finished epoch yet."
+
+
+def test_best_epoch_is_counted_over_the_whole_run():
+    from tl_core.diagnose import epochs_total, overall_epoch
+
+    records = _epochs([0.5] * 20, [0.5] * 20, [1] * 20, stage="head") + _epochs([0.9] * 18, [0.9] * 18, [0.2] * 18)
+    assert overall_epoch(records, "finetune", 12) == 32 and overall_epoch(records, "head", 5) == 5
+    assert epochs_total(records) == 38

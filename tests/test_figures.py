@@ -39,3 +39,41 @@ def test_run_comparison_takes_each_runs_epochs_in_order_over_both_stages():
     assert [t.name for t in fig.data] == ["a", "b"]
     assert list(fig.data[0].x) == [1, 2] and list(fig.data[1].y) == [None, 0.9]
     assert fig.layout.yaxis.title.text == "validation accuracy"
+
+
+def _texts(fig) -> list[str]:
+    """Every word a reader sees on a figure: titles, axis titles, trace names and texts, annotations."""
+    spec, out = fig.to_plotly_json(), []
+    layout = spec["layout"]
+    for key, value in layout.items():
+        if key.startswith(("xaxis", "yaxis")) and isinstance(value, dict):
+            out.append(((value.get("title") or {}).get("text")) or "")
+    out += [a.get("text", "") for a in layout.get("annotations", [])]
+    for trace in spec["data"]:
+        out.append(trace.get("name") or "")
+        out += [t for t in (trace.get("text") or []) if isinstance(t, str)]
+        out += [t for row in (trace.get("text") or []) if isinstance(row, (list, tuple)) for t in row]
+        for axis in ("x", "y"):
+            out += [t for t in (trace.get(axis) or []) if isinstance(t, str)]
+    return [t for t in out if t]
+
+
+def test_chart_labels_are_korean_in_korean():
+    import re
+
+    from tl_core import figures
+    from tl_core.i18n import set_language
+
+    epochs = [{"kind": "epoch", "stage": "head", "epoch": 1, "train_loss": 1.0, "val_loss": 1.1, "train_acc": 0.5,
+               "val_acc": 0.4}, {"kind": "batch", "stage": "head", "epoch": 1, "batch": 1, "batches": 2, "loss": 1.2}]
+    lab = [{"scenario": 1, "test_accuracy": 0.9, "trainable_params": 1000, "seconds": 5.0}]
+    set_language("ko")
+    try:
+        figs = [figures.scenario_grid(1), figures.training_curves(epochs), figures.layer_groups(["g"], [1], 0, 10),
+                figures.confusion_matrix([[1, 0], [0, 1]], ["a", "b"]), figures.class_counts({"a": 1}),
+                figures.lab_chart(lab, 1), figures.compare_curves({"r1": [0.5, 0.6]})]
+        english = [t for f in figs for t in _texts(f)
+                   if re.search(r"[A-Za-z]{3,}", t) and not re.search(r"[가-힣]", t)]
+    finally:
+        set_language("en")
+    assert not english, english

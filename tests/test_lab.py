@@ -57,3 +57,21 @@ def test_lab_chart_marks_the_advised_scenario():
     symbols = {t.name: t.marker.symbol for t in fig.data}
     assert symbols == {"scenario 1": "circle", "scenario 2": "circle", "scenario 3 (advised)": "star"}
     assert fig.layout.xaxis.type == "log" and list(fig.data[1].y) == [95.0]
+
+
+def test_the_lab_bar_is_weighted_by_each_scenarios_expected_cost():
+    from tl_core.backbones import group_table
+    from tl_core.lab import lab_configs, lab_progress, lab_weights
+
+    configs = lab_configs("sample", epochs=5)
+    weights = lab_weights(configs, 200, group_table(configs[0].backbone)[1])
+    assert weights["1"] < weights["2"] < weights["4"]  # freezing less costs more
+    measured = {"weights": weights, "measurement": {}, "scenarios": []}
+    after_s1 = {**measured, "scenarios": [{"scenario": 1}]}
+    # scenario 1 on cached features is a small share of the work, not a quarter of the bar
+    assert lab_progress(measured) < lab_progress(after_s1) < 0.25
+    halfway = {**after_s1, "current": {"scenario": 2}}
+    assert lab_progress(after_s1) < lab_progress(halfway, 0.5) < lab_progress(halfway, 1.0)
+    done = {**measured, "scenarios": [{"scenario": k} for k in (1, 2, 3, 4)]}
+    assert lab_progress(done) == 1.0
+    assert lab_progress({}) == 0.0  # before the measurement ends

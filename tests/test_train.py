@@ -219,3 +219,28 @@ def test_a_one_epoch_fine_tune_of_a_few_batches_trains(tmp_path, image_folder, c
         _, result = _run(tmp_path, image_folder, cache_dir, scenario=2, epochs=epochs, head_epochs=1,
                          batch_size=batch_size)
         assert result["stop_reason"] == "completed" and result["epochs_run"] == epochs + 1
+
+
+def test_one_progress_bar_that_never_goes_back(tmp_path, image_folder, cache_dir, monkeypatch):
+    """Across features, head epochs, the frozen-prefix pass and fine-tuning, the bar only moves
+    forward, it moves during the feature pass, and no speed is reported from a split-second window."""
+    from tl_core.runs import RunDir
+
+    written = []
+    original = RunDir.write_status
+
+    def record(self, **fields):
+        written.append(dict(fields))
+        return original(self, **fields)
+
+    monkeypatch.setattr(RunDir, "write_status", record)
+    run, _result = _run(tmp_path, image_folder, cache_dir, scenario=3, epochs=2, head_epochs=2, batch_size=8)
+    bars = [w["progress"] for w in written if "progress" in w]
+    assert bars == sorted(bars), bars
+    assert bars[-1] == 1.0
+    stages = [w.get("stage") for w in written if "progress" in w]
+    assert "features" in stages and "prefix" in stages
+    assert any(w["progress"] > 0 for w in written if w.get("stage") == "features")
+    # the first write of a stage comes after a batch or two: too short a window for images/s
+    for stage in ("head", "finetune"):
+        assert next(w for w in written if w.get("stage") == stage).get("images_per_s") is None

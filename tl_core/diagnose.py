@@ -14,7 +14,8 @@ def summarize(records: list[dict]) -> str:
     epochs = [r for r in records if r.get("kind") == "epoch" and r.get("val_acc") is not None]
     if not epochs:
         return _("No finished epoch yet.")
-    best_i = max(range(len(epochs)), key=lambda i: (epochs[i]["val_acc"], -i))
+    # the checkpoint's rule (engine.score): accuracy, then lower loss; the earliest of equals
+    best_i = max(range(len(epochs)), key=lambda i: (epochs[i]["val_acc"], -epochs[i].get("val_loss", 0), -i))
     best, last = epochs[best_i], epochs[-1]
     tail = [r["val_acc"] for r in epochs[-3:]]
     trend = (_("rising") if tail[-1] > tail[0] + 0.005 else _("falling") if tail[-1] < tail[0] - 0.005 else _("flat"))
@@ -56,3 +57,14 @@ def diagnose(records: list[dict]) -> dict:
             "why": _("training {train:.0%} and validation {val:.0%} are close and high", train=last["train_acc"],
                      val=last["val_acc"]),
             "advice": []}
+
+
+def overall_epoch(records: list[dict], stage: str, epoch: int) -> int:
+    """``epoch`` of ``stage`` counted over the whole run (fine-tuning continues after the head
+    epochs), the numbering of the curves, the summary line, Evaluate and Runs."""
+    head = sum(1 for r in records if r.get("kind") == "epoch" and r.get("stage") == "head")
+    return epoch + (head if stage == "finetune" else 0)
+
+
+def epochs_total(records: list[dict]) -> int:
+    return sum(1 for r in records if r.get("kind") == "epoch")

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from .i18n import _
+from .i18n import _, ngettext
 
 FROZEN, TRAINABLE, HEAD = "#9aa5b1", "#2f6fde", "#e8833a"
 
 
 def scenario_grid(selected: int | None) -> go.Figure:
     """The method's 2x2 grid (size x similarity) with the chosen scenario highlighted."""
-    labels = {1: _("1 · freeze all,<br>train a new head"), 2: _("2 · freeze ~70%,<br>fine-tune the top"),
-              3: _("3 · freeze early ~1/3-1/2,<br>fine-tune the rest"),
+    labels = {1: _("1 · freeze all,<br>train a new head"), 2: _("2 · freeze most,<br>fine-tune the top"),
+              3: _("3 · freeze the early layers,<br>fine-tune the rest"),
               4: _("4 · fine-tune everything<br>from pretrained")}
     cells = [[1, 3], [2, 4]]  # rows: small, large; columns: similar, different
     z = [[1 if c == selected else 0 for c in row] for row in cells]
@@ -125,6 +125,9 @@ def describe_counts(counts: dict[str, int]) -> str:
     if not counts:
         return _("Chart: no images counted.")
     most, least = max(counts, key=counts.get), min(counts, key=counts.get)
+    if counts[most] == counts[least]:
+        return _("Chart: images per class. {classes} classes, {n:,} images each; balanced.", classes=len(counts),
+                 n=counts[most])
     ratio = counts[most] / max(counts[least], 1)
     return (_("Chart: images per class. {classes} classes, {images:,} images; most in '{most}' ({n_most:,}), fewest in "
               "'{least}' ({n_least:,})", classes=len(counts), images=sum(counts.values()), most=most,
@@ -141,8 +144,9 @@ def describe_confusion(cm: list[list[int]], classes: list[str]) -> str:
              total=total)
     if cells:
         n, t, p = max(cells)
-        text += _(" Most frequent mistake: '{true}' taken for '{pred}' ({n} times).", true=classes[t], pred=classes[p],
-                  n=n)
+        text += ngettext(" Most frequent mistake: '{true}' taken for '{pred}' (once).",
+                         " Most frequent mistake: '{true}' taken for '{pred}' ({n} times).", n, true=classes[t],
+                         pred=classes[p])
     return text
 
 

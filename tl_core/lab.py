@@ -50,16 +50,21 @@ def run_lab(data: str, test_data: str | None = None, runs_dir: str | Path = "run
         ``{"advised": K, "measurement": ..., "scenarios": [{"scenario", "test_accuracy", "seconds",
         "trainable_params", "run_dir", ...} x 4]}``; scenarios stopped early are marked so.
     """
+    from .backbones import group_table
+    from .data import scan_folder
     from .measure import measure
 
     lab = lab or RunDir.create(runs_dir, prefix="lab")
     t0 = time.time()
+    configs = lab_configs(data, test_data, backbone=backbone, epochs=epochs, cache_dir=cache_dir)
+    weights = lab_weights(configs, len(scan_folder(data).items), group_table(configs[0].backbone)[1])
+    write_json_atomic(lab.path / LAB_FILE, {"data": str(data), "weights": weights, "started": t0})
     measurement = measure(data, backbone)
     state = {"data": str(data), "test_data": test_data, "backbone": measurement["evidence"]["backbone"],
              "epochs": epochs, "advised": measurement["scenario"], "measurement": measurement,
-             "scenarios": [], "started": t0}
+             "scenarios": [], "started": t0, "weights": weights}
     write_json_atomic(lab.path / LAB_FILE, state)
-    for cfg in lab_configs(data, test_data, backbone=backbone, epochs=epochs, cache_dir=cache_dir):
+    for cfg in configs:
         if lab.stop_requested():
             break
         run = RunDir.create(runs_dir, prefix=f"lab-s{cfg.scenario}")
@@ -85,6 +90,33 @@ def run_lab(data: str, test_data: str | None = None, runs_dir: str | Path = "run
     write_json_atomic(lab.path / LAB_FILE, state)
     return {"advised": state["advised"], "scenarios": state["scenarios"], "measurement": measurement,
             "lab_dir": str(lab.path), "seconds": state["seconds"]}
+
+
+def lab_weights(configs: list[TrainConfig], n_images: int, group_counts) -> dict[str, float]:
+    """Each part's expected cost (``progress.run_budget``, in image forward passes): "measure"
+    (two passes over a sample of at most 30 images per class, as ``measure`` takes) and each
+    scenario, so the lab's bar moves as the work does."""
+    from .progress import run_budget
+    from .recipe import plan_run, train_images
+
+    weights = {"measure": 2.0 * min(n_images, 300)}
+    for cfg in configs:
+        n_train = train_images(n_images, cfg)
+        n_val = round(n_images * cfg.val_fraction)
+        weights[str(cfg.scenario)] = round(run_budget(plan_run(cfg, group_counts, n_train), n_train, n_val,
+                                                      n_images).total, 1)
+    return weights
+
+
+def lab_progress(state: dict, current: float = 0.0) -> float:
+    """Share of the lab's expected work done: the measurement, the finished scenarios and
+    ``current`` (the running scenario's own progress, 0..1) of the one in progress."""
+    weights = state.get("weights") or {"measure": 0.0, **{str(k): 1.0 for k in SCENARIOS}}
+    done = weights["measure"] if "measurement" in state else 0.0
+    done += sum(weights.get(str(s["scenario"]), 0.0) for s in state.get("scenarios", []))
+    if cur := state.get("current"):
+        done += weights.get(str(cur["scenario"]), 0.0) * min(max(current, 0.0), 1.0)
+    return round(min(1.0, done / (sum(weights.values()) or 1.0)), 4)
 
 
 def summarize_lab(state: dict) -> str:

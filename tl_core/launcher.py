@@ -25,9 +25,11 @@ from .runs import TERMINAL_STATES, RunDir, list_runs, pid_alive, run_state
 FAST_MALLOC = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736"
 
 
-def launch(cfg: TrainConfig, runs_dir: str | Path, python: str | None = None, processes: int = 1) -> RunDir:
+def launch(cfg: TrainConfig, runs_dir: str | Path, python: str | None = None, processes: int = 1,
+           estimated_seconds: float | None = None) -> RunDir:
     """Create a run directory for ``cfg`` and start training it in a new process (``processes`` > 1:
-    one per GPU through torchrun); returns at once.
+    one per GPU through torchrun); returns at once. ``estimated_seconds`` (the Model page's estimate)
+    is kept in its status, to be shown beside the real time.
 
     Raises:
         RunError: ``TL_MAX_QUEUED`` runs are already waiting for a training slot.
@@ -35,7 +37,8 @@ def launch(cfg: TrainConfig, runs_dir: str | Path, python: str | None = None, pr
     check_queue(runs_dir)
     run = RunDir.create(runs_dir)
     cfg.save(run.config_file)
-    run.write_status(state="queued", created=time.time(), queued_at=time.time(), processes=processes)
+    run.write_status(state="queued", created=time.time(), queued_at=time.time(), processes=processes,
+                     estimated_seconds=round(estimated_seconds, 1) if estimated_seconds else None)
     start_process(run, python, processes=processes)
     return run
 

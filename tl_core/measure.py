@@ -105,6 +105,6 @@ def explain_measurement(m: dict, answered: tuple[str, str] | None = None) -> str
     if answered and answered != (m["size"], m["similarity"]):
         lines.append(_("You answered *{size} + {similarity}*; the measurement says *{m_size} + {m_similarity}*. The "
                        "numbers describe your images, your answer your intent: if they disagree on similarity, trust "
-                       "the k-NN accuracy (it is measured on your own classes).", size=_(answered[0]),
+                       "the nearest-neighbour test (it is measured on your own classes).", size=_(answered[0]),
                        similarity=_(answered[1]), m_size=_(m["size"]), m_similarity=_(m["similarity"])))
     return "\n\n".join(lines)

@@ -23,6 +23,7 @@ from .features import activation_bytes, cached_features
 from .freezing import param_groups
 from .i18n import _
 from .model import TransferModel
+from .progress import Budget, eta_seconds, meaningful_speed, run_budget
 from .recipe import Plan
 from .runs import RunDir
 from .transforms import DecodedImages, ImageDataset, eval_transform, prefetch, train_transform
@@ -62,14 +63,15 @@ class Batches:
 
 
 class StatusWriter(ckpt.Callback):
-    """Keeps ``status.json`` current: stage, epoch, batch, images/s, progress and the stage's ETA."""
+    """Keeps ``status.json`` current: stage, epoch, batch, images/s, the run's progress (one bar over
+    every stage, see ``progress.Budget``) and the time left for the whole run."""
 
-    def __init__(self, run: RunDir, epochs_before: int, total_epochs: int):
-        self.run, self.before, self.total = run, epochs_before, total_epochs
-        self.last, self.t0, self.done0 = 0.0, time.time(), 0
+    def __init__(self, run: RunDir, budget: Budget, started: float):
+        self.run, self.budget, self.started = run, budget, started
+        self.last, self.t0 = 0.0, time.time()
 
     def on_fit_start(self, trainer):
-        self.t0, self.done0 = time.time(), trainer.start_epoch
+        self.t0 = time.time()
 
     def on_batch_end(self, trainer, record):
         if time.time() - self.last > 1.0:
@@ -80,15 +82,15 @@ class StatusWriter(ckpt.Callback):
 
     def _write(self, trainer, within: float, ips: float) -> None:
         self.last = time.time()
-        done = trainer.epoch - 1 + min(within, 1.0)
-        rate = (done - self.done0) / max(time.time() - self.t0, 1e-9)
+        done = (trainer.epoch - 1 + min(within, 1.0)) / max(trainer.epochs, 1)
+        progress = self.budget.at(trainer.stage, done)
         self.run.write_status(
             state="running", stage=trainer.stage, epoch=trainer.epoch, stage_epochs=trainer.epochs,
-            progress=round((self.before + done) / max(self.total, 1), 4), images_per_s=round(ips, 2),
-            eta_seconds=round((trainer.epochs - done) / rate, 1) if rate > 0 else None)
+            progress=progress, images_per_s=meaningful_speed(ips, time.time() - self.t0),
+            eta_seconds=eta_seconds(progress, time.time() - self.started))
 
 
-def _extraction_progress(run: RunDir):
+def _extraction_progress(run: RunDir, budget: Budget, phase: str, started: float):
     state = {"t": 0.0}
 
     def report(done: int, total: int) -> None:
@@ -96,8 +98,10 @@ def _extraction_progress(run: RunDir):
             raise CancelTraining("stopped")
         if time.time() - state["t"] > 1.0 or done == total:
             state["t"] = time.time()
-            run.write_status(state="running", stage="features", progress=0.0, detail=_("{done}/{total} images",
-                                                                                       done=done, total=total))
+            progress = budget.at(phase, done / max(total, 1))
+            run.write_status(state="running", stage=phase, progress=progress,
+                             eta_seconds=eta_seconds(progress, time.time() - started),
+                             detail=_("{done}/{total} images", done=done, total=total))
 
     return report
 
@@ -145,8 +149,8 @@ def finetune_recipe(model: TransferModel, plan: Plan, cfg: TrainConfig, steps_pe
 class Stages:
     """The head stage and the fine-tune stage of one run, sharing data loaders and the feature cache."""
 
-    def __init__(self, parts: RunParts):
-        self.p = parts
+    def __init__(self, parts: RunParts, started: float | None = None):
+        self.p, self.started = parts, started or time.time()
         self.shards: dict[str, list[list[int]]] = {}
         self.decoded: DecodedImages | None = None
         self.features: dict[str, torch.Tensor] | None = None
@@ -156,6 +160,8 @@ class Stages:
         plan = parts.plan
         self.head_epochs = plan.epochs if plan.head_only else plan.head_epochs
         self.total_epochs = self.head_epochs + (0 if plan.head_only else plan.epochs)
+        split = parts.split
+        self.budget = run_budget(plan, len(split["train"]), len(split["val"]), sum(len(v) for v in split.values()))
 
     def run_all(self) -> str:
         reason = "completed"
@@ -172,7 +178,7 @@ class Stages:
         resume = self._resume_point("head")
         if resume[1]:
             m.load_state_dict(resume[1]["model"])
-        return self._fit("head", head_recipe(m, cfg), self._head_inputs(), self.head_epochs, resume, epochs_before=0)
+        return self._fit("head", head_recipe(m, cfg), self._head_inputs(), self.head_epochs, resume)
 
     def _finetune_stage(self) -> str:
         m, cfg, plan = self.p.model, self.p.cfg, self.p.plan
@@ -186,7 +192,7 @@ class Stages:
         m.bn_stats_frozen = cfg.bn_stats == "frozen"
         inputs = self._finetune_inputs()
         recipe = finetune_recipe(m, plan, cfg, inputs.train.steps())
-        return self._fit("finetune", recipe, inputs, plan.epochs, resume, epochs_before=self.head_epochs)
+        return self._fit("finetune", recipe, inputs, plan.epochs, resume)
 
     # The inputs of each stage: cached features, cached prefix activations, or images ----------------
     def _head_inputs(self) -> StageInputs:
@@ -227,8 +233,9 @@ class Stages:
 
         def extract():
             return cached_features(p.model, items, p.spec, p.cfg.cache_dir, weights=p.cfg.weights,
-                                   batch_size=p.cfg.batch_size, progress=_extraction_progress(p.run),
-                                   frozen_groups=frozen_groups)
+                                   batch_size=p.cfg.batch_size, frozen_groups=frozen_groups,
+                                   progress=_extraction_progress(p.run, self.budget, "features" if frozen_groups is None
+                                                                 else "prefix", self.started))
 
         # Under DDP rank 0 extracts and stores; the others then read its cache (or, without a
         # shared file system, extract for themselves).
@@ -273,8 +280,7 @@ class Stages:
             return last["epoch"], last
         return 0, None
 
-    def _fit(self, stage: str, recipe: tuple, inputs: StageInputs, epochs: int, resume: tuple[int, dict | None],
-             epochs_before: int) -> str:
+    def _fit(self, stage: str, recipe: tuple, inputs: StageInputs, epochs: int, resume: tuple[int, dict | None]) -> str:
         """Train one stage: ``recipe`` is (optimizer, scheduler), ``resume`` (epochs done, last checkpoint)."""
         p, (opt, sched), (start, state) = self.p, recipe, resume
         if state:
@@ -287,7 +293,7 @@ class Stages:
             # and a miss train identically (dropout masks, augmentation).
             torch.manual_seed(p.cfg.seed + (1 if stage == "finetune" else 0))
         # Only rank 0 writes (metrics, checkpoints, status); every rank stops together.
-        writers = [MetricsLogger(p.run), p.saver, StatusWriter(p.run, epochs_before, self.total_epochs)]
+        writers = [MetricsLogger(p.run), p.saver, StatusWriter(p.run, self.budget, self.started)]
         trainer = Trainer(p.model, opt, inputs.train, inputs.val, inputs.forward, epochs, stage=stage,
                           start_epoch=start, steps_per_epoch=inputs.train.steps(), scheduler=sched,
                           channels_last=p.spec.channels_last and inputs.forward is p.model,

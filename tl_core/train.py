@@ -136,7 +136,7 @@ def train_run(run: RunDir, cfg: TrainConfig | None = None, resume: bool = False)
         last = last if d.main else _load_resume_state(run, trim=False)
     saver = ckpt.Checkpointer(run, meta, best=tuple(last["best"]) if last else None)
     parts = RunParts(run, cfg, plan, spec, model, split, saver, last, d)
-    stages = Stages(parts)
+    stages = Stages(parts, t_start)
     try:
         reason = stages.run_all()
     except CancelTraining as exc:  # stopped while computing features

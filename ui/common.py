@@ -17,6 +17,7 @@ from tl_core.runs import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = ROOT / "sample_data" / "sign-language-digits"
+MISTAKES_ANCHOR = "mistakes"  # the Evaluate page's "Mistakes" heading
 
 DEFAULTS = {
     "size": "small", "similarity": "similar", "scenario": None, "data_dir": None, "backbone": DEFAULT_BACKBONE,
@@ -160,3 +161,59 @@ def gpus() -> int:
     from tl_core.distributed import gpu_count
 
     return gpu_count()
+
+
+def measured_scenario(data: str | None) -> int | None:
+    """The scenario the Data page's measurement advised for ``data`` in this session, if any."""
+    measured_for, m = st.session_state.get("measured", (None, None))
+    if not (m and data and measured_for) or Path(measured_for).resolve() != Path(data).resolve():
+        return None
+    return m.get("scenario")
+
+
+def _retrain(run: RunDir, step) -> None:
+    """A step's button: train again like ``run`` with the one change the step names, and show it."""
+    from tl_core.errors import TLError
+    from tl_core.launcher import launch
+    from tl_core.outcome import retrain_config
+
+    cfg = retrain_config(TrainConfig.load(run.config_file), step)
+    w = wizard()
+    w.update(data_dir=cfg.data, scenario=cfg.scenario, epochs=cfg.epochs, augment=cfg.augment or "auto",
+             frozen_override=None)
+    try:
+        set_current_run(launch(cfg, runs_dir()).id)
+    except TLError as exc:
+        st.session_state["train_error"] = str(exc)
+    st.session_state["goto"] = "pages/train.py"
+
+
+def show_outcome(run: RunDir, here: str):
+    """Outcome first: the verdict with the test count, then its steps as buttons and links
+    (``here``: "train" or "evaluate", where the mistakes are). Returns the outcome (None: no test score)."""
+    from tl_core.outcome import outcome
+    from tl_core.runs import read_json
+
+    cfg = read_json(run.config_file, {}) or {}
+    o = outcome((read_json(run.eval_file, {}) or {}).get("test"), run.metrics(), cfg,
+                measured_scenario(cfg.get("data")))
+    if o is None:
+        return None
+    {"good": st.success, "fair": st.warning, "poor": st.error}[o.level](o.sentence)
+    for col, step in zip(st.columns(len(o.steps) or 1), o.steps):
+        if step.retrains:
+            col.button(step.label, key=f"o_{step.action}", on_click=_retrain, args=(run, step),
+                       icon=":material/replay:")
+        elif step.action == "predict":
+            col.page_link("pages/predict.py", label=step.label, icon=":material/image_search:")
+        elif here == "evaluate":
+            col.markdown(f"[{step.label}](#{MISTAKES_ANCHOR})")
+        else:
+            col.page_link("pages/evaluate.py", label=step.label, icon=":material/fact_check:")
+    return o
+
+
+def follow_goto() -> None:
+    """Go where a step's callback asked (``st.switch_page`` cannot run inside a callback)."""
+    if target := st.session_state.pop("goto", None):
+        st.switch_page(target, query_params=st.query_params.to_dict())  # keeps ?run= and ?lang=
