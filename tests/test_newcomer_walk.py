@@ -98,7 +98,7 @@ def test_a_newcomer_walks_through_the_whole_app(server, browser):  # noqa: F811
     set_number(page, "Fine-tuning epochs for scenarios 2-4", 1)
     page.get_by_role("button", name="Run the four scenarios").click()
     with releasing_every_hold(tmp / "runs"):
-        page.locator('[data-testid="stProgress"]').first.wait_for(timeout=60_000)
+        page.get_by_text(re.compile(r"Scenario \d of 4")).first.wait_for(timeout=300_000)
         shot(page, "walk-08-lab-running")
         page.get_by_text(re.compile(r"The lab finished in \d+ s")).first.wait_for(timeout=600_000)
     no_exception(page)
