@@ -11,7 +11,7 @@ from tl_core.figures import confusion_matrix, describe_confusion
 from tl_core.diagnose import epochs_total, overall_epoch
 from tl_core.glossary import explain, glossary_markdown
 from tl_core.i18n import _
-from tl_core.runs import read_json, run_state
+from tl_core.runs import read_json, run_state, stage_label
 from ui.common import MISTAKES_ANCHOR, current_run, follow_goto, lkey, next_step, run_predictor, show_outcome
 
 follow_goto()
@@ -55,9 +55,9 @@ if "val" in ev:
     c2.metric(_("Validation accuracy"), f"{ev['val']['accuracy']:.1%}", help=explain("validation"))
 c3.metric(_("Test images"), test["n"], help=_("Photos set aside before training and never shown to the model."))
 worst = min(test["per_class"], key=lambda c: c["f1"])
-st.caption(_("Best model: epoch {epoch} of {epochs} ({stage} stage). Weakest class: '{cls}' ({recall:.0%} of its test "
+st.caption(_("Best model: epoch {epoch} of {epochs} ({stage}). Weakest class: '{cls}' ({recall:.0%} of its test "
              "photos found).", epoch=overall_epoch(records, ev["best_stage"], ev["best_epoch"]),
-             epochs=epochs_total(records), stage=_(ev["best_stage"]), cls=worst["class"], recall=worst["recall"]))
+             epochs=epochs_total(records), stage=stage_label(ev["best_stage"]), cls=worst["class"], recall=worst["recall"]))
 with st.expander(_("Expert details: precision, recall and F1 per class")):
     st.markdown(glossary_markdown(["precision", "recall", "f1", "support"]))
     columns = {"class": _("class"), "precision": _("precision"), "recall": _("recall"), "f1": "F1",

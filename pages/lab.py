@@ -12,7 +12,7 @@ from tl_core.i18n import _
 from tl_core.lab import lab_progress, read_lab, summarize_lab
 from tl_core.launcher import is_live, launch_lab, stop
 from tl_core.paths import run_path
-from tl_core.runs import RunDir, is_lab, run_state, waiting_behind
+from tl_core.runs import RunDir, is_lab, run_state, stage_label, waiting_behind
 from ui.common import runs_dir, wizard
 
 w = wizard()
@@ -83,7 +83,7 @@ def show_lab() -> None:
             st.progress(bar, text=_("Measuring size and similarity to ImageNet…"))
         else:
             st.progress(bar, text=_("Scenario {n} of 4 · {stage}", n=cur["scenario"],
-                                    stage=_(run_status.get("stage") or "starting")) if cur else _("Between scenarios…"))
+                                    stage=stage_label(run_status.get("stage"))) if cur else _("Between scenarios…"))
     elif state == "failed":
         st.error(_("The lab failed: {error}", error=status.get("error") or _("unknown reason")))
     elif state == "interrupted":

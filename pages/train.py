@@ -10,7 +10,7 @@ from tl_core.diagnose import diagnose, summarize
 from tl_core.figures import training_curves
 from tl_core.i18n import _
 from tl_core.launcher import is_live, launch
-from tl_core.runs import run_state, waiting_behind
+from tl_core.runs import run_state, stage_label, waiting_behind
 from ui.common import (config_from_wizard, current_run, follow_goto, gpus, next_step, runs_dir, scenario,
                        set_current_run, show_outcome, wizard)
 
@@ -77,7 +77,7 @@ def _progress(state: str, status: dict) -> None:
     elif stage in ("features", "prefix"):
         text = _("Computing what the frozen layers see, once: {detail}", detail=status.get("detail", ""))
     else:
-        text = _("{stage}: epoch {epoch} of {epochs}", stage=_(stage), epoch=status.get("epoch"),
+        text = _("{stage}: epoch {epoch} of {epochs}", stage=stage_label(stage), epoch=status.get("epoch"),
                  epochs=status.get("stage_epochs"))
         if status.get("images_per_s"):
             text += _(" · {ips:.0f} images/s", ips=status["images_per_s"])

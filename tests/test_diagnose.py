@@ -28,7 +28,7 @@ def test_verdicts():
 
 def test_summary_line():
     line = summarize(_epochs([0.8, 0.95, 0.99], [0.85, 0.93, 0.92], [0.4, 0.3, 0.35]))
-    assert line.startswith("Best validation accuracy 93.0% at epoch 2 of 3 (finetune stage)")
+    assert line.startswith("Best validation accuracy 93.0% at epoch 2 of 3 (fine-tuning the unfrozen layers)")
     assert "training 99.0%, validation 92.0%" in line and "rising" in line
     assert summarize([]) == "No finished epoch yet."
 

@@ -4,6 +4,7 @@ method's advice, and a one-line summary for people who cannot read plots."""
 from __future__ import annotations
 
 from .i18n import N_, _
+from .runs import stage_label
 
 UNDERFIT_ACC = 0.8
 OVERFIT_GAP = 0.1
@@ -19,9 +20,9 @@ def summarize(records: list[dict]) -> str:
     best, last = epochs[best_i], epochs[-1]
     tail = [r["val_acc"] for r in epochs[-3:]]
     trend = (_("rising") if tail[-1] > tail[0] + 0.005 else _("falling") if tail[-1] < tail[0] - 0.005 else _("flat"))
-    return _("Best validation accuracy {best:.1%} at epoch {epoch} of {epochs} ({stage} stage); last epoch: training "
+    return _("Best validation accuracy {best:.1%} at epoch {epoch} of {epochs} ({stage}); last epoch: training "
              "{train:.1%}, validation {val:.1%}, {trend} over the last {n} epochs.", best=best["val_acc"],
-             epoch=best_i + 1, epochs=len(epochs), stage=_(best["stage"]), train=last["train_acc"], val=last["val_acc"],
+             epoch=best_i + 1, epochs=len(epochs), stage=stage_label(best["stage"]), train=last["train_acc"], val=last["val_acc"],
              trend=trend, n=len(tail))
 
 

@@ -25,8 +25,17 @@ from .i18n import N_, _
 log = logging.getLogger("tl_core.runs")
 TERMINAL_STATES = ("succeeded", "failed", "stopped", "interrupted")
 # What status.json may say, for the catalog: states, then stages (translated where shown).
-WORDS = (N_("queued"), N_("running"), N_("succeeded"), N_("failed"), N_("stopped"), N_("interrupted"),
-         N_("preparing"), N_("features"), N_("head"), N_("finetune"), N_("done"), N_("starting"))
+WORDS = (N_("queued"), N_("running"), N_("succeeded"), N_("failed"), N_("stopped"), N_("interrupted"))
+# A stage as people read it (status.json and eval.json keep the short names).
+STAGE_LABELS = {"preparing": N_("preparing the data"), "features": N_("reading the images through the frozen layers"),
+                "prefix": N_("reading the images through the frozen layers"),
+                "head": N_("training the new classifier"), "finetune": N_("fine-tuning the unfrozen layers"),
+                "done": N_("done"), "starting": N_("starting")}
+
+
+def stage_label(stage: str | None) -> str:
+    """``stage`` ("head", "finetune", ...) in plain words, translated."""
+    return _(STAGE_LABELS.get(stage or "starting", stage or ""))
 
 
 def write_json_atomic(path: str | Path, data: Any) -> None:
