@@ -58,7 +58,7 @@ def test_a_newcomer_walks_through_the_whole_app(server, browser):  # noqa: F811
 
     use_sample_data(page)
     page.get_by_role("button", name="Measure size and similarity").click()
-    page.get_by_text(re.compile(r"Measured scenario: 3")).first.wait_for(timeout=120_000)
+    page.get_by_text(re.compile(r"Measured scenario: 3")).first.wait_for(timeout=400_000)
     page.get_by_role("button", name="Use the measured answers on the Plan page").click()
     page.get_by_text("What these numbers mean").first.wait_for(timeout=30_000)
     no_exception(page)

@@ -1,6 +1,6 @@
 """The two stages of a run and their data: the head stage (on cached features when the backbone is
 frozen and augmentation is off) and the fine-tune stage (on cached frozen-prefix activations when
-possible), sharing one checkpointer and writing live status."""
+possible), sharing one checkpointer; `status.py` writes their live status."""
 
 from __future__ import annotations
 
@@ -17,15 +17,14 @@ from .backbones import BackboneSpec
 from .config import TrainConfig
 from .distributed import Dist, RecordingSampler, to_channels_last
 from .engine import EarlyStopping, MetricsLogger, StopFile, Trainer, test_hooks
-from .errors import CancelTraining
 from .evaluate import chunked_probs, predict_probs
 from .features import activation_bytes, cached_features
 from .freezing import param_groups
-from .i18n import _
 from .model import TransferModel
-from .progress import Budget, eta_seconds, meaningful_speed, run_budget
+from .progress import run_budget
 from .recipe import Plan
 from .runs import RunDir
+from .status import StatusWriter, extraction_progress
 from .transforms import DecodedImages, ImageDataset, eval_transform, prefetch, train_transform
 
 log = logging.getLogger("tl_core.train")
@@ -60,50 +59,6 @@ class Batches:
     def steps(self) -> int:
         n = len(self.sampler) if self.sampler is not None else len(self.ds)
         return max(1, -(-n // self.batch_size))
-
-
-class StatusWriter(ckpt.Callback):
-    """Keeps ``status.json`` current: stage, epoch, batch, images/s, the run's progress (one bar over
-    every stage, see ``progress.Budget``) and the time left for the whole run."""
-
-    def __init__(self, run: RunDir, budget: Budget, started: float):
-        self.run, self.budget, self.started = run, budget, started
-        self.last, self.t0 = 0.0, time.time()
-
-    def on_fit_start(self, trainer):
-        self.t0 = time.time()
-
-    def on_batch_end(self, trainer, record):
-        if time.time() - self.last > 1.0:
-            self._write(trainer, record["batch"] / max(trainer.steps_per_epoch, 1), record["images_per_s"])
-
-    def on_epoch_end(self, trainer, record):
-        self._write(trainer, 1.0, record["images_per_s"])
-
-    def _write(self, trainer, within: float, ips: float) -> None:
-        self.last = time.time()
-        done = (trainer.epoch - 1 + min(within, 1.0)) / max(trainer.epochs, 1)
-        progress = self.budget.at(trainer.stage, done)
-        self.run.write_status(
-            state="running", stage=trainer.stage, epoch=trainer.epoch, stage_epochs=trainer.epochs,
-            progress=progress, images_per_s=meaningful_speed(ips, time.time() - self.t0),
-            eta_seconds=eta_seconds(progress, time.time() - self.started))
-
-
-def _extraction_progress(run: RunDir, budget: Budget, phase: str, started: float):
-    state = {"t": 0.0}
-
-    def report(done: int, total: int) -> None:
-        if run.stop_requested():
-            raise CancelTraining("stopped")
-        if time.time() - state["t"] > 1.0 or done == total:
-            state["t"] = time.time()
-            progress = budget.at(phase, done / max(total, 1))
-            run.write_status(state="running", stage=phase, progress=progress,
-                             eta_seconds=eta_seconds(progress, time.time() - started),
-                             detail=_("{done}/{total} images", done=done, total=total))
-
-    return report
 
 
 @dataclass
@@ -234,8 +189,8 @@ class Stages:
         def extract():
             return cached_features(p.model, items, p.spec, p.cfg.cache_dir, weights=p.cfg.weights,
                                    batch_size=p.cfg.batch_size, frozen_groups=frozen_groups,
-                                   progress=_extraction_progress(p.run, self.budget, "features" if frozen_groups is None
-                                                                 else "prefix", self.started))
+                                   progress=extraction_progress(p.run, self.budget, "features" if frozen_groups is None
+                                                                else "prefix", self.started))
 
         # Under DDP rank 0 extracts and stores; the others then read its cache (or, without a
         # shared file system, extract for themselves).
