@@ -12,6 +12,7 @@ from tl_core.diagnose import epochs_total, overall_epoch
 from tl_core.glossary import explain, glossary_markdown
 from tl_core.i18n import _
 from tl_core.runs import read_json, run_state, stage_label
+from tl_core.stats import interval_text
 from ui.common import MISTAKES_ANCHOR, current_run, follow_goto, lkey, next_step, run_predictor, show_outcome
 
 follow_goto()
@@ -54,6 +55,9 @@ c1.metric(_("Test accuracy"), f"{test['accuracy']:.1%}", help=explain("test"))
 if "val" in ev:
     c2.metric(_("Validation accuracy"), f"{ev['val']['accuracy']:.1%}", help=explain("validation"))
 c3.metric(_("Test images"), test["n"], help=_("Photos set aside before training and never shown to the model."))
+st.caption(_("95% interval of the test accuracy: {interval}. On {n} test photos one photo is {point:.1f} points; "
+             "more test photos give a tighter interval.", interval=interval_text(test["accuracy"], test["n"]),
+             n=test["n"], point=100 / max(test["n"], 1)))
 worst = min(test["per_class"], key=lambda c: c["f1"])
 st.caption(_("Best model: epoch {epoch} of {epochs} ({stage}). Weakest class: '{cls}' ({recall:.0%} of its test "
              "photos found).", epoch=overall_epoch(records, ev["best_stage"], ev["best_epoch"]),

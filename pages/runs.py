@@ -11,6 +11,7 @@ from tl_core.i18n import _
 from tl_core.errors import TLError
 from tl_core.launcher import delete_run
 from tl_core.runs import RunDir, is_lab, list_runs, read_json, run_state
+from tl_core.stats import interval_text
 from ui.common import current_run, runs_dir, set_current_run
 
 st.title(_("7 · Runs"))
@@ -31,7 +32,8 @@ def _row(r: RunDir) -> dict:
     return {_("run"): r.id, _("status"): _(run_state(r)),
             _("backbone"): _("scenario lab") if lab else cfg.get("backbone"),
             _("scenario"): "1-4" if lab else str(cfg.get("scenario") or ""), _("data"): Path(data or "").name,
-            _("test accuracy"): f"{acc:.1%}" if acc is not None else "",
+            _("test accuracy"): (f"{acc:.1%}" + (f" ({interval_text(acc, res['test_images'])})"
+                                                  if res.get("test_images") else "")) if acc is not None else "",
             _("best epoch"): _("{epoch} of {epochs}", epoch=overall_epoch(records, ev["best_stage"], ev["best_epoch"]),
                                epochs=epochs_total(records)) if records else "",
             _("seconds"): f"{res['seconds']:.0f}" if res.get("seconds") is not None else "",

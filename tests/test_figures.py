@@ -1,5 +1,7 @@
 """Every chart's one-line text summary says what the chart shows, with the numbers."""
 
+import pytest
+
 from tl_core.figures import (
     compare_curves,
     describe_confusion,
@@ -77,3 +79,14 @@ def test_chart_labels_are_korean_in_korean():
     finally:
         set_language("en")
     assert not english, english
+
+
+def test_lab_chart_draws_each_scenarios_95_percent_interval():
+    from tl_core.figures import lab_chart
+
+    rows = [{"scenario": 1, "test_accuracy": 0.9, "trainable_params": 1000, "seconds": 5.0, "test_images": 30},
+            {"scenario": 2, "test_accuracy": 0.95, "trainable_params": 10 ** 6, "seconds": 50.0}]
+    fig = lab_chart(rows, 1)
+    bar = fig.data[0].error_y
+    assert bar.array[0] == pytest.approx(6.54, abs=0.01) and bar.arrayminus[0] == pytest.approx(15.62, abs=0.01)
+    assert fig.data[1].error_y.array is None  # an older lab without the test count: no bar, no guess

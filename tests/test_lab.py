@@ -75,3 +75,17 @@ def test_the_lab_bar_is_weighted_by_each_scenarios_expected_cost():
     done = {**measured, "scenarios": [{"scenario": k} for k in (1, 2, 3, 4)]}
     assert lab_progress(done) == 1.0
     assert lab_progress({}) == 0.0  # before the measurement ends
+
+
+def test_summary_gives_intervals_and_compares_the_pick_photo_by_photo():
+    best = {**_row(4, 0.95), "test_images": 100, "test_wrong": [f"w{i}" for i in range(5)]}
+    # The pick is 2 points below, but on the photos where they disagree it is 5 against 3: chance.
+    close = {**_row(3, 0.93), "test_images": 100, "test_wrong": [f"w{i}" for i in range(2)] + ["v1", "v2", "v3", "v4", "v5"]}
+    text = summarize_lab({"advised": 3, "scenarios": [best, close]})
+    assert "95.0% test accuracy (95% interval 89%-98%)" in text
+    assert "2.0 points below the best" in text
+    assert "5 only the best got right, 3 only the pick: no measurable difference (paired test, p = 0.73)" in text
+    # Ten photos the pick misses and the best gets, none the other way: a real difference.
+    far = {**_row(1, 0.85), "test_images": 100, "test_wrong": [f"w{i}" for i in range(5)] + [f"u{i}" for i in range(10)]}
+    text = summarize_lab({"advised": 1, "scenarios": [best, far]})
+    assert "10 only the best got right, 0 only the pick: a real difference (paired test, p = 0.002)" in text

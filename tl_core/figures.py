@@ -5,6 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from .i18n import _, ngettext
+from .stats import wilson
 
 FROZEN, TRAINABLE, HEAD = "#9aa5b1", "#2f6fde", "#e8833a"
 
@@ -95,8 +96,14 @@ def lab_chart(scenarios: list[dict], advised: int | None) -> go.Figure:
         if s.get("test_accuracy") is None:
             continue
         picked = s["scenario"] == advised
+        if s.get("test_images"):  # the 95% interval as an error bar: overlapping bars may be chance
+            lo, hi = wilson(round(s["test_accuracy"] * s["test_images"]), s["test_images"])
+            bar = dict(type="data", symmetric=False, array=[100 * (hi - s["test_accuracy"])],
+                       arrayminus=[100 * (s["test_accuracy"] - lo)], color="#888", thickness=1.5)
+        else:
+            bar = None
         fig.add_trace(go.Scatter(
-            x=[max(s["trainable_params"], 1)], y=[100 * s["test_accuracy"]], mode="markers+text",
+            x=[max(s["trainable_params"], 1)], y=[100 * s["test_accuracy"]], mode="markers+text", error_y=bar,
             name=_("scenario {n}", n=s["scenario"]) + (_(" (advised)") if picked else ""),
             text=[f"S{s['scenario']} · {s['seconds']:.0f} s" + (_(" · advised") if picked else "")],
             textposition="top center",

@@ -17,6 +17,7 @@ from .config import TrainConfig
 from .freezing import SCENARIOS
 from .i18n import _
 from .runs import RunDir, lifecycle, read_json, write_json_atomic
+from .stats import interval_text, paired
 from .train import train_run
 
 log = logging.getLogger("tl_core.lab")
@@ -81,7 +82,9 @@ def run_lab(data: str, test_data: str | None = None, runs_dir: str | Path = "run
             "test_accuracy": result["test_accuracy"], "val_accuracy": result["val_accuracy"],
             "seconds": result["seconds"], "trainable_params": result["trainable_params"],
             "frozen_fraction": result["frozen_fraction"], "epochs_run": result["epochs_run"],
-            "stopped": result["stop_reason"] == "stopped", "run_dir": result["run_dir"]})
+            "stopped": result["stop_reason"] == "stopped", "run_dir": result["run_dir"],
+            # For comparisons paired on the same test images (every scenario sees the same split).
+            "test_images": result["test_images"], "test_wrong": _wrong_paths(run)})
         state.pop("current", None)
         write_json_atomic(lab.path / LAB_FILE, state)
         if result["stop_reason"] == "stopped":
@@ -119,14 +122,40 @@ def lab_progress(state: dict, current: float = 0.0) -> float:
     return round(min(1.0, done / (sum(weights.values()) or 1.0)), 4)
 
 
+def _wrong_paths(run: RunDir) -> list[str]:
+    return sorted(m["path"] for m in (read_json(run.eval_file, {}) or {}).get("test", {}).get("misclassified", []))
+
+
+def _interval(s: dict) -> str:
+    """" (95% interval 74-97%)" for a scenario row that knows its number of test images."""
+    if not s.get("test_images"):
+        return ""
+    return _(" (95% interval {interval})", interval=interval_text(s["test_accuracy"], s["test_images"]))
+
+
+def _paired_verdict(best: dict, pick: dict) -> str:
+    """Whether best and pick really differ, image by image on the same test photos."""
+    if best.get("test_wrong") is None or pick.get("test_wrong") is None:
+        return ""
+    cmp = paired(best["test_wrong"], pick["test_wrong"])
+    fields = dict(n=best["test_images"], a=cmp["only_a_right"], b=cmp["only_b_right"], p=cmp["p"])
+    if cmp["measurable"]:
+        return _(" Photo by photo on the same {n} test photos: {a} only the best got right, {b} only the pick: "
+                 "a real difference (paired test, p = {p:.3f}).", **fields)
+    return _(" Photo by photo on the same {n} test photos: {a} only the best got right, {b} only the pick: "
+             "no measurable difference (paired test, p = {p:.2f}); the gap may be chance.", **fields)
+
+
 def summarize_lab(state: dict) -> str:
-    """One sentence: the best scenario and whether the advisor's pick was within 1 point of it."""
+    """The best scenario with its interval, and whether the advisor's pick was within 1 point of it
+    and measurably worse on the same test images."""
     done = [s for s in state.get("scenarios", []) if s.get("test_accuracy") is not None]
     if not done:
         return _("No scenario has finished yet.")
     best = max(done, key=lambda s: (s["test_accuracy"], -s["seconds"]))
-    text = _("Best: scenario {n} with {acc:.1%} test accuracy ({params:,} trainable parameters, {seconds:.0f} s).",
-             n=best["scenario"], acc=best["test_accuracy"], params=best["trainable_params"], seconds=best["seconds"])
+    text = _("Best: scenario {n} with {acc:.1%} test accuracy{interval} ({params:,} trainable parameters, "
+             "{seconds:.0f} s).", n=best["scenario"], acc=best["test_accuracy"], interval=_interval(best),
+             params=best["trainable_params"], seconds=best["seconds"])
     pick = next((s for s in done if s["scenario"] == state.get("advised")), None)
     if pick is None:
         return text + _(" The advisor's pick, scenario {n}, has not finished.", n=state.get("advised"))
@@ -135,7 +164,7 @@ def summarize_lab(state: dict) -> str:
         return text + _(" That is the scenario the advisor picked.")
     verdict = _("within 1 point of the best") if gap <= 1.0 else _("{gap:.1f} points below the best", gap=gap)
     return text + _(" The advisor picked scenario {n}: {acc:.1%} in {seconds:.0f} s, {verdict}.", n=pick["scenario"],
-                    acc=pick["test_accuracy"], seconds=pick["seconds"], verdict=verdict)
+                    acc=pick["test_accuracy"], seconds=pick["seconds"], verdict=verdict) + _paired_verdict(best, pick)
 
 
 def read_lab(lab_dir: str | Path) -> dict:

@@ -169,7 +169,7 @@ def _finish(parts: RunParts, classes: list[str], stages: Stages, reason: str, t_
         "frozen_fraction": plan.frozen_share, "frozen_groups": plan.frozen_groups,
         "total_groups": plan.total_groups, "trainable_params": model.trainable_params(),
         "val_accuracy": results.get("val", {}).get("accuracy"),
-        "test_accuracy": results.get("test", {}).get("accuracy"),
+        "test_accuracy": results.get("test", {}).get("accuracy"), "test_images": results.get("test", {}).get("n"),
         "epochs_run": stages.epochs_run, "seconds": round(time.time() - t_start, 2),
         "feature_cache": stages.cache_status, "prefix_cache": stages.prefix_status, "stop_reason": reason,
     }
