@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from tl_core import settings
 from tl_core.i18n import _, language
 from ui.common import device_line, language_switch
 
@@ -17,6 +18,8 @@ pages = [
     st.Page("pages/runs.py", title=_("7 · Runs"), icon=":material/history:"),
     st.Page("pages/lab.py", title=_("8 · Scenario lab"), icon=":material/science:"),
 ]
+if settings.classroom():
+    pages.insert(0, st.Page("pages/join.py", title=_("Join the class"), icon=":material/qr_code_2:", url_path="join"))
 nav = st.navigation(pages)
 st.sidebar.caption(f":material/memory: {device_line(language())}")
 nav.run()
