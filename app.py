@@ -4,7 +4,7 @@ import streamlit as st
 
 from tl_core import settings
 from tl_core.i18n import _, language
-from ui.common import device_line, language_switch
+from ui.common import device_line, language_switch, workspace
 
 st.set_page_config(page_title=_("Transfer learning wizard"), page_icon=":material/explore:", layout="wide")
 language_switch()
@@ -18,8 +18,10 @@ pages = [
     st.Page("pages/runs.py", title=_("7 · Runs"), icon=":material/history:"),
     st.Page("pages/lab.py", title=_("8 · Scenario lab"), icon=":material/science:"),
 ]
-if settings.classroom():
-    pages.insert(0, st.Page("pages/join.py", title=_("Join the class"), icon=":material/qr_code_2:", url_path="join"))
+if settings.classroom():  # every visitor works in their own workspace: joining comes first
+    join = st.Page("pages/join.py", title=_("Join the class"), icon=":material/qr_code_2:", url_path="join")
+    teacher = st.Page("pages/teacher.py", title=_("Teacher view"), icon=":material/school:", url_path="teacher")
+    pages = [join, *pages, teacher] if workspace() is not None else [join, teacher]
 nav = st.navigation(pages)
 st.sidebar.caption(f":material/memory: {device_line(language())}")
 nav.run()

@@ -101,3 +101,8 @@ def queue_root() -> Path | None:
     workspaces share the machine); unset: each runs folder has its own queue."""
     value = os.environ.get("TL_QUEUE_ROOT")
     return Path(value).resolve() if value else None
+
+
+def max_queued_per_workspace() -> int:
+    """``TL_MAX_QUEUED_PER_WORKSPACE`` (1): runs one workspace may have waiting under ``TL_QUEUE_ROOT``."""
+    return max(1, int(_number("TL_MAX_QUEUED_PER_WORKSPACE", 1)))
