@@ -10,6 +10,7 @@ st.set_page_config(page_title=_("Transfer learning wizard"), page_icon=":materia
 language_switch()
 pages = [
     st.Page("pages/plan.py", title=_("1 · Plan"), icon=":material/explore:", default=True),
+    st.Page("pages/collect.py", title=_("Collect with the camera"), icon=":material/photo_camera:"),
     st.Page("pages/data.py", title=_("2 · Data"), icon=":material/folder_open:"),
     st.Page("pages/model.py", title=_("3 · Model"), icon=":material/layers:"),
     st.Page("pages/train.py", title=_("4 · Train"), icon=":material/monitoring:"),
