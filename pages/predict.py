@@ -76,4 +76,4 @@ for i, (name, data) in enumerate(images):
     c2.plotly_chart(top_k(top), width="stretch", key=f"pred-{i}", config={"displayModeBar": False})
     c2.caption(describe_top_k(top))
 if not images:
-    st.info(_("Upload one or more photos, or take one with the webcam."))
+    tab_upload.info(_("Upload one or more photos, or take one with the webcam."))
