@@ -10,13 +10,14 @@ from tl_core.imaging import ImageReadError, load_rgb
 from tl_core.predict import Predictor
 from tl_core.runs import RunDir, read_json, run_state
 from ui.live import live_predict
-from ui.common import current_run, lkey, run_predictor, runs_dir, set_current_run
+from ui.common import current_run, lkey, run_predictor, runs_dir, server_threads, set_current_run
 
 st.title(_("6 · Predict"))
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
 def imagenet_predictor(backbone: str) -> Predictor:
+    server_threads()
     return Predictor.imagenet(backbone)
 
 

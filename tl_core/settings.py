@@ -106,3 +106,10 @@ def queue_root() -> Path | None:
 def max_queued_per_workspace() -> int:
     """``TL_MAX_QUEUED_PER_WORKSPACE`` (1): runs one workspace may have waiting under ``TL_QUEUE_ROOT``."""
     return max(1, int(_number("TL_MAX_QUEUED_PER_WORKSPACE", 1)))
+
+
+def server_threads() -> int:
+    """``TL_SERVER_THREADS`` (1): PyTorch threads of the web server's own predictions (live camera,
+    uploads). One image at a time gains little from two threads on a quiet machine, and on a busy
+    one OpenMP workers waiting for a core made each frame 5-25x slower here (32 ms vs 280-1340 ms)."""
+    return max(1, int(_number("TL_SERVER_THREADS", 1)))

@@ -199,10 +199,20 @@ def next_step(label: str, page: str) -> None:
     st.page_link(page, label=_("Next: {label} →", label=label), icon=":material/arrow_forward:")
 
 
+def server_threads() -> None:
+    """Give the server's own predictions ``TL_SERVER_THREADS`` PyTorch threads (training runs in
+    its own processes and keeps every core)."""
+    import torch
+
+    if torch.get_num_threads() != settings.server_threads():
+        torch.set_num_threads(settings.server_threads())
+
+
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _predictor(path: str, mtime: float):
     from tl_core.predict import Predictor
 
+    server_threads()
     return Predictor.from_run(path)
 
 
