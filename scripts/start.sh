@@ -11,4 +11,5 @@ if [ "${1:-}" = "--classroom" ]; then
   shift
   exec .venv/bin/python -m tl_core.classroom "$@"
 fi
-exec .venv/bin/python -m streamlit run app.py "$@"
+# ui.serve is Streamlit's command line with the old pages/ folder routing switched off (see there).
+exec .venv/bin/python -m ui.serve run app.py "$@"

@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     print(banner(url, code, pin, fingerprint(cert)), flush=True)
     env = {**os.environ, "TL_CLASSROOM": "1", "TL_CLASSROOM_DIR": str(folder), "TL_JOIN_URL": url,
            "TL_JOIN_CODE": code, "TL_TEACHER_PIN": pin, "TL_QUEUE_ROOT": str(folder / "workspaces")}
-    command = [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.address", "0.0.0.0",
+    command = [sys.executable, "-m", "ui.serve", "run", str(REPO / "app.py"), "--server.address", "0.0.0.0",
                "--server.port", str(args.port), "--server.sslCertFile", str(cert), "--server.sslKeyFile", str(key),
                "--server.headless", "true", "--browser.gatherUsageStats", "false", *streamlit_args]
     os.chdir(REPO)

@@ -93,7 +93,7 @@ def teacher_pin() -> str:
 
 def workspace_quota_bytes() -> int:
     """``TL_WORKSPACE_QUOTA_MB`` (300): uploads and captures one workspace may keep."""
-    return int(_number("TL_WORKSPACE_QUOTA_MB", 300) * 1024**2)
+    return int(_number("TL_WORKSPACE_QUOTA_MB", 300) * 1e6)
 
 
 def queue_root() -> Path | None:

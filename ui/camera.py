@@ -154,11 +154,13 @@ function liveAnswer(s, result) {
   drawBars(s, result.top);
   const now = performance.now();
   s.latencies.push(now - s.inflight.t0); s.done.push(now);
-  s.latencies = s.latencies.slice(-30); s.done = s.done.filter(t => now - t < 5000);
+  s.latencies = s.latencies.slice(-100); s.done = s.done.filter(t => now - t < 5000);
   s.inflight = null;
   const span = (s.done[s.done.length - 1] - s.done[0]) / 1000;
   const rate = s.done.length > 1 ? (s.done.length - 1) / span : 0;
-  const lat = s.latencies.reduce((x, y) => x + y, 0) / s.latencies.length;
+  const recent = s.latencies.slice(-30);
+  const lat = recent.reduce((x, y) => x + y, 0) / recent.length;
+  s.root.dataset.latencies = s.latencies.map(x => x.toFixed(0)).join(",");
   s.root.dataset.rate = rate.toFixed(2); s.root.dataset.latencyMs = lat.toFixed(0);
   s.root.dataset.answers = String((+s.root.dataset.answers || 0) + 1);
   s.stats.textContent = s.data.text.stats.replace("{rate}", rate.toFixed(1)).replace("{ms}", lat.toFixed(0));
