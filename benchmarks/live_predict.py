@@ -43,7 +43,7 @@ def train(tmp: Path) -> Path:
     subprocess.run([sys.executable, "-m", "tl_core", "train", "--data", str(data), "--scenario", "1",
                     "--runs-dir", str(tmp / "runs"), "--cache-dir", str(tmp / "cache")], check=True, cwd=ROOT,
                    stdout=subprocess.DEVNULL)
-    return next((tmp / "runs").iterdir())
+    return next(p for p in (tmp / "runs").iterdir() if (p / "config.json").is_file())
 
 
 def model_only(run_dir: Path, n: int = 40) -> float:
@@ -144,6 +144,7 @@ def main() -> None:
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(15)
+    print(json.dumps(result), flush=True)
     result["model_only_ms"] = round(model_only(run_dir), 1)
     result["backbone"] = json.loads((run_dir / "config.json").read_text())["backbone"]
     result["cpu_cores"] = os.cpu_count()
