@@ -45,7 +45,7 @@ else:
                  "back to your work.", name=ws.name))
     st.page_link("pages/plan.py", label=_("Start: 1 · Plan"), icon=":material/arrow_forward:")
     used, quota = usage_bytes(ws), settings.workspace_quota_bytes()
-    st.progress(min(used / quota, 1.0), text=_("Images: {used:.0f} MB of {quota:.0f} MB", used=used / 1e6,
+    st.progress(min(used / quota, 1.0), text=_("Images: {used:.3g} MB of {quota:.3g} MB", used=used / 1e6,
                                                  quota=quota / 1e6))
     with st.expander(_("Clear my workspace")):
         st.write(_("Deletes every image you collected or uploaded and every model you trained, on the teacher's "

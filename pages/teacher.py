@@ -45,7 +45,7 @@ rows = overview()
 st.subheader(_("Workspaces ({n})", n=len(rows)))
 if not rows:
     st.info(_("Nobody has joined yet: show the join page's QR code to the class."))
-st.dataframe([{_("name"): r["name"], _("runs"): r["runs"], _("training now"): r["live"],
+st.dataframe([{_("name"): r["name"], _("runs"): r["runs"], _("training or waiting"): r["live"],
                _("best test accuracy"): f"{r['best_test_accuracy']:.1%}" if r["best_test_accuracy"] is not None
                else "", _("images (MB)"): round(r["mb"], 1)} for r in rows], width="stretch", hide_index=True)
 

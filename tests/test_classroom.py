@@ -113,7 +113,7 @@ def test_start_sh_classroom_serves_https_on_all_interfaces(tmp_path):
         assert isinstance(refused.value.reason, ssl.SSLCertVerificationError)
         text = out.read_text()
         url = re.search(r"Students join at: (\S+)", text).group(1)
-        assert re.fullmatch(rf"https://[\w.-]+:{port}/join\?code=[A-Z2-9]{{6}}", url), url
+        assert re.fullmatch(rf"https://[\w.-]+:{port}/\?code=[A-Z2-9]{{6}}", url), url
         assert modules_from_terminal(text) == reference(url)
         assert re.search(r"Teacher PIN: \d{6}", text)
     finally:

@@ -72,7 +72,7 @@ def test_the_quota_refuses_with_what_to_do(classroom, monkeypatch):
     (ws.data_root / "cats").mkdir(parents=True)
     (ws.data_root / "cats" / "a.jpg").write_bytes(b"x" * 900_000)
     workspaces.check_space(ws, 100_000)
-    with pytest.raises(WorkspaceError, match="over its limit of 1.0 MB: delete a data set"):
+    with pytest.raises(WorkspaceError, match="over its limit of 1 MB: delete a data set"):
         workspaces.check_space(ws, 200_000)
 
 

@@ -64,8 +64,9 @@ def new_pin() -> str:
 
 
 def join_url(host: str, port: int, code: str) -> str:
-    """The address students open: the join page with the join code filled in."""
-    return f"https://{host}:{port}/join?code={code}"
+    """The address students open: the app's root, which is the join page until one has joined (the
+    join page's own address would not do: Streamlit serves a default page only at the root)."""
+    return f"https://{host}:{port}/?code={code}"
 
 
 def _hosts_of(cert_file: Path) -> set[str]:

@@ -143,7 +143,7 @@ def check_space(ws: Workspace, incoming: int) -> None:
     """Refuse ``incoming`` bytes that would take the workspace over ``TL_WORKSPACE_QUOTA_MB``."""
     quota, used = settings.workspace_quota_bytes(), usage_bytes(ws)
     if used + incoming > quota:
-        raise WorkspaceError(_("Your workspace would hold {need:.1f} MB, over its limit of {quota:.1f} MB: delete a "
+        raise WorkspaceError(_("Your workspace would hold {need:.3g} MB, over its limit of {quota:.3g} MB: delete a "
                                "data set you no longer need (or use fewer or smaller images), or ask the teacher "
                                "to raise TL_WORKSPACE_QUOTA_MB.", need=(used + incoming) / 1e6, quota=quota / 1e6))
 
