@@ -198,3 +198,16 @@ def test_teacher_view_needs_the_pin_and_sees_every_workspace(classroom):
     at.text_input(key="t_confirm").input("clear the class")
     at.button(key="t_clear").click().run()
     assert not workspaces.list_workspaces()
+
+
+def test_clear_my_workspace_on_the_join_page(classroom):
+    at, token = joined_app("Ann")
+    ws = workspaces.from_token(token)
+    fake_run(ws.runs_dir, "20260101-000000-run-aaaaaa")
+    (ws.data_root / "cats").mkdir(parents=True)
+    at.run()
+    assert at.button(key="j_clear").disabled
+    at.checkbox(key="j_clear_confirm").check().run()
+    at.button(key="j_clear").click().run()
+    assert not ws.runs_dir.exists() and not ws.data_root.exists()
+    assert any("empty now" in i.value for i in at.info)
