@@ -16,7 +16,7 @@ from tl_core.splits import make_split, split_summary
 from tl_core.paths import data_folders
 from tl_core.zips import extract_images, prune_uploads
 from tl_core.runs import data_in_use
-from ui.common import SAMPLE_DATA, data_root, lkey, next_step, runs_dir, wizard
+from ui.common import SAMPLE_DATA, check_space, data_root, lkey, next_step, runs_dir, wizard
 
 w = wizard()
 st.title(_("2 · Data: your images, one folder per class"))
@@ -101,6 +101,7 @@ else:
         prune_uploads(uploads, keep=data_in_use(runs_dir()) | ({w["data_dir"]} if w["data_dir"] else set()))
         dest = uploads / f"{Path(up.name).stem[:40]}-{secrets.token_hex(3)}"
         try:
+            check_space(up.size)  # classroom mode: the workspace's quota for uploads and captures
             folder, skipped = extract_images(up.getvalue(), dest)
             w["data_dir"] = str(folder)
             if skipped:

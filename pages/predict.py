@@ -9,13 +9,15 @@ from tl_core.i18n import _
 from tl_core.imaging import ImageReadError, load_rgb
 from tl_core.predict import Predictor
 from tl_core.runs import RunDir, read_json, run_state
-from ui.common import current_run, lkey, run_predictor, runs_dir, set_current_run
+from ui.live import live_predict
+from ui.common import current_run, lkey, run_predictor, runs_dir, server_threads, set_current_run
 
 st.title(_("6 · Predict"))
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
 def imagenet_predictor(backbone: str) -> Predictor:
+    server_threads()
     return Predictor.imagenet(backbone)
 
 
@@ -47,12 +49,14 @@ except (TLError, OSError) as exc:
 explain = choice != "imagenet" and st.toggle(_("Show where the model looked (Grad-CAM heat map)"), key="p_cam")
 k = st.slider(_("How many guesses to show"), 1, min(10, len(predictor.labels)), min(5, len(predictor.labels)),
               key="p_topk")
-tab_upload, tab_camera = st.tabs([_("Upload photos"), _("Webcam")])
+tab_upload, tab_camera, tab_live = st.tabs([_("Upload photos"), _("Webcam"), _("Live camera")])
 with tab_upload:
     files = st.file_uploader(_("Photos"), type=["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"],
                              accept_multiple_files=True, key="p_files")
 with tab_camera:
     shot = st.camera_input(_("Take a photo"), key="p_camera")
+with tab_live:
+    live_predict(predictor, k)
 
 images = [(f.name, f.getvalue()) for f in files or []] + ([(_("webcam"), shot.getvalue())] if shot else [])
 for i, (name, data) in enumerate(images):
@@ -73,4 +77,4 @@ for i, (name, data) in enumerate(images):
     c2.plotly_chart(top_k(top), width="stretch", key=f"pred-{i}", config={"displayModeBar": False})
     c2.caption(describe_top_k(top))
 if not images:
-    st.info(_("Upload one or more photos, or take one with the webcam."))
+    tab_upload.info(_("Upload one or more photos, or take one with the webcam."))

@@ -351,7 +351,7 @@ def test_the_web_server_does_not_get_the_training_allocator_setting(tmp_path):
     try:
         wait_for(lambda: serving(f"http://127.0.0.1:{port}"), 300, "scripts/start.sh to serve the app")
         environ = Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
-        assert b"streamlit" in Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+        assert b"ui.serve" in Path(f"/proc/{proc.pid}/cmdline").read_bytes()  # Streamlit, started by ui.serve
         assert not any(e.startswith(b"GLIBC_TUNABLES=") for e in environ)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -65,9 +65,19 @@ def launch_lab(data: str, runs_dir: str | Path, backbone: str | None = None, epo
 
 
 def check_queue(runs_dir: str | Path) -> None:
-    """Refuse a new run when ``TL_MAX_QUEUED`` (default 8) runs of ``runs_dir`` already wait."""
+    """Refuse a new run when ``TL_MAX_QUEUED`` (default 8) runs already wait in its queue, or, when
+    the queue is shared (``TL_QUEUE_ROOT``: a classroom), when this runs folder (one workspace)
+    already has ``TL_MAX_QUEUED_PER_WORKSPACE`` (1) waiting: one student cannot fill the queue."""
+    root = settings.queue_root()
+    shared = root is not None and Path(runs_dir).resolve().is_relative_to(root)
+    mine = [r for r in list_runs(runs_dir) if run_state(r) == "queued"]
+    if shared and len(mine) >= settings.max_queued_per_workspace():
+        raise RunError(_("Your run {run} is already waiting for a training slot, and each workspace may have "
+                         "{limit} waiting: wait until it starts, or stop it on the Train page, then start this one",
+                         run=mine[0].id, limit=settings.max_queued_per_workspace()))
+    folders = [p for p in root.glob("*/runs") if p.is_dir()] if shared else [Path(runs_dir)]
+    waiting = sum(run_state(r) == "queued" for folder in folders for r in list_runs(folder))
     limit = settings.max_queued()
-    waiting = sum(run_state(r) == "queued" for r in list_runs(runs_dir))
     if waiting >= limit:
         raise RunError(_("{n} runs are already waiting for a training slot (the limit is {limit}, TL_MAX_QUEUED): "
                          "wait for one to finish or stop one on the Runs page", n=waiting, limit=limit))

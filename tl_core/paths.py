@@ -59,3 +59,23 @@ def data_folders(root: str | Path, depth: int = 2) -> tuple[list[str], list[str]
 
     visit(root, 1)
     return sorted(folders), skipped
+
+
+# A class or data set name a user types (the Collect page): it becomes one folder name.
+FOLDER_NAME = re.compile(r"[^\W_][\w .-]{0,39}")
+
+
+def folder_name(text: str) -> str:
+    """``text`` as a folder name (trimmed, Unicode composed), or a ``DatasetError`` saying what is
+    allowed: letters of any script, digits, spaces, ``_ . -``, at most 40, not starting with a dot,
+    never ``..``, ``/`` or a control character."""
+    import unicodedata
+
+    from .errors import DatasetError
+    from .i18n import _
+
+    name = unicodedata.normalize("NFC", " ".join(str(text).split()))
+    if not FOLDER_NAME.fullmatch(name) or ".." in name:
+        raise DatasetError(_("'{name}' cannot be a folder name: use up to 40 letters, digits, spaces, '-', '_' or "
+                             "'.', starting with a letter or digit.", name=name[:60]))
+    return name

@@ -223,9 +223,10 @@ def data_in_use(runs_dir: str | Path) -> set[str]:
 
 
 def waiting_behind(run: RunDir) -> list[str]:
-    """Ids of the other runs and labs of ``run``'s folder that are training now (what a queued run
+    """Ids of the other runs and labs sharing ``run``'s queue that are training now (what a queued run
     really waits for; none means it is only starting up)."""
-    return [r.id for r in list_runs(run.path.parent) if r.path != run.path and run_state(r) == "running"]
+    return [RunDir(p).id for p in queue_scope(run)[0]
+            if p != run.path and (p / "status.json").is_file() and run_state(RunDir(p)) == "running"]
 
 
 @contextlib.contextmanager
@@ -268,10 +269,23 @@ def lifecycle(run: RunDir, log_file: bool = True, on_term=_DEFAULT):
             handler.close()
 
 
+def queue_scope(run: RunDir) -> tuple[list[Path], Path]:
+    """The run folders that share ``run``'s training queue, and the folder of its slot locks: its own
+    runs folder, or every ``*/runs`` folder under ``TL_QUEUE_ROOT`` (a classroom's workspaces share
+    one machine, so they share one queue)."""
+    from . import settings
+
+    root = settings.queue_root()
+    if root is not None and run.path.resolve().is_relative_to(root):
+        return [p for p in root.glob("*/runs/*") if p.is_dir()], root / ".slots"
+    return [p for p in run.path.parent.iterdir() if p.is_dir()], run.path.parent / ".slots"
+
+
 def first_in_line(run: RunDir) -> bool:
-    """True when no live run of the same runs folder has been queued longer than ``run``."""
+    """True when no live run sharing ``run``'s queue has been queued longer than ``run``. With at
+    most one queued run per workspace (classroom), first come first served takes workspaces in turn."""
     mine = run.status().get("queued_at", 0)
-    for other in run.path.parent.iterdir():
+    for other in queue_scope(run)[0]:
         if other == run.path or not (other / "status.json").is_file():
             continue
         st = read_json(other / "status.json", {}) or {}
@@ -288,7 +302,7 @@ def wait_for_slot(run: RunDir, limit: int, on_wait=None, poll: float = 1.0):
     """
     import fcntl
 
-    slots = run.path.parent / ".slots"
+    slots = queue_scope(run)[1]
     slots.mkdir(parents=True, exist_ok=True)
     while True:
         for i in range(max(1, limit) if first_in_line(run) else 0):

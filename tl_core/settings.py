@@ -63,3 +63,53 @@ def hold_after_epoch() -> int | None:
     """``TL_TEST_HOLD_AFTER_EPOCH`` (tests only): runs hold after this epoch until released."""
     value = os.environ.get("TL_TEST_HOLD_AFTER_EPOCH")
     return int(value) if value else None
+
+
+# Classroom mode (``python -m tl_core.classroom``, ``scripts/start.sh --classroom``) ---------------
+def classroom() -> bool:
+    """``TL_CLASSROOM`` (off): a shared server; every visitor works in their own workspace."""
+    return os.environ.get("TL_CLASSROOM", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def classroom_dir() -> Path:
+    """``TL_CLASSROOM_DIR``: the certificate and the workspaces (default ``./classroom``)."""
+    return Path(os.environ.get("TL_CLASSROOM_DIR") or REPO / "classroom").resolve()
+
+
+def join_url() -> str:
+    """``TL_JOIN_URL``: the address students open (set by the classroom launcher)."""
+    return os.environ.get("TL_JOIN_URL", "")
+
+
+def join_code() -> str:
+    """``TL_JOIN_CODE``: the code a new workspace needs (set by the classroom launcher)."""
+    return os.environ.get("TL_JOIN_CODE", "")
+
+
+def teacher_pin() -> str:
+    """``TL_TEACHER_PIN``: opens the teacher view (printed by the classroom launcher)."""
+    return os.environ.get("TL_TEACHER_PIN", "")
+
+
+def workspace_quota_bytes() -> int:
+    """``TL_WORKSPACE_QUOTA_MB`` (300): uploads and captures one workspace may keep."""
+    return int(_number("TL_WORKSPACE_QUOTA_MB", 300) * 1e6)
+
+
+def queue_root() -> Path | None:
+    """``TL_QUEUE_ROOT``: one training queue for every ``*/runs`` folder under it (the classroom's
+    workspaces share the machine); unset: each runs folder has its own queue."""
+    value = os.environ.get("TL_QUEUE_ROOT")
+    return Path(value).resolve() if value else None
+
+
+def max_queued_per_workspace() -> int:
+    """``TL_MAX_QUEUED_PER_WORKSPACE`` (1): runs one workspace may have waiting under ``TL_QUEUE_ROOT``."""
+    return max(1, int(_number("TL_MAX_QUEUED_PER_WORKSPACE", 1)))
+
+
+def server_threads() -> int:
+    """``TL_SERVER_THREADS`` (1): PyTorch threads of the web server's own predictions (live camera,
+    uploads). One image at a time gains little from two threads on a quiet machine, and on a busy
+    one OpenMP workers waiting for a core made each frame 5-25x slower here (32 ms vs 280-1340 ms)."""
+    return max(1, int(_number("TL_SERVER_THREADS", 1)))

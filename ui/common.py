@@ -14,6 +14,8 @@ from tl_core.backbones import DEFAULT_BACKBONE, group_table
 from tl_core.paths import run_path
 from tl_core.recipe import Plan, plan_run, train_images
 from tl_core.runs import RunDir
+from tl_core.workspaces import Workspace, WorkspaceError, check_space as check_workspace_space, from_token
+from tl_core.workspaces import load_wizard, save_wizard as save_workspace_wizard, token_of
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = ROOT / "sample_data" / "sign-language-digits"
@@ -26,24 +28,87 @@ DEFAULTS = {
     # a new scenario or network makes it stale, and a stale override is ignored and cleared.
     "frozen_override": None,
 }
+SAVED_EXTRA = ("source", "data_ready")  # set by the Data page, restored with the rest
+
+
+def workspace() -> Workspace | None:
+    """Classroom mode: this visitor's workspace, from the session or from the secret in their link
+    (``?ws=``, kept in the URL so a reload or a locked phone comes back to it). None in one-person
+    mode, or before the visitor joined."""
+    if not settings.classroom():
+        return None
+    token = st.session_state.get("ws_token") or st.query_params.get("ws")
+    ws = from_token(token)
+    if ws is not None:
+        st.session_state["ws_token"] = token
+        if st.query_params.get("ws") != token:
+            st.query_params["ws"] = token
+    return ws
+
+
+def enter_workspace(ws: Workspace | None) -> None:
+    """Make ``ws`` this session's workspace (None: leave it); the wizard is reloaded from its folder."""
+    for key in ("ws_token", "wizard", "run_id", "lab_id"):
+        st.session_state.pop(key, None)
+    if ws is not None:
+        st.session_state["ws_token"] = st.query_params["ws"] = token_of(ws)
+    elif "ws" in st.query_params:
+        del st.query_params["ws"]
+
+
+def _own_workspace() -> Workspace | None:
+    ws = workspace()
+    if ws is None and settings.classroom():  # the app routes visitors to the join page first
+        raise WorkspaceError(_("Join the class first (your name and the join code) to get your own workspace."))
+    return ws
 
 
 def data_root() -> Path:
-    """The folder whose sub-folders users may pick as data sets (``$TL_DATA_ROOT``, default ./data)."""
-    root = settings.data_root()
+    """The folder whose sub-folders users may pick as data sets: the visitor's workspace in classroom
+    mode, else ``$TL_DATA_ROOT`` (default ./data)."""
+    ws = _own_workspace()
+    root = ws.data_root if ws else settings.data_root()
     root.mkdir(parents=True, exist_ok=True)
     return root
 
 
 def runs_dir() -> Path:
-    return settings.runs_dir()
+    """Where this visitor's runs live: their workspace's in classroom mode (every page and every
+    ``?run=``/``?lab=`` id is resolved in it, so no one reaches another's runs), else ``$TL_RUNS_DIR``."""
+    ws = _own_workspace()
+    return ws.runs_dir if ws else settings.runs_dir()
+
+
+def check_space(incoming: int) -> None:
+    """Classroom mode: refuse ``incoming`` bytes over the workspace's quota (a WorkspaceError)."""
+    ws = workspace()
+    if ws is not None:
+        check_workspace_space(ws, incoming)
+
+
+class _SavedAnswers(dict):
+    """The wizard's answers in classroom mode: every change is written to the workspace at once, so a
+    reload (a new session), a locked phone or a server restart comes back to them."""
+
+    def __init__(self, answers: dict, ws: Workspace):
+        super().__init__(answers)
+        self.ws = ws
+
+    def __setitem__(self, key, value) -> None:
+        super().__setitem__(key, value)
+        save_workspace_wizard(self.ws, dict(self))
 
 
 def wizard() -> dict:
-    """The user's choices so far; lives in the session and survives page switches."""
-    if "wizard" not in st.session_state:
-        st.session_state["wizard"] = dict(DEFAULTS)
-    return st.session_state["wizard"]
+    """The user's choices so far; lives in the session and survives page switches (in classroom
+    mode also in the workspace's folder)."""
+    ws = workspace()
+    answers = st.session_state.get("wizard")
+    if answers is None or (ws is not None and getattr(answers, "ws", None) != ws):
+        saved = load_wizard(ws) if ws else {}
+        answers = {**DEFAULTS, **{k: v for k, v in saved.items() if k in DEFAULTS or k in SAVED_EXTRA}}
+        st.session_state["wizard"] = answers = _SavedAnswers(answers, ws) if ws else answers
+    return answers
 
 
 def scenario() -> int:
@@ -135,10 +200,20 @@ def next_step(label: str, page: str) -> None:
     st.page_link(page, label=_("Next: {label} →", label=label), icon=":material/arrow_forward:")
 
 
+def server_threads() -> None:
+    """Give the server's own predictions ``TL_SERVER_THREADS`` PyTorch threads (training runs in
+    its own processes and keeps every core)."""
+    import torch
+
+    if torch.get_num_threads() != settings.server_threads():
+        torch.set_num_threads(settings.server_threads())
+
+
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _predictor(path: str, mtime: float):
     from tl_core.predict import Predictor
 
+    server_threads()
     return Predictor.from_run(path)
 
 
