@@ -245,6 +245,19 @@ def cmd_validate(args):
     return d, "\n".join(lines)
 
 
+def cmd_suspects(args):
+    from .suspects import find_suspects
+
+    if args.top is not None and args.top < 1:
+        raise ConfigError(_("--top must be at least 1, got {n}", n=args.top))
+    result = find_suspects(args.data, args.backbone, args.cache_dir, args.top)
+    lines = [_("{n} of {images} images look mislabelled ({seconds:.1f} s, {backbone}):", n=result["flagged"],
+               images=result["images"], seconds=result["seconds"], backbone=result["backbone"])]
+    lines += [_("  {path}: labelled {given} ({p_given:.0%}), looks like {likely} ({p_likely:.0%})", **row)
+              for row in result["suspects"]]
+    return result, "\n".join(lines)
+
+
 def cmd_status(args):
     from .runs import RunDir, run_state
 
