@@ -1,0 +1,127 @@
+"""Data page sections that look inside the images with the frozen features: suspect labels (and
+what the user decides about them). Each section is one function the page calls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import streamlit as st
+
+from tl_core.curation import load_curation, move_to_class, set_excluded, set_kept, undo_move
+from tl_core.errors import TLError
+from tl_core.i18n import _, ngettext
+from tl_core.paths import is_inside
+from ui.common import data_root
+
+PAGE = 12  # suspects shown per "show more"
+
+
+def _state(data_dir: str) -> dict:
+    """This session's suspects of ``data_dir``: the list and what was done to each row."""
+    s = st.session_state.get("suspects")
+    if not s or s["data"] != data_dir:
+        s = st.session_state["suspects"] = {"data": data_dir, "result": None, "done": {}, "shown": PAGE, "error": ""}
+    return s
+
+
+def _act(s: dict, on_change: Callable[[], None], action: Callable[[], object], done) -> None:
+    """Run one curation action from a button's callback; keep its outcome (or its error) for the page."""
+    try:
+        outcome = action()
+    except TLError as exc:
+        s["error"] = str(exc)
+        return
+    s["error"] = ""
+    if done is not None:
+        s["done"].update(done(outcome))
+    on_change()
+
+
+def suspects_section(w: dict, classes: list[str], on_change: Callable[[], None]) -> None:
+    """Find images whose label the rest of the data set disagrees with; move, exclude or keep them.
+
+    Args:
+        w: the wizard (``data_dir``, ``backbone``).
+        classes: the data set's classes (move targets).
+        on_change: called after the data set changed (clears the page's cached check).
+    """
+    data_dir = w["data_dir"]
+    s = _state(data_dir)
+    st.write(_("**Suspect labels**: every image is judged by a small classifier trained on the frozen features "
+               "of all the *other* images (5 folds). Images whose folder the others disagree with come first."))
+    if st.button(_("Find suspect labels"), key="d_suspects"):
+        from tl_core.suspects import find_suspects
+
+        bar = st.progress(0.0, text=_("Computing features (cached for training)…"))
+        try:
+            s.update(result=find_suspects(data_dir, w["backbone"], progress=lambda d, n: bar.progress(
+                d / max(n, 1), text=_("Computing features (cached for training)…"))), done={}, shown=PAGE, error="")
+        except TLError as exc:
+            s["error"] = str(exc)
+        bar.empty()
+    if s["error"]:
+        st.error(s["error"])
+    editable = is_inside(data_root(), data_dir)
+    if not editable:
+        st.caption(_("This data set is outside the data root (e.g. the bundled sample): it is shown read-only. Copy "
+                     "it under the data root to move or exclude images."))
+    _excluded_list(data_dir, s, on_change, editable)
+    r = s["result"]
+    if r is None:
+        return
+    st.caption(ngettext("{n} of {images} images looks mislabelled ({seconds:.0f} s).",
+                        "{n} of {images} images look mislabelled ({seconds:.0f} s).", r["flagged"],
+                        images=r["images"], seconds=r["seconds"]))
+    rows = r["suspects"][:s["shown"]]
+    for i in range(0, len(rows), 4):
+        for col, row in zip(st.columns(4), rows[i:i + 4]):
+            with col.container(border=True):
+                _suspect_card(data_dir, row, classes, s, on_change, editable)
+    if len(r["suspects"]) > s["shown"] and st.button(_("Show more"), key="d_suspects_more"):
+        s["shown"] += PAGE
+        st.rerun()
+
+
+def _suspect_card(data_dir: str, row: dict, classes: list[str], s: dict, on_change, editable: bool) -> None:
+    root, rel = Path(data_dir), row["path"]
+    done = s["done"].get(rel)
+    shown = root / (done["to"] if done and done.get("to") else rel)
+    if shown.is_file():
+        st.image(str(shown), width="stretch")
+    st.caption(_("labelled **{given}** ({p_given:.0%}), looks like **{likely}** ({p_likely:.0%})", **row))
+    st.caption(f"`{rel}`")
+    if done:
+        st.success({"moved": _("moved to {c}", c=done.get("class", "")), "excluded": _("excluded"),
+                    "kept": _("kept")}[done["what"]])
+        undo = {"moved": lambda: undo_move(root, root / done["to"]),
+                "excluded": lambda: set_excluded(root, [rel], excluded=False),
+                "kept": lambda: set_kept(root, [rel], kept=False)}[done["what"]]
+        st.button(_("Undo"), key=f"d_undo_{rel}", disabled=not editable,
+                  on_click=_act, args=(s, on_change, undo, lambda _o: {rel: None}))
+        return
+    others = [c for c in classes if c != row["given"]]
+    target = st.selectbox(_("Move to class"), others, index=others.index(row["likely"]) if row["likely"] in others
+                          else 0, key=f"d_to_{rel}", disabled=not editable)
+    c1, c2, c3 = st.columns(3)
+    c1.button(_("Move"), key=f"d_move_{rel}", disabled=not editable, on_click=_act, args=(
+        s, on_change, lambda: move_to_class(root, rel, target, classes),
+        lambda new: {rel: {"what": "moved", "class": target, "to": str(Path(new).relative_to(root))}}))
+    c2.button(_("Exclude"), key=f"d_excl_{rel}", disabled=not editable, on_click=_act, args=(
+        s, on_change, lambda: set_excluded(root, [rel]), lambda _o: {rel: {"what": "excluded"}}))
+    c3.button(_("Keep"), key=f"d_keep_{rel}", disabled=not editable, on_click=_act, args=(
+        s, on_change, lambda: set_kept(root, [rel]), lambda _o: {rel: {"what": "kept"}}))
+
+
+def _excluded_list(data_dir: str, s: dict, on_change, editable: bool) -> None:
+    """The images excluded so far, each with a way back."""
+    excluded = load_curation(data_dir).excluded
+    if not excluded:
+        return
+    with st.expander(ngettext("{n} excluded image", "{n} excluded images", len(excluded))):
+        for rel in excluded:
+            c1, c2 = st.columns([4, 1])
+            c1.caption(f"`{rel}`")
+            c2.button(_("Include again"), key=f"d_incl_{rel}", disabled=not editable, on_click=_act, args=(
+                s, on_change, lambda rel=rel: set_excluded(data_dir, [rel], excluded=False),
+                lambda _o, rel=rel: {rel: None}))
