@@ -43,3 +43,21 @@ def test_the_bundled_sample_is_read_only(env):
     at = page(app(), "data")
     at.button(key="d_use_sample").click().run()
     assert any("shown read-only" in c.value for c in at.caption)
+
+
+def test_near_duplicates_are_shown_and_kept_together_in_the_split(env):
+    from PIL import ImageEnhance
+
+    from test_neardup import scene
+
+    root = env / "data" / "scenes"
+    for c in range(2):
+        (root / f"c{c}").mkdir(parents=True)
+        for i in range(15):
+            scene(c * 100 + i).save(root / f"c{c}" / f"{i}.jpg", quality=90)
+    ImageEnhance.Brightness(scene(3)).enhance(1.04).save(root / "c0" / "3_copy.jpg", quality=80)
+    at = _use_server_folder(page(app(), "data"), "scenes")
+    at.button(key="d_dups").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("1 group(s) of near-identical images" in i.value for i in at.info)
+    assert any("similarity 0.9" in c.value for c in at.caption)

@@ -140,6 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, help=_("list the N least likely labels, suspect or not (default: the suspects)"))
     p.add_argument("--cache-dir", help=_("feature cache folder"))
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("duplicates", help=_("near-identical images by feature distance; kept on one side of every "
+                                            "split from then on"))
+    p.add_argument("--data", required=True, help=_("image folder: one sub-folder per class"))
+    p.add_argument("--backbone")
+    p.add_argument("--threshold", type=float, help=_("cosine similarity from which two images count as the same"))
+    p.add_argument("--cache-dir", help=_("feature cache folder"))
+    p.add_argument("--json", action="store_true")
     p = sub.add_parser("status", help=_("state of a run directory"))
     p.add_argument("run_dir")
     p.add_argument("--json", action="store_true")

@@ -258,6 +258,21 @@ def cmd_suspects(args):
     return result, "\n".join(lines)
 
 
+def cmd_duplicates(args):
+    from .neardup import THRESHOLD, find_near_duplicates
+
+    threshold = THRESHOLD if args.threshold is None else args.threshold
+    if not 0 < threshold <= 1:
+        raise ConfigError(_("--threshold must be in (0, 1], got {t}", t=threshold))
+    result = find_near_duplicates(args.data, args.backbone, args.cache_dir, threshold)
+    lines = [_("{n} group(s) of near-identical images among {images} ({seconds:.1f} s); each is kept on one side "
+               "of every split from now on", n=len(result["groups"]), images=result["images"],
+               seconds=result["seconds"])]
+    lines += [f"  {g['similarity']:.3f}: " + ", ".join(f"{p} ({part})" for p, part in zip(g["paths"], g["parts"]))
+              for g in result["groups"]]
+    return result, "\n".join(lines)
+
+
 def cmd_status(args):
     from .runs import RunDir, run_state
 

@@ -125,3 +125,49 @@ def _excluded_list(data_dir: str, s: dict, on_change, editable: bool) -> None:
             c2.button(_("Include again"), key=f"d_incl_{rel}", disabled=not editable, on_click=_act, args=(
                 s, on_change, lambda rel=rel: set_excluded(data_dir, [rel], excluded=False),
                 lambda _o, rel=rel: {rel: None}))
+
+
+def duplicates_section(w: dict, on_change: Callable[[], None]) -> None:
+    """Find near-identical images (feature distance) and keep each group on one side of the split."""
+    data_dir = w["data_dir"]
+    st.write(_("**Near duplicates**: the same photo resized, recompressed or slightly cropped has almost the same "
+               "features. One copy in training and another in the test part makes the test score look better "
+               "than it is."))
+    editable = is_inside(data_root(), data_dir)
+    if st.button(_("Find near duplicates"), key="d_dups", disabled=not editable,
+                 help=None if editable else _("Copy the data set under the data root first.")):
+        from tl_core.neardup import find_near_duplicates
+
+        bar = st.progress(0.0, text=_("Computing features (cached for training)…"))
+        try:
+            st.session_state["near_dups"] = (data_dir, find_near_duplicates(data_dir, w["backbone"], progress=lambda d, n:
+                                             bar.progress(d / max(n, 1), text=_("Computing features (cached for "
+                                                                                "training)…"))))
+            on_change()  # the split shown above now keeps the groups together
+        except TLError as exc:
+            st.error(str(exc))
+        bar.empty()
+    found_for, r = st.session_state.get("near_dups", (None, None))
+    if found_for != data_dir:
+        return
+    if r["too_alike"]:
+        st.warning(_("The photos of this data set all look alike to the network (many pairs above similarity {t}): "
+                     "copies cannot be told apart from different photos by their features, so nothing was grouped.",
+                     t=r["threshold"]))
+        return
+    if not r["groups"]:
+        st.success(_("No near duplicates among {images} images (cosine similarity of features below {t}).",
+                     images=r["images"], t=r["threshold"]))
+        return
+    spread = sum(len(set(g["parts"])) > 1 for g in r["groups"])
+    st.info(_("{n} group(s) of near-identical images; {spread} of them were spread over train/validation/test by "
+              "the split. From now on each group stays on one side of every split of this data set.",
+              n=len(r["groups"]), spread=spread))
+    parts = {"train": _("train"), "val": _("validation"), "test": _("test"), "": ""}
+    for g in r["groups"][:24]:
+        paths = [str(Path(data_dir) / p) for p in g["paths"]][:6]
+        st.image([p for p in paths if Path(p).is_file()], width=110,
+                 caption=[f"{c} · {parts.get(part, part)}" for c, part, p in zip(g["classes"], g["parts"], paths)
+                          if Path(p).is_file()])
+        st.caption(_("similarity {s:.3f}", s=g["similarity"])
+                   + (_(" · different labels: check them") if len(set(g["classes"])) > 1 else ""))
