@@ -15,7 +15,7 @@ from tl_core.splits import make_split, split_summary
 from tl_core.paths import data_folders
 from tl_core.zips import extract_images, prune_uploads
 from tl_core.runs import data_in_use
-from ui.data_tools import duplicates_section, suspects_section
+from ui.data_tools import background_hint, duplicates_section, suspects_section
 from ui.common import SAMPLE_DATA, data_root, lkey, next_step, runs_dir, wizard
 
 w = wizard()
@@ -166,6 +166,7 @@ st.write(_("**Examples per class**"))
 for cls, paths in list(info["samples"].items())[:12]:
     if paths:
         st.image(paths, caption=[cls] * len(paths), width=96)
+background_hint(rep["classes"])
 st.divider()
 suspects_section(w, rep["classes"], check.clear)
 duplicates_section(w, check.clear)

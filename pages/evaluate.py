@@ -10,6 +10,7 @@ from tl_core.serving import FORMATS, is_bundle
 from tl_core.figures import confusion_matrix, describe_confusion
 from tl_core.i18n import _
 from tl_core.runs import read_json, run_state
+from ui.run_tools import calibration_section
 from ui.common import current_run, lkey, next_step, run_predictor
 
 st.title(_("5 · Evaluate"))
@@ -89,6 +90,8 @@ else:
                 st.warning(f"{Path(m['path']).name}: {exc}")
             st.caption(_("true **{true}** · said **{pred}** ({p:.0%})", true=m["true"], pred=m["pred"],
                          p=m["confidence"]))
+
+calibration_section(run)
 
 st.subheader(_("Share the model"))
 st.caption(_("Export a bundle: the model file with its preprocessing inside (input: RGB uint8 pictures), "

@@ -171,3 +171,24 @@ def describe_lab(scenarios: list[dict], advised: int | None) -> str:
                          acc=s["test_accuracy"], params=s["trainable_params"], seconds=s["seconds"]) for s in done)
     return _("Chart: test accuracy against trainable parameters; the star is the advisor's pick ({advised}). {points}.",
              advised=advised, points=points)
+
+
+def reliability_diagram(part: dict) -> go.Figure:
+    """Accuracy against confidence per bin, before and after temperature scaling, with the
+    diagonal of a perfectly honest model (``part``: one part of ``calibration.json``)."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name=_("honest (confidence = accuracy)"),
+                             line={"dash": "dash", "color": FROZEN}, hoverinfo="skip"))
+    for key, name, colour in (("reliability_before", _("before: ECE {e:.3f}", e=part["ece_before"]), HEAD),
+                              ("reliability_after", _("after: ECE {e:.3f}", e=part["ece_after"]), TRAINABLE)):
+        rows = [r for r in part[key] if r["n"]]
+        fig.add_trace(go.Scatter(x=[r["confidence"] for r in rows], y=[r["accuracy"] for r in rows],
+                                 mode="lines+markers", name=name, line={"color": colour},
+                                 marker={"size": [6 + 14 * (r["n"] / max(part["n"], 1)) ** 0.5 for r in rows]},
+                                 customdata=[r["n"] for r in rows],
+                                 hovertemplate=_("sure %{x:.0%}, right %{y:.0%} (%{customdata} images)")
+                                 + "<extra></extra>"))
+    fig.update_layout(height=340, margin=dict(l=10, r=10, t=10, b=10), legend={"orientation": "h", "y": -0.2},
+                      xaxis={"title": _("how sure the model says it is"), "range": [0, 1.02], "tickformat": ".0%"},
+                      yaxis={"title": _("how often it is right"), "range": [0, 1.02], "tickformat": ".0%"})
+    return fig

@@ -171,3 +171,20 @@ def duplicates_section(w: dict, on_change: Callable[[], None]) -> None:
                           if Path(p).is_file()])
         st.caption(_("similarity {s:.3f}", s=g["similarity"])
                    + (_(" · different labels: check them") if len(set(g["classes"])) > 1 else ""))
+
+
+BACKGROUND_NAMES = ("background", "none", "nothing", "other", "others", "unknown")
+
+
+def background_hint(classes: list[str]) -> None:
+    """Guide the user to a "none of these" class: a classifier always picks one of its classes."""
+    have = [c for c in classes if c.strip().lower().replace("_", " ") in BACKGROUND_NAMES]
+    if have:
+        st.caption(_("Class '{c}' catches photos of none of the other classes: good.", c=have[0]))
+        return
+    with st.expander(_("Tip: add a \"background / none of these\" class")):
+        st.write(_("A classifier always answers with one of its classes, even for a photo of something else. Two "
+                   "things help it say so instead:\n\n"
+                   "1. A folder named `background` with photos of what the camera will also see: the empty scene, "
+                   "other objects, people, about as many as a typical class, as varied as you can.\n"
+                   "2. The \"not sure\" threshold on Predict (measured on the validation images after training)."))
