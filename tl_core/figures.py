@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import plotly.graph_objects as go
 
 from .i18n import _
@@ -191,4 +193,20 @@ def reliability_diagram(part: dict) -> go.Figure:
     fig.update_layout(height=340, margin=dict(l=10, r=10, t=10, b=10), legend={"orientation": "h", "y": -0.2},
                       xaxis={"title": _("how sure the model says it is"), "range": [0, 1.02], "tickformat": ".0%"},
                       yaxis={"title": _("how often it is right"), "range": [0, 1.02], "tickformat": ".0%"})
+    return fig
+
+
+def embedding_scatter(m: dict) -> go.Figure:
+    """The 2-D feature map of ``embedding.embedding_map``: one colour per class, the file on hover."""
+    fig = go.Figure()
+    names = [Path(p).name for p in m["paths"]]
+    for c, cls in enumerate(m["classes"]):
+        idx = [i for i, y in enumerate(m["labels"]) if y == c]
+        fig.add_trace(go.Scatter(x=[m["x"][i] for i in idx], y=[m["y"][i] for i in idx], mode="markers", name=cls,
+                                 marker={"size": 7, "opacity": 0.75}, customdata=[[names[i], i] for i in idx],
+                                 hovertemplate=f"{cls}<br>%{{customdata[0]}}<extra></extra>"))
+    fig.update_layout(height=420, margin=dict(l=10, r=10, t=10, b=10), legend={"itemsizing": "constant"},
+                      xaxis={"title": _("first direction of variation ({p:.0%})", p=m["variance"][0]),
+                             "showticklabels": False},
+                      yaxis={"title": _("second direction ({p:.0%})", p=m["variance"][1]), "showticklabels": False})
     return fig

@@ -188,3 +188,33 @@ def background_hint(classes: list[str]) -> None:
                    "1. A folder named `background` with photos of what the camera will also see: the empty scene, "
                    "other objects, people, about as many as a typical class, as varied as you can.\n"
                    "2. The \"not sure\" threshold on Predict (measured on the validation images after training)."))
+
+
+def embedding_section(w: dict) -> None:
+    """The 2-D map of the frozen features, coloured by class; selected points show their photos."""
+    data_dir = w["data_dir"]
+    if st.button(_("Show what the network sees (map of the features)"), key="d_map"):
+        from tl_core.embedding import embedding_map
+
+        bar = st.progress(0.0, text=_("Computing features (cached for training)…"))
+        try:
+            st.session_state["emb_map"] = (data_dir, embedding_map(data_dir, w["backbone"], progress=lambda d, n:
+                                           bar.progress(d / max(n, 1), text=_("Computing features (cached for "
+                                                                              "training)…"))))
+        except TLError as exc:
+            st.error(str(exc))
+        bar.empty()
+    shown_for, m = st.session_state.get("emb_map", (None, None))
+    if shown_for != data_dir:
+        return
+    from tl_core.figures import embedding_scatter
+
+    st.caption(_("Each dot is one photo as the pretrained network sees it, flattened to 2-D (PCA); close dots look "
+                 "alike to it. Separate clouds: a new head on frozen features is enough. Mixed clouds: fine-tune, "
+                 "or look at the photos where they mix. Select dots (click or drag a box) to see the photos."))
+    st.info(m["summary"])
+    event = st.plotly_chart(embedding_scatter(m), width="stretch", key="d_map_chart", on_select="rerun",
+                            selection_mode=("points", "box", "lasso"), config={"displayModeBar": False})
+    picked = [p["customdata"][1] for p in (event.selection.points if event else []) if p.get("customdata")][:24]
+    if picked:
+        st.image([m["paths"][i] for i in picked], width=96, caption=[m["classes"][m["labels"][i]] for i in picked])
