@@ -12,6 +12,7 @@ from tl_core.i18n import _
 from tl_core.model import build_head
 from tl_core.recipe import train_images
 from tl_core.reference_runs import CONDITIONS, PROJECTS, reference_runs
+from ui.model_tools import augmentation_preview
 from ui.common import config_from_wizard, frozen_override, lkey, next_step, scenario, wizard, wizard_plan
 
 w = wizard()
@@ -107,6 +108,7 @@ if ips and n:
             + (_(" (features cached once, then each epoch takes a moment)") if plan.head_only and plan.use_cache
                else ""))
 
+augmentation_preview(w, plan.augment)
 st.subheader(_("Pre-flight check"))
 st.caption(_("Times a few real batches of your images on this machine (decoding, the frozen forward pass and one "
              "training step at the chosen freeze) and works out how long the run will take."))
