@@ -39,6 +39,19 @@ class DataFeatures:
     backbone: str
 
 
+class _OnDemand:
+    """The backbone, built on first use: a feature-cache hit needs no network (building and loading
+    it took 10 s of a 40 s suspects search on a busy machine)."""
+
+    def __init__(self, build: Callable[[], torch.nn.Module]):
+        self._build, self._model = build, None
+
+    def __getattr__(self, name: str):
+        if self._model is None:
+            self._model = self._build()
+        return getattr(self._model, name)
+
+
 def data_features(data: str | Path, backbone: str | None = None, cache_dir: str | None = None,
                   progress: Callable[[int, int], None] | None = None) -> DataFeatures:
     """Pooled features of the backbone (pretrained, frozen) for every readable image of ``data``,
@@ -51,8 +64,8 @@ def data_features(data: str | Path, backbone: str | None = None, cache_dir: str 
     if not report.ok:
         raise DatasetError(" ; ".join(i.message for i in report.errors()))
     spec = get_backbone(backbone)
-    model = build_model(spec, len(scan.classes), hidden=0)
     items = sorted(scan.items, key=lambda it: it.path)
+    model = _OnDemand(lambda: build_model(spec, len(scan.classes), hidden=0))
     feats, status = cached_features(model, items, spec, cache_dir, progress=progress)
     left_out = excluded_paths(data)
     excluded = torch.tensor([os.path.normpath(it.path) in left_out for it in items], dtype=torch.bool)
