@@ -99,3 +99,20 @@ def test_evaluate_and_predict_pages_use_the_calibration(trained_run, env, monkey
     finally:
         (trained_run.path / CALIBRATION_FILE).write_text(saved)
     assert any(m.value.startswith("**not sure** (best guess: red") for m in at.markdown), [m.value for m in at.markdown]
+
+
+def test_exported_bundle_carries_the_temperature_and_threshold(trained_run, image_folder, tmp_path):
+    from tl_core.export import export_run
+    from tl_core.predict import Predictor
+    from tl_core.serving import open_predictor
+
+    info = export_run(trained_run.path, "onnx", tmp_path / "bundle")
+    cal = load_calibration(trained_run.path)
+    assert info["calibration"] == {"temperature": cal["temperature"], "not_sure_below": cal["threshold"]}
+    card = (tmp_path / "bundle" / "README.md").read_text()
+    assert f"softmax(log(probs) / {cal['temperature']})" in card and str(cal["threshold"]) in card
+    photos = [str(p) for p in sorted(image_folder.rglob("*.jpg"))[:4]]
+    by_card = torch.softmax(open_predictor(tmp_path / "bundle").probs(photos).clamp_min(1e-12).log()
+                            / info["calibration"]["temperature"], 1)
+    in_app = apply_temperature(Predictor.from_run(trained_run.path).probs(photos), cal["temperature"])
+    assert torch.allclose(by_card, in_app, atol=1e-3)
