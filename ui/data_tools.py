@@ -14,7 +14,7 @@ from tl_core.i18n import _, ngettext
 from tl_core.paths import is_inside
 from ui.common import data_root
 
-PAGE = 12  # suspects shown per "show more"
+PAGE = 12  # suspects shown per "show more" (four rows of three)
 
 
 def _state(data_dir: str) -> dict:
@@ -74,8 +74,8 @@ def suspects_section(w: dict, classes: list[str], on_change: Callable[[], None])
                         "{n} of {images} images look mislabelled ({seconds:.0f} s).", r["flagged"],
                         images=r["images"], seconds=r["seconds"]))
     rows = r["suspects"][:s["shown"]]
-    for i in range(0, len(rows), 4):
-        for col, row in zip(st.columns(4), rows[i:i + 4]):
+    for i in range(0, len(rows), 3):
+        for col, row in zip(st.columns(3), rows[i:i + 3]):
             with col.container(border=True):
                 _suspect_card(data_dir, row, classes, s, on_change, editable)
     if len(r["suspects"]) > s["shown"] and st.button(_("Show more"), key="d_suspects_more"):
@@ -103,13 +103,13 @@ def _suspect_card(data_dir: str, row: dict, classes: list[str], s: dict, on_chan
     others = [c for c in classes if c != row["given"]]
     target = st.selectbox(_("Move to class"), others, index=others.index(row["likely"]) if row["likely"] in others
                           else 0, key=f"d_to_{rel}", disabled=not editable)
-    c1, c2, c3 = st.columns(3)
-    c1.button(_("Move"), key=f"d_move_{rel}", disabled=not editable, on_click=_act, args=(
+    st.button(_("Move"), key=f"d_move_{rel}", disabled=not editable, width="stretch", on_click=_act, args=(
         s, on_change, lambda: move_to_class(root, rel, target, classes),
         lambda new: {rel: {"what": "moved", "class": target, "to": str(Path(new).relative_to(root))}}))
-    c2.button(_("Exclude"), key=f"d_excl_{rel}", disabled=not editable, on_click=_act, args=(
+    c2, c3 = st.columns(2)
+    c2.button(_("Exclude"), key=f"d_excl_{rel}", disabled=not editable, width="stretch", on_click=_act, args=(
         s, on_change, lambda: set_excluded(root, [rel]), lambda _o: {rel: {"what": "excluded"}}))
-    c3.button(_("Keep"), key=f"d_keep_{rel}", disabled=not editable, on_click=_act, args=(
+    c3.button(_("Keep"), key=f"d_keep_{rel}", disabled=not editable, width="stretch", on_click=_act, args=(
         s, on_change, lambda: set_kept(root, [rel]), lambda _o: {rel: {"what": "kept"}}))
 
 

@@ -29,10 +29,15 @@ def calibration_section(run: RunDir) -> None:
             return
     part = cal["parts"].get("test") or cal["parts"]["val"]
     st.caption(_("A model that says \"90% sure\" should be right 9 times out of 10. Temperature scaling (one number, "
-                 "T = {t:.2f}, fitted on the validation images) makes its confidence honest without changing any "
+                 "T = {t:.2f}, fitted on the validation images) rescales its confidence without changing any "
                  "answer. Expected calibration error on the {part} images: {before:.3f} before, {after:.3f} after "
                  "(0 = perfectly honest).", t=cal["temperature"], part=_("test") if "test" in cal["parts"]
                  else _("validation"), before=part["ece_before"], after=part["ece_after"]))
+    if part["ece_after"] > part["ece_before"]:
+        st.warning(_("Here the scaling did not help on the {part} images: {n} validation images are too few to fit "
+                     "it well, or they differ from the test images (compare the two accuracies above). More "
+                     "validation images give a better fit.", part=_("test") if "test" in cal["parts"]
+                     else _("validation"), n=cal["parts"]["val"]["n"]))
     st.plotly_chart(reliability_diagram(part), width="stretch", config={"displayModeBar": False})
     st.caption(_("Below {threshold:.0%} sure, Predict answers \"not sure\" (95% of the correct validation answers "
                  "are surer than that); on the {part} images that is {share:.0%} of the answers.",
