@@ -30,7 +30,7 @@ def augmentation_preview(w: dict, level: str) -> None:
         except TLError as exc:
             st.error(str(exc))
             return
-        st.image(pictures, width=110)
+        st.image(pictures[:1] if level == "none" else pictures, width=110)  # "none": eight equal pictures
         st.caption(_("No augmentation: the network sees the same centre crop every epoch, so the frozen part runs "
                      "once and is cached.") if level == "none" else
                    _("Each epoch the network sees a new random version like these (crop, flip, colour{extra}); "
