@@ -16,6 +16,7 @@ from tl_core.splits import make_split, split_summary
 from tl_core.paths import data_folders
 from tl_core.zips import extract_images, prune_uploads
 from tl_core.runs import data_in_use
+from ui.data_tools import background_hint, duplicates_section, embedding_section, suspects_section
 from ui.common import SAMPLE_DATA, check_space, data_root, lkey, next_step, runs_dir, wizard
 
 w = wizard()
@@ -155,6 +156,7 @@ if measured_for == w["data_dir"]:
             _("Use the measured answers on the Plan page"), key="d_use_measured"):
         w["size"], w["similarity"], w["scenario"] = m["size"], m["similarity"], None
         st.rerun()
+embedding_section(w)
 c1, c2 = st.columns([3, 2])
 c1.plotly_chart(class_counts(rep["counts"]), width="stretch", config={"displayModeBar": False})
 c1.caption(describe_counts(rep["counts"]))
@@ -168,4 +170,8 @@ st.write(_("**Examples per class**"))
 for cls, paths in list(info["samples"].items())[:12]:
     if paths:
         st.image(paths, caption=[cls] * len(paths), width=96)
+background_hint(rep["classes"])
+st.divider()
+suspects_section(w, rep["classes"], check.clear)
+duplicates_section(w, check.clear)
 next_step(_("choose the network"), "pages/model.py")

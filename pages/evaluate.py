@@ -13,6 +13,7 @@ from tl_core.glossary import explain, glossary_markdown
 from tl_core.i18n import _
 from tl_core.runs import read_json, run_state, stage_label
 from tl_core.stats import interval_text
+from ui.run_tools import calibration_section
 from ui.common import MISTAKES_ANCHOR, current_run, follow_goto, lkey, next_step, run_predictor, show_outcome
 
 follow_goto()
@@ -101,6 +102,8 @@ else:
                 st.warning(f"{Path(m['path']).name}: {exc}")
             st.caption(_("true **{true}** · said **{pred}** ({p:.0%})", true=m["true"], pred=m["pred"],
                          p=m["confidence"]))
+
+calibration_section(run)
 
 st.subheader(_("Share the model"))
 st.caption(_("Export a bundle: the model file with its preprocessing inside (input: ordinary RGB pictures), "

@@ -13,6 +13,7 @@ from tl_core.i18n import _
 from tl_core.model import build_head
 from tl_core.recipe import train_images
 from tl_core.reference_runs import CONDITIONS, PROJECTS, reference_runs
+from ui.model_tools import augmentation_preview
 from ui.common import config_from_wizard, frozen_override, lkey, next_step, scenario, wizard, wizard_plan
 
 w = wizard()
@@ -113,6 +114,7 @@ except TLError:
     n = 0
 plan = wizard_plan(w, n)  # the same plan Start training resolves
 
+augmentation_preview(w, plan.augment)
 st.subheader(_("How long will it take?"))
 st.caption(_("Times a few real batches of your images on this machine (decoding, the frozen forward pass and one "
              "training step at the chosen freeze) and works out how long the run will take."))

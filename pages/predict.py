@@ -10,6 +10,7 @@ from tl_core.imaging import ImageReadError, load_rgb
 from tl_core.predict import Predictor
 from tl_core.runs import RunDir, read_json, run_state
 from ui.live import live_predict
+from ui.run_tools import calibrated_top, not_sure_text, sure_threshold
 from ui.common import current_run, lkey, run_predictor, runs_dir, server_threads, set_current_run
 
 st.title(_("6 · Predict"))
@@ -49,6 +50,7 @@ except (TLError, OSError) as exc:
 explain = choice != "imagenet" and st.toggle(_("Show where the model looked (Grad-CAM heat map)"), key="p_cam")
 k = st.slider(_("How many guesses to show"), 1, min(10, len(predictor.labels)), min(5, len(predictor.labels)),
               key="p_topk")
+cal, threshold = sure_threshold(run if choice != "imagenet" else None)
 tab_upload, tab_camera, tab_live = st.tabs([_("Upload photos"), _("Webcam"), _("Live camera")])
 with tab_upload:
     files = st.file_uploader(_("Photos"), type=["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"],
@@ -67,13 +69,15 @@ for i, (name, data) in enumerate(images):
     except ImageReadError as exc:
         st.error(f"{name}: {exc}")
         continue
-    top = predictor.predict([img], k)[0]
+    top, said = calibrated_top(predictor, img, k, cal, threshold)
     c1.image(img, caption=name, width="stretch")
     if explain:
         heat = predictor.explain(img)[0]
         cols[1].image(heat, caption=_("Red: the parts that made it say '{label}'", label=top[0]["label"]),
                       width="stretch")
-    c2.markdown(f"**{top[0]['label']}** ({top[0]['prob']:.1%})")
+    c2.markdown(f"**{top[0]['label']}** ({top[0]['prob']:.1%})" if said else
+                _("**{not_sure}** (best guess: {label}, {p:.1%})", not_sure=not_sure_text(), label=top[0]["label"],
+                  p=top[0]["prob"]))
     c2.plotly_chart(top_k(top), width="stretch", key=f"pred-{i}", config={"displayModeBar": False})
     c2.caption(describe_top_k(top))
 if not images:

@@ -159,8 +159,13 @@ def test_train_evaluate_predict_runs_pages(env):
     assert not at.exception
     from tl_core.predict import Predictor
 
-    top = Predictor.from_run(runs[0]).predict([str(sample)], 1)[0][0]
-    assert any(m.value == f"**{top['label']}** ({top['prob']:.1%})" for m in at.markdown), "the page shows the model's answer"
+    from tl_core.calibration import apply_temperature, load_calibration
+    from tl_core.predict import top_k
+
+    predictor = Predictor.from_run(runs[0])  # the page shows the calibrated answer (or "not sure" and its guess)
+    probs = apply_temperature(predictor.probs([str(sample)]), load_calibration(runs[0])["temperature"])
+    top = top_k(probs, predictor.labels, 1)[0][0]
+    assert any(top["label"] in m.value and f"{top['prob']:.1%}" in m.value for m in at.markdown), "the model's answer"
     shown = len(at.get("image"))
     at.toggle(key="p_cam").set_value(True).run()
     assert not at.exception and len(at.get("image")) > shown  # the Grad-CAM overlay is added

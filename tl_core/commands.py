@@ -245,6 +245,34 @@ def cmd_validate(args):
     return d, "\n".join(lines)
 
 
+def cmd_suspects(args):
+    from .suspects import find_suspects
+
+    if args.top is not None and args.top < 1:
+        raise ConfigError(_("--top must be at least 1, got {n}", n=args.top))
+    result = find_suspects(args.data, args.backbone, args.cache_dir, args.top)
+    lines = [_("{n} of {images} images look mislabelled ({seconds:.1f} s, {backbone}):", n=result["flagged"],
+               images=result["images"], seconds=result["seconds"], backbone=result["backbone"])]
+    lines += [_("  {path}: labelled {given} ({p_given:.0%}), looks like {likely} ({p_likely:.0%})", **row)
+              for row in result["suspects"]]
+    return result, "\n".join(lines)
+
+
+def cmd_duplicates(args):
+    from .neardup import THRESHOLD, find_near_duplicates
+
+    threshold = THRESHOLD if args.threshold is None else args.threshold
+    if not 0 < threshold <= 1:
+        raise ConfigError(_("--threshold must be in (0, 1], got {t}", t=threshold))
+    result = find_near_duplicates(args.data, args.backbone, args.cache_dir, threshold)
+    lines = [_("{n} group(s) of near-identical images among {images} ({seconds:.1f} s); each is kept on one side "
+               "of every split from now on", n=len(result["groups"]), images=result["images"],
+               seconds=result["seconds"])]
+    lines += [f"  {g['similarity']:.3f}: " + ", ".join(f"{p} ({part})" for p, part in zip(g["paths"], g["parts"]))
+              for g in result["groups"]]
+    return result, "\n".join(lines)
+
+
 def cmd_status(args):
     from .runs import RunDir, run_state
 

@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .curation import excluded_paths
 from .errors import DatasetError
 from .i18n import N_, _
 from .imaging import ImageReadError, is_image_name, load_rgb
@@ -50,6 +51,7 @@ class Scan:
     classes: list[str]
     parts: dict[str, list[Item]]
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)  # left out by the user (tl_curation.json)
 
     @property
     def items(self) -> list[Item]:
@@ -145,8 +147,9 @@ def _find_split_dirs(root: Path, skipped: list) -> dict[str, Path] | None:
     return found if len(found) > 1 else None
 
 
-def scan_folder(root: str | Path) -> Scan:
-    """Find classes and image files under ``root`` (no image is opened here).
+def scan_folder(root: str | Path, honour_exclusions: bool = True) -> Scan:
+    """Find classes and image files under ``root`` (no image is opened here), leaving out the
+    images the user excluded (``curation.set_excluded``) unless ``honour_exclusions`` is False.
 
     Raises:
         DatasetError: the folder does not exist or has no class sub-folders.
@@ -165,15 +168,20 @@ def scan_folder(root: str | Path) -> Scan:
                              "own, e.g. `{name}/cats/` and `{name}/dogs/`; the folder names become the labels",
                              name=root.name))
     index = {name: i for i, name in enumerate(classes)}
-    parts = {}
+    left_out = excluded_paths(root) if honour_exclusions else set()
+    parts, excluded = {}, []
     for part, folder in split_dirs.items():
         items = []
         for d in class_dirs[part]:
-            items += [Item(p, index[d.name]) for p in _files_under(d, root, skipped)]
+            for p in _files_under(d, root, skipped):
+                if os.path.normpath(p) in left_out:
+                    excluded.append(p)
+                else:
+                    items.append(Item(p, index[d.name]))
         loose = [str(p) for p in folder.iterdir() if p.is_file() and is_image_name(p)]
         skipped += [(p, N_("image outside any class folder")) for p in loose]
         parts[part] = items
-    return Scan(str(root), classes, parts, skipped)
+    return Scan(str(root), classes, parts, skipped, excluded)
 
 
 MAX_ASPECT = 8.0
@@ -238,7 +246,12 @@ def validate(scan: Scan, check_images: bool = True) -> tuple[Report, Scan]:
                               "data folder): {paths}", n=len(scan.skipped),
                               paths="; ".join(f"{_rel(p, scan.root)}: {_(why)}" for p, why in scan.skipped[:5])),
                             [p for p, why in scan.skipped]))
-    clean = Scan(scan.root, scan.classes, parts, scan.skipped)
+    if scan.excluded:
+        issues.append(Issue("warning", "excluded",
+                            _("{n} image(s) excluded by you are left out (undo on the Data page; the files stay where "
+                              "they are): {paths}", n=len(scan.excluded),
+                              paths=", ".join(_rel(p, scan.root) for p in scan.excluded[:5])), list(scan.excluded)))
+    clean = Scan(scan.root, scan.classes, parts, scan.skipped, scan.excluded)
     counts = clean.counts()
     issues += _class_issues(counts, scan)
     issues += duplicate_issues(clean)

@@ -151,8 +151,26 @@ def _bundle_info(run: RunDir, fmt: str, predictor: Predictor, which: str) -> dic
         "metrics": {part: {k: ev[part][k] for k in ("accuracy", "macro_f1", "n") if k in ev[part]}
                     for part in ("val", "test") if isinstance(ev.get(part), dict)},
         "run_id": run.id, "checkpoint": which, "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "torch": torch.__version__,
+        "torch": torch.__version__, **_calibration(run),
     }
+
+
+def _calibration(run: RunDir) -> dict:
+    """The run's temperature and "not sure" threshold (fitted on its validation images), if any."""
+    cal = read_json(run.path / "calibration.json")
+    return {"calibration": {"temperature": cal["temperature"], "not_sure_below": cal["threshold"]}} if cal else {}
+
+
+def _not_sure_section(info: dict) -> str:
+    cal = info.get("calibration")
+    if not cal:
+        return ""
+    return f"""
+## Saying "not sure"
+The probabilities are the network's own. Fitted on the validation images: divide their logarithm by the
+temperature {cal["temperature"]} and take the softmax again (`p = softmax(log(probs) / {cal["temperature"]})`) for
+honest confidences; when the largest is below {cal["not_sure_below"]}, answer "not sure" (the app does this).
+"""
 
 
 def model_card(info: dict) -> str:
@@ -179,6 +197,7 @@ Exported {info["created"]} from run `{info["run_id"]}` ({info["checkpoint"]} che
 ## Metrics
 {metrics}
 
+{_not_sure_section(info)}
 ## Input and output
 - Input `images`: uint8, RGB, layout NHWC, shape `[N, {size}, {size}, 3]`. Scaling to 0..1 and the
   normalisation (mean {pre["mean"]}, std {pre["std"]}) happen inside the graph.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import plotly.graph_objects as go
 
 from .i18n import _, ngettext
@@ -198,3 +200,40 @@ def describe_lab(scenarios: list[dict], advised: int | None) -> str:
                          acc=s["test_accuracy"], params=s["trainable_params"], seconds=s["seconds"]) for s in done)
     return _("Chart: test accuracy against trainable parameters; the star is the advisor's pick ({advised}). {points}.",
              advised=advised, points=points)
+
+
+def reliability_diagram(part: dict) -> go.Figure:
+    """Accuracy against confidence per bin, before and after temperature scaling, with the
+    diagonal of a perfectly honest model (``part``: one part of ``calibration.json``)."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name=_("honest (confidence = accuracy)"),
+                             line={"dash": "dash", "color": FROZEN}, hoverinfo="skip"))
+    for key, name, colour in (("reliability_before", _("before: ECE {e:.3f}", e=part["ece_before"]), HEAD),
+                              ("reliability_after", _("after: ECE {e:.3f}", e=part["ece_after"]), TRAINABLE)):
+        rows = [r for r in part[key] if r["n"]]
+        fig.add_trace(go.Scatter(x=[r["confidence"] for r in rows], y=[r["accuracy"] for r in rows],
+                                 mode="lines+markers", name=name, line={"color": colour},
+                                 marker={"size": [6 + 14 * (r["n"] / max(part["n"], 1)) ** 0.5 for r in rows]},
+                                 customdata=[r["n"] for r in rows],
+                                 hovertemplate=_("sure %{x:.0%}, right %{y:.0%} (%{customdata} images)")
+                                 + "<extra></extra>"))
+    fig.update_layout(height=340, margin=dict(l=10, r=10, t=10, b=10), legend={"orientation": "h", "y": -0.2},
+                      xaxis={"title": _("how sure the model says it is"), "range": [0, 1.02], "tickformat": ".0%"},
+                      yaxis={"title": _("how often it is right"), "range": [0, 1.02], "tickformat": ".0%"})
+    return fig
+
+
+def embedding_scatter(m: dict) -> go.Figure:
+    """The 2-D feature map of ``embedding.embedding_map``: one colour per class, the file on hover."""
+    fig = go.Figure()
+    names = [Path(p).name for p in m["paths"]]
+    for c, cls in enumerate(m["classes"]):
+        idx = [i for i, y in enumerate(m["labels"]) if y == c]
+        fig.add_trace(go.Scatter(x=[m["x"][i] for i in idx], y=[m["y"][i] for i in idx], mode="markers", name=cls,
+                                 marker={"size": 7, "opacity": 0.75}, customdata=[[names[i], i] for i in idx],
+                                 hovertemplate=f"{cls}<br>%{{customdata[0]}}<extra></extra>"))
+    fig.update_layout(height=420, margin=dict(l=10, r=10, t=10, b=10), legend={"itemsizing": "constant"},
+                      xaxis={"title": _("first direction of variation ({p:.0%})", p=m["variance"][0]),
+                             "showticklabels": False},
+                      yaxis={"title": _("second direction ({p:.0%})", p=m["variance"][1]), "showticklabels": False})
+    return fig

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import random
 from collections import defaultdict
+from pathlib import Path
 
+from .curation import load_curation
 from .data import Item, Scan
 from .errors import DatasetError
 from .i18n import _
@@ -40,11 +43,13 @@ def _stratified(items: list[Item], fractions: dict[str, float], seed: int) -> di
 
 
 def make_split(scan: Scan, val_fraction: float = 0.15, test_fraction: float = 0.15, seed: int = 0,
-               test_scan: Scan | None = None) -> dict[str, list[Item]]:
+               test_scan: Scan | None = None, keep_groups: bool = True) -> dict[str, list[Item]]:
     """Train/val/test items for a validated scan.
 
     A single folder is split into all three parts. A pre-split folder keeps its parts and only
     carves what is missing from ``train``. ``test_scan`` (``--test-data``) replaces the test part.
+    With ``keep_groups``, the near-duplicate groups stored with the data set
+    (``neardup.find_near_duplicates``) are kept on one side (``keep_together``).
     """
     parts = dict(scan.parts)
     train = parts.pop("train", None) or parts.pop("all")
@@ -59,7 +64,30 @@ def make_split(scan: Scan, val_fraction: float = 0.15, test_fraction: float = 0.
         split["test"] = remap_labels(test_scan, scan.classes)
     for part in PARTS:
         split.setdefault(part, [])
+    if keep_groups:
+        root = Path(scan.root)
+        split = keep_together(split, [[os.path.normpath(root / p) for p in g] for g in load_curation(root).groups])
     return split
+
+
+def keep_together(split: dict[str, list[Item]], groups: list[list[str]]) -> dict[str, list[Item]]:
+    """Move every member of a group (absolute paths) that the split spread over several parts to
+    one part: train when a member is there (the held-out parts stay clean), else the first of
+    val/test that holds one."""
+    where = {os.path.normpath(it.path): part for part, items in split.items() for it in items}
+    moves = {}
+    for g in groups:
+        parts = {where[p] for p in g if p in where}
+        if len(parts) > 1:
+            target = next(p for p in PARTS if p in parts)
+            moves.update({p: target for p in g if p in where and where[p] != target})
+    if not moves:
+        return split
+    out = {part: [] for part in split}
+    for part, items in split.items():
+        for it in items:
+            out[moves.get(os.path.normpath(it.path), part)].append(it)
+    return out
 
 
 def remap_labels(other: Scan, classes: list[str]) -> list[Item]:

@@ -18,6 +18,7 @@ import torch
 from . import checkpoints as ckpt
 from . import distributed
 from .backbones import get_backbone
+from .calibration import CALIBRATION_FILE, calibrate
 from .config import TrainConfig
 from .data import Scan, duplicate_issues, scan_folder, validate
 from .errors import CancelTraining, DatasetError, TLError
@@ -153,7 +154,7 @@ def _finish(parts: RunParts, classes: list[str], stages: Stages, reason: str, t_
     """Evaluate the best checkpoint on val and test, write eval.json and the final status."""
     run, cfg, plan, spec, model, split = parts.run, parts.cfg, parts.plan, parts.spec, parts.model, parts.split
     best = ckpt.load_checkpoint(run.checkpoint("best")) if run.checkpoint("best").is_file() else None
-    results = {}
+    results, scored = {}, {}
     if best is not None:
         model.load_state_dict(best["model"])
         for part in ("val", "test"):
@@ -162,7 +163,10 @@ def _finish(parts: RunParts, classes: list[str], stages: Stages, reason: str, t_
                 continue
             probs = stages.probs(part, best["stage"])
             results[part] = compute_metrics(items, probs, classes)
+            scored[part] = ([it.label for it in items], probs)
         write_json_atomic(run.eval_file, {"best_stage": best["stage"], "best_epoch": best["epoch"], **results})
+        if len(scored.get("val", ([],))[0]) >= 2:
+            write_json_atomic(run.path / CALIBRATION_FILE, calibrate(scored))
     state = "stopped" if reason == "stopped" else "succeeded"
     summary = {
         "run_dir": str(run.path), "backbone": spec.name, "scenario": cfg.scenario,

@@ -1,0 +1,86 @@
+"""What the network sees: a 2-D map (PCA) of the frozen features of a data set, and which classes
+overlap there. Classes that form separate clouds are easy for a new head on frozen features
+(similar to ImageNet's world); clouds that mix need fine-tuning or better photos."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .i18n import _
+
+MAX_POINTS_PER_CLASS = 150  # the map stays readable and light in the browser
+NEIGHBOURS = 5
+
+
+def pca_2d(features: torch.Tensor) -> tuple[torch.Tensor, list[float]]:
+    """The first two principal components of ``features`` and the share of variance each explains."""
+    x = features.float() - features.float().mean(0)
+    _u, s, v = torch.linalg.svd(x, full_matrices=False)
+    var = s.pow(2)
+    return x @ v[:2].T, [round(float(v_ / var.sum()), 4) for v_ in var[:2]]
+
+
+def class_overlap(features: torch.Tensor, labels: list[int], n_classes: int, k: int = NEIGHBOURS) -> torch.Tensor:
+    """``[C, C]``: share of the images of class i whose ``k`` nearest neighbours (cosine, in the full
+    feature space, not the 2-D map) are mostly of class j (diagonal: mostly their own)."""
+    f = torch.nn.functional.normalize(features.float(), dim=1)
+    sim = f @ f.T
+    sim.fill_diagonal_(-2.0)
+    k = max(1, min(k, len(labels) - 1))
+    y = torch.tensor(labels)
+    votes = torch.zeros(len(labels), n_classes).scatter_add_(1, y[sim.topk(k, dim=1).indices], torch.ones(len(y), k))
+    majority = votes.argmax(1)
+    out = torch.zeros(n_classes, n_classes)
+    for i in range(n_classes):
+        mine = majority[y == i]
+        if len(mine):
+            out[i] = torch.bincount(mine, minlength=n_classes).float() / len(mine)
+    return out
+
+
+def describe_overlap(overlap: torch.Tensor, classes: list[str], at_least: float = 0.05) -> str:
+    """One line: the class pairs that overlap most, or that every class stands apart."""
+    pairs = []
+    for i in range(len(classes)):
+        for j in range(i + 1, len(classes)):
+            share = float(overlap[i, j] + overlap[j, i]) / 2
+            if share >= at_least:
+                pairs.append((share, classes[i], classes[j]))
+    if not pairs:
+        return _("Every class forms its own cloud: for no two classes do more than {p:.0%} of their images have "
+                 "mostly neighbours of the other class.", p=at_least)
+    pairs.sort(reverse=True)
+    shown = ", ".join(_("'{a}' and '{b}' ({p:.0%})", a=a, b=b, p=p) for p, a, b in pairs[:3])
+    return _("Classes that overlap most (share of images whose nearest neighbours are of the other class): "
+             "{pairs}.", pairs=shown)
+
+
+def embedding_map(data: str | Path, backbone: str | None = None, cache_dir: str | None = None,
+                  progress: Callable[[int, int], None] | None = None, seed: int = 0) -> dict:
+    """The 2-D map of ``data``'s frozen features (at most ``MAX_POINTS_PER_CLASS`` images per class
+    drawn, the overlap measured on all of them).
+
+    Returns:
+        ``{"classes", "x", "y", "labels", "paths", "variance", "overlap", "summary", "images"}``.
+    """
+    from .suspects import data_features
+
+    df = data_features(data, backbone, cache_dir, progress)
+    keep = (~df.excluded).nonzero().flatten().tolist()
+    feats, items = df.features[keep], [df.items[i] for i in keep]
+    labels = [it.label for it in items]
+    overlap = class_overlap(feats, labels, len(df.scan.classes))
+    points, variance = pca_2d(feats)
+    rng, by_class = random.Random(seed), {}
+    for i, y in enumerate(labels):
+        by_class.setdefault(y, []).append(i)
+    shown = sorted(i for idx in by_class.values() for i in rng.sample(idx, min(len(idx), MAX_POINTS_PER_CLASS)))
+    return {"classes": df.scan.classes, "x": [round(float(points[i, 0]), 4) for i in shown],
+            "y": [round(float(points[i, 1]), 4) for i in shown], "labels": [labels[i] for i in shown],
+            "paths": [items[i].path for i in shown], "variance": variance, "images": len(items),
+            "overlap": [[round(float(v), 4) for v in row] for row in overlap],
+            "summary": describe_overlap(overlap, df.scan.classes)}

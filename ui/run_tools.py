@@ -1,0 +1,70 @@
+"""Evaluate and Predict sections about how sure a run's answers are (temperature scaling and the
+"not sure" threshold). Each section is one function the page calls."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from tl_core.calibration import NOT_SURE, apply_temperature, calibrate_run, load_calibration, verdict
+from tl_core.errors import TLError
+from tl_core.figures import reliability_diagram
+from tl_core.i18n import _
+from tl_core.predict import top_k
+from tl_core.runs import RunDir
+
+
+def calibration_section(run: RunDir) -> None:
+    """ECE before/after temperature scaling and the reliability diagram of ``run``."""
+    st.subheader(_("How honest is its confidence?"))
+    cal = load_calibration(run.path)
+    if cal is None:
+        st.caption(_("This run was trained before calibration existed."))
+        if st.button(_("Calibrate on the validation images"), key="e_calibrate"):
+            with st.spinner(_("Scoring the validation and test images…")):
+                try:
+                    cal = calibrate_run(run.path)
+                except TLError as exc:
+                    st.error(str(exc))
+        if cal is None:
+            return
+    part = cal["parts"].get("test") or cal["parts"]["val"]
+    st.caption(_("A model that says \"90% sure\" should be right 9 times out of 10. Temperature scaling (one number, "
+                 "T = {t:.2f}, fitted on the validation images) rescales its confidence without changing any "
+                 "answer. Expected calibration error on the {part} images: {before:.3f} before, {after:.3f} after "
+                 "(0 = perfectly honest).", t=cal["temperature"], part=_("test") if "test" in cal["parts"]
+                 else _("validation"), before=part["ece_before"], after=part["ece_after"]))
+    if part["ece_after"] > part["ece_before"]:
+        st.warning(_("Here the scaling did not help on the {part} images: {n} validation images are too few to fit "
+                     "it well, or they differ from the test images (compare the two accuracies above). More "
+                     "validation images give a better fit.", part=_("test") if "test" in cal["parts"]
+                     else _("validation"), n=cal["parts"]["val"]["n"]))
+    st.plotly_chart(reliability_diagram(part), width="stretch", config={"displayModeBar": False})
+    st.caption(_("Below {threshold:.0%} sure, Predict answers \"not sure\" (95% of the correct validation answers "
+                 "are surer than that); on the {part} images that is {share:.0%} of the answers.",
+                 threshold=cal["threshold"], part=_("test") if "test" in cal["parts"] else _("validation"),
+                 share=part["not_sure_share"]))
+
+
+def sure_threshold(run: RunDir | None) -> tuple[dict | None, float]:
+    """The run's calibration and the threshold the user picked (default: the validated one); a
+    slider on the page. ``(None, 0.0)`` when there is nothing to calibrate with."""
+    cal = load_calibration(run.path) if run is not None else None
+    if cal is None:
+        return None, 0.0
+    threshold = st.slider(_("Say \"not sure\" below this confidence"), 0.0, 1.0, float(cal["threshold"]), 0.01,
+                          key=f"p_threshold_{run.id}",
+                          help=_("Default from the validation images: 95% of the correct answers are surer."))
+    return cal, threshold
+
+
+def calibrated_top(predictor, image, k: int, cal: dict | None, threshold: float) -> tuple[list[dict], str | None]:
+    """Top-k with the run's temperature applied, and the label to announce (None: not sure)."""
+    probs = predictor.probs([image])
+    if cal is not None:
+        probs = apply_temperature(probs, cal["temperature"])
+    top = top_k(probs, predictor.labels, k)[0]
+    return top, verdict(top, threshold) if cal is not None else top[0]["label"]
+
+
+def not_sure_text() -> str:
+    return _(NOT_SURE)
