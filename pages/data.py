@@ -14,7 +14,7 @@ from tl_core.measure import explain_measurement, measure, size_of
 from tl_core.opendata import OPEN_DATASETS, import_dataset
 from tl_core.splits import make_split, split_summary
 from tl_core.paths import data_folders
-from tl_core.zips import extract_images, prune_uploads
+from tl_core.zips import extract_images, prune_uploads, unpacked_size
 from tl_core.runs import data_in_use
 from ui.data_tools import background_hint, duplicates_section, embedding_section, suspects_section
 from ui.common import SAMPLE_DATA, check_space, data_root, lkey, next_step, runs_dir, wizard
@@ -102,7 +102,7 @@ else:
         prune_uploads(uploads, keep=data_in_use(runs_dir()) | ({w["data_dir"]} if w["data_dir"] else set()))
         dest = uploads / f"{Path(up.name).stem[:40]}-{secrets.token_hex(3)}"
         try:
-            check_space(up.size)  # classroom mode: the workspace's quota for uploads and captures
+            check_space(unpacked_size(up.getvalue()))  # classroom mode: the quota counts what is unpacked
             folder, skipped = extract_images(up.getvalue(), dest)
             w["data_dir"] = str(folder)
             if skipped:

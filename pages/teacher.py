@@ -7,7 +7,7 @@ from tl_core import settings
 from tl_core.i18n import _
 from tl_core.launcher import stop
 from tl_core.teacher import leaderboard, live_runs, overview
-from tl_core.workspaces import check_pin, remove_all
+from tl_core.workspaces import check_pin, pin_locked, remove_all
 from ui.common import enter_workspace
 
 st.title(_("Teacher view"))
@@ -36,7 +36,8 @@ if not st.session_state.get("teacher"):
         st.text_input(_("Teacher PIN (printed in the terminal that started the app)"), type="password", key="t_pin")
         st.form_submit_button(_("Open"), on_click=unlock)
     if st.session_state.pop("pin_refused", False):
-        st.error(_("That is not the PIN: look in the terminal where the classroom server was started."))
+        st.error(_("Too many wrong PINs on this server: wait a minute, then try again.") if pin_locked() else
+                 _("That is not the PIN: look in the terminal where the classroom server was started."))
     st.stop()
 
 if (n := st.session_state.pop("cleared_n", None)) is not None:

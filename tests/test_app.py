@@ -324,7 +324,7 @@ def test_resume_button_continues_an_interrupted_run(env, monkeypatch):
 
     def done():
         at.run()
-        return any("Done in" in s.value for s in at.success)
+        return any("Done in" in c.value for c in at.caption)
 
     wait_for(done, 240, "the resumed run to finish on the Train page", poll=1.0)
     epochs = [m["epoch"] for m in run.metrics() if m["kind"] == "epoch"]

@@ -116,3 +116,19 @@ def test_exported_bundle_carries_the_temperature_and_threshold(trained_run, imag
                             / info["calibration"]["temperature"], 1)
     in_app = apply_temperature(Predictor.from_run(trained_run.path).probs(photos), cal["temperature"])
     assert torch.allclose(by_card, in_app, atol=1e-3)
+
+
+def test_a_validation_set_without_mistakes_never_makes_the_model_surer():
+    """With every validation answer right, the likelihood keeps rising as T -> 0: fitting would turn a
+    60% answer into 99.9%. Too few mistakes to learn from: no sharpening (T >= 1)."""
+    import torch
+
+    from tl_core.calibration import calibrate, fit_temperature
+
+    probs = torch.tensor([[0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.1, 0.2, 0.7], [0.5, 0.4, 0.1]] * 5)
+    labels = [0, 1, 2, 0] * 5
+    assert fit_temperature(probs, labels) >= 1.0
+    out = calibrate({"val": (labels, probs)})
+    assert out["temperature"] >= 1.0
+    # The default threshold keeps (at least) 95% of the correct validation answers above it.
+    assert out["parts"]["val"]["not_sure_share"] <= 0.05, out["parts"]["val"]

@@ -31,9 +31,12 @@ def no_exception(page) -> None:
 
 
 def english_left(page) -> list[str]:
-    """Texts of the main area that hold an English phrase (two words or more) and no Hangul."""
-    texts = page.locator('[data-testid="stMain"] :is(h1, h2, h3, p, li, label, button, [data-testid="stCaptionContainer"])'
-                         ).all_inner_texts()
+    """Texts of the main area that hold an English phrase (two words or more) and no Hangul. The
+    insides of Streamlit's own file uploader and camera widgets ("Upload", "Take Photo", the camera
+    permission note) are Streamlit's words, which it does not translate; their labels are ours."""
+    ours = (':is(h1, h2, h3, p, li, label, button, [data-testid="stCaptionContainer"])'
+            ':not([data-testid="stFileUploaderDropzone"] *):not([data-testid="stCameraInput"] *)')
+    texts = page.locator(f'[data-testid="stMain"] {ours}').all_inner_texts()
     left = []
     for text in texts:
         plain = NAMES.sub("", text)

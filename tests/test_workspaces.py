@@ -28,6 +28,7 @@ def classroom(env, monkeypatch):
     monkeypatch.setenv("TL_JOIN_CODE", CODE)
     monkeypatch.setenv("TL_TEACHER_PIN", PIN)
     monkeypatch.setenv("TL_QUEUE_ROOT", str(env / "classroom" / "workspaces"))
+    monkeypatch.setattr(workspaces, "_pin_failures", [])  # wrong PINs of other tests do not lock this one
     return env / "classroom"
 
 
@@ -211,3 +212,64 @@ def test_clear_my_workspace_on_the_join_page(classroom):
     at.button(key="j_clear").click().run()
     assert not ws.runs_dir.exists() and not ws.data_root.exists()
     assert any("empty now" in i.value for i in at.info)
+
+
+def test_a_student_can_open_the_model_page_with_a_data_set(classroom):
+    """The Model page keeps its estimate (a TrainConfig) with the answers: only the answers are saved."""
+    at, token = joined_app("Ann")
+    at.switch_page("pages/data.py").run()
+    at.button(key="d_use_sample").click().run()
+    at.switch_page("pages/model.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    saved = workspaces.load_wizard(workspaces.from_token(token))
+    assert "sign-language-digits" in saved["data_dir"] and "estimate" not in saved
+
+
+def test_answers_changed_together_are_saved_too(classroom):
+    from ui.common import _SavedAnswers
+
+    ws = workspaces.join("Ann", CODE)
+    w = _SavedAnswers({"scenario": None, "epochs": 0}, ws)
+    w.update(scenario=3, epochs=12)  # what "train again with ..." does
+    assert workspaces.load_wizard(ws)["scenario"] == 3 and workspaces.load_wizard(ws)["epochs"] == 12
+
+
+@pytest.mark.parametrize("typed", ["１２３４５６", "ㅁㅠㅊ", "é" * 6, "424242\u200b"])
+def test_a_pin_or_code_typed_with_another_keyboard_is_refused_politely(classroom, typed):
+    assert workspaces.check_pin(typed) is False
+    with pytest.raises(WorkspaceError, match="join code"):
+        workspaces.join("Mina", typed)
+
+
+def test_guessing_the_pin_is_slowed_down(classroom, monkeypatch):
+    monkeypatch.setattr(workspaces, "_pin_failures", [])
+    for _ in range(workspaces.PIN_TRIES_PER_MINUTE):
+        assert workspaces.check_pin("000000") is False
+    assert workspaces.pin_locked()
+    assert workspaces.check_pin(PIN) is False  # even the right PIN waits out the minute
+    monkeypatch.setattr(workspaces, "_pin_failures", [time.time() - 61] * workspaces.PIN_TRIES_PER_MINUTE)
+    assert workspaces.check_pin("４２４２４２")  # the right PIN, typed with full-width digits
+
+
+def test_the_quota_counts_a_zip_unpacked_not_compressed(classroom, monkeypatch):
+    """Eight plain 1000x1000 BMPs: 24 MB unpacked, a few KB zipped. A quota of 1 MB refuses them."""
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    monkeypatch.setenv("TL_WORKSPACE_QUOTA_MB", "1")
+    bmp, packed = io.BytesIO(), io.BytesIO()
+    Image.new("RGB", (1000, 1000), (200, 30, 30)).save(bmp, format="BMP")
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in (f"big/{c}/{i}.bmp" for c in ("a", "b") for i in range(4)):
+            zf.writestr(name, bmp.getvalue())
+    data = packed.getvalue()
+    assert len(data) < 200_000
+    at, token = joined_app("Dee")
+    at.switch_page("pages/data.py").run()
+    at.radio(key="d_source").set_value("upload").run()
+    at.file_uploader(key="d_zip").set_value(("big.zip", data, "application/zip")).run()
+    at.button(key="d_unzip").click().run()
+    assert any("over its limit" in e.value for e in at.error), [e.value for e in at.error]
+    assert not list(workspaces.from_token(token).data_root.rglob("*.bmp"))

@@ -9,6 +9,7 @@ below it, Predict says "not sure" instead of a class. Everything lands in ``cali
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -18,6 +19,7 @@ from .i18n import N_
 CALIBRATION_FILE = "calibration.json"
 BINS = 10
 KEEP_CORRECT = 0.95  # share of correct validation answers that stay above the default threshold
+MIN_MISTAKES = 3  # with fewer wrong validation answers, a fitted temperature may only soften, never sharpen
 NOT_SURE = N_("not sure")
 
 
@@ -36,7 +38,11 @@ def fit_temperature(probs: torch.Tensor, labels: list[int]) -> float:
 
     with torch.enable_grad():
         opt.step(closure)
-    return float(log_t.detach().exp().clamp(0.05, 20.0))
+    t = float(log_t.detach().exp().clamp(0.05, 20.0))
+    # Without mistakes the likelihood keeps rising as T -> 0 (every answer "100% sure"): a handful of
+    # correct validation photos is no evidence that the model should be surer than it says.
+    mistakes = int((probs.argmax(1) != y).sum())
+    return max(t, 1.0) if mistakes < MIN_MISTAKES else t
 
 
 def apply_temperature(probs: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -72,7 +78,8 @@ def default_threshold(probs: torch.Tensor, labels: list[int], keep: float = KEEP
     chance = 1.0 / probs.shape[1]
     if len(right) == 0:
         return chance
-    return round(max(chance, float(torch.quantile(right, 1 - keep))), 4)
+    # Rounded down: rounding up could lift the threshold above the answers it is meant to keep.
+    return math.floor(max(chance, float(torch.quantile(right, 1 - keep))) * 10_000) / 10_000
 
 
 def calibrate(parts: dict[str, tuple[list[int], torch.Tensor]]) -> dict:

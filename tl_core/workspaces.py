@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import shutil
+import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +83,7 @@ def from_token(token: str | None) -> Workspace | None:
     if not token or not TOKEN.fullmatch(str(token)):
         return None
     for ws in list_workspaces():
-        if secrets.compare_digest(str(ws.info().get("token", "")), str(token)):
+        if same_secret(token, str(ws.info().get("token", ""))):
             return ws
     return None
 
@@ -91,9 +92,17 @@ def token_of(ws: Workspace) -> str:
     return ws.info()["token"]
 
 
+def same_secret(typed, expected: str) -> bool:
+    """Constant-time comparison of what a visitor typed with a secret. Typed text is normalised first
+    (NFKC: full-width digits from an East Asian keyboard become ASCII) and compared as bytes, so any
+    text, Hangul included, is simply wrong rather than an error."""
+    typed = unicodedata.normalize("NFKC", str(typed)).strip()
+    return bool(expected) and secrets.compare_digest(typed.encode(), expected.encode())
+
+
 def check_code(code: str) -> None:
     expected = settings.join_code()
-    if not expected or not secrets.compare_digest(str(code).strip().upper(), expected.upper()):
+    if not expected or not same_secret(str(code).upper(), expected.upper()):
         raise WorkspaceError(_("That join code is not this class's: type the code shown on the teacher's screen "
                                "(or scan the QR code)."))
 
@@ -121,9 +130,25 @@ def join(name: str, code: str) -> Workspace:
     return ws
 
 
+PIN_TRIES_PER_MINUTE = 5
+_pin_failures: list[float] = []  # this server's wrong PINs (every session): guessing a PIN takes years
+
+
 def check_pin(pin: str) -> bool:
-    expected = settings.teacher_pin()
-    return bool(expected) and secrets.compare_digest(str(pin).strip(), expected)
+    """Whether ``pin`` is the teacher's. After ``PIN_TRIES_PER_MINUTE`` wrong PINs in a minute on
+    this server, every PIN is refused until the minute has passed (``pin_locked``)."""
+    now = time.time()
+    _pin_failures[:] = [t for t in _pin_failures if now - t < 60]
+    if pin_locked():
+        return False
+    ok = same_secret(pin, settings.teacher_pin() or "")
+    if not ok:
+        _pin_failures.append(now)
+    return ok
+
+
+def pin_locked() -> bool:
+    return len([t for t in _pin_failures if time.time() - t < 60]) >= PIN_TRIES_PER_MINUTE
 
 
 # Disk quota for uploads and captures -----------------------------------------------------------

@@ -21,6 +21,16 @@ MAX_TOTAL_BYTES = 2 * 1024**3
 MAX_UPLOAD_AGE_DAYS = 7  # unpacked uploads are kept a week, then removed (see README)
 
 
+def unpacked_size(data: bytes) -> int:
+    """Bytes the zip's entries take once unpacked (what a disk quota must count: a zip of BMPs can
+    be a hundred times smaller than its contents). 0 for a file that is not a zip: unpacking says why."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            return sum(info.file_size for info in zf.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return 0
+
+
 def extract_images(data: bytes, dest: str | Path, max_files: int = MAX_FILES,
                    max_bytes: int = MAX_TOTAL_BYTES) -> tuple[Path, list[str]]:
     """Extract the image files of a zip (given as bytes) into ``dest``.

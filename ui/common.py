@@ -96,7 +96,15 @@ class _SavedAnswers(dict):
 
     def __setitem__(self, key, value) -> None:
         super().__setitem__(key, value)
-        save_workspace_wizard(self.ws, dict(self))
+        self._save()
+
+    def update(self, *args, **kwargs) -> None:
+        super().update(*args, **kwargs)
+        self._save()
+
+    def _save(self) -> None:
+        # Only the answers: the pages also keep working values here (the Model page's estimate).
+        save_workspace_wizard(self.ws, {k: v for k, v in self.items() if k in DEFAULTS or k in SAVED_EXTRA})
 
 
 def wizard() -> dict:
