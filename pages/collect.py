@@ -40,8 +40,7 @@ def saved_frames() -> None:
     burst = (state.get("frames") if isinstance(state, dict) else getattr(state, "frames", None)) or {}
     frames = burst.get("images") or []
     try:
-        check_space(capture.encoded_size(frames))
-        saved, problems = capture.save_frames(dataset, burst.get("cls") or "", frames)
+        saved, problems = capture.save_frames(dataset, burst.get("cls") or "", frames, check=check_space)
     except TLError as exc:
         st.session_state["c_error"] = str(exc)
         return

@@ -58,7 +58,7 @@ with tab_upload:
 with tab_camera:
     shot = st.camera_input(_("Take a photo"), key="p_camera")
 with tab_live:
-    live_predict(predictor, k)
+    live_predict(predictor, k, cal=cal, threshold=threshold)
 
 images = [(f.name, f.getvalue()) for f in files or []] + ([(_("webcam"), shot.getvalue())] if shot else [])
 for i, (name, data) in enumerate(images):

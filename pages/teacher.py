@@ -55,7 +55,7 @@ boards = leaderboard()
 if not boards:
     st.caption(_("No finished runs yet."))
 for data, board in boards.items():
-    st.write(f"**{data}**")
+    st.text(data)  # a name a student chose: shown as text, never as Markdown
     st.dataframe([{"#": i + 1, _("name"): b["name"], _("test accuracy"): f"{b['test_accuracy']:.1%}",
                    _("backbone"): b["backbone"], _("scenario"): b["scenario"], _("run"): b["run"]}
                   for i, b in enumerate(board)], width="stretch", hide_index=True)

@@ -70,3 +70,23 @@ def test_only_images_of_the_data_set_can_be_removed(tmp_path):
     assert outside.exists()
     capture.remove_image(ds, saved[0])
     assert not saved[0].exists()
+
+
+def test_a_burst_is_bounded_in_frames_pixels_and_stored_bytes(tmp_path):
+    big = io.BytesIO()
+    Image.new("RGB", (5000, 4000), (9, 9, 9)).save(big, format="PNG")  # tiny file, 20 MP once decoded
+    url = "data:image/png;base64," + base64.b64encode(big.getvalue()).decode()
+    with pytest.raises(ImageReadError, match="20 million pixels"):
+        capture.decode_frame(url)
+    ok = data_url(make_image(COLOURS["red"], 1))
+    seen = []
+    saved, problems = capture.save_frames(tmp_path / "set", "red", [ok] * (capture.MAX_FRAMES + 3), check=seen.append)
+    assert len(saved) == capture.MAX_FRAMES and "only the first 64 frames" in problems[0]
+    assert seen == [sum(p.stat().st_size for p in saved)]  # the quota sees the bytes actually written
+
+    def refuse(n):
+        raise DatasetError("over quota")
+
+    with pytest.raises(DatasetError):
+        capture.save_frames(tmp_path / "other", "red", [ok] * 3, check=refuse)
+    assert not (tmp_path / "other").exists()  # refused before anything was written

@@ -14,6 +14,7 @@ import binascii
 import io
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image
@@ -26,6 +27,8 @@ from .paths import folder_name, is_inside
 CAPTURES = "captures"
 MAX_FRAME_BYTES = 4 * 1024**2  # one photo from a phone's camera, already shrunk in the browser
 MAX_SIDE = 640  # what is kept: enough for every backbone's input, small enough for a class quota
+MAX_FRAME_PIXELS = 4096 * 4096  # a phone photo is 12 MP; a small PNG claiming more would fill the memory
+MAX_FRAMES = 64  # per burst (8 s of recording): more is refused, not queued
 PREFIXES = ("data:image/jpeg;base64,", "data:image/png;base64,", "data:image/webp;base64,")
 
 
@@ -50,7 +53,15 @@ def decode_frame(url: str) -> Image.Image:
         data = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
         raise ImageReadError(_("the camera's picture arrived damaged (not valid base64)")) from None
-    return load_rgb(data)
+    try:
+        with Image.open(io.BytesIO(data)) as probe:  # the header only: size before any decoding
+            width, height = probe.size
+    except Exception:  # noqa: BLE001 - not a picture: load_rgb says precisely why
+        width = height = 0
+    if width * height > MAX_FRAME_PIXELS:
+        raise ImageReadError(_("the picture has {mp:.0f} million pixels; at most {max:.0f} million are accepted",
+                               mp=width * height / 1e6, max=MAX_FRAME_PIXELS / 1e6))
+    return load_rgb(data, min_side=MAX_SIDE)
 
 
 def add_class(dataset: Path, name: str) -> Path:
@@ -78,30 +89,31 @@ def encode(img: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def save_frames(dataset: Path, name: str, frames: list[str]) -> tuple[list[Path], list[str]]:
-    """Decode and save ``frames`` into class ``name``.
+def save_frames(dataset: Path, name: str, frames: list[str],
+                check: Callable[[int], None] | None = None) -> tuple[list[Path], list[str]]:
+    """Decode and save ``frames`` (at most ``MAX_FRAMES``) into class ``name``. ``check`` is called
+    with the bytes the JPEGs will take, before anything is written (a quota raises there).
 
     Returns:
         ``(saved paths, problems)``: a frame that is not a picture is skipped and named in ``problems``.
     """
-    folder = add_class(dataset, name)
-    saved, problems = [], []
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for i, url in enumerate(frames):
+    problems, encoded = [], []
+    if len(frames) > MAX_FRAMES:
+        problems.append(_("only the first {n} frames of a burst are kept; record again for more", n=MAX_FRAMES))
+    for i, url in enumerate(frames[:MAX_FRAMES]):
         try:
-            data = encode(decode_frame(url))
+            encoded.append((i, encode(decode_frame(url))))
         except ImageReadError as exc:
             problems.append(_("frame {n}: {error}", n=i + 1, error=exc))
-            continue
+    if check:
+        check(sum(len(data) for _i, data in encoded))
+    folder = add_class(dataset, name)
+    stamp, saved = time.strftime("%Y%m%d-%H%M%S"), []
+    for i, data in encoded:
         path = folder / f"{stamp}-{secrets.token_hex(3)}-{i:03d}.jpg"
         path.write_bytes(data)
         saved.append(path)
     return saved, problems
-
-
-def encoded_size(frames: list[str]) -> int:
-    """Bytes ``frames`` take at most once saved (for the quota check before saving)."""
-    return sum(len(f) * 3 // 4 for f in frames if isinstance(f, str))
 
 
 def remove_image(dataset: Path, path: str | Path) -> None:

@@ -12,6 +12,7 @@ from tl_core.capture import decode_frame
 from tl_core.errors import TLError
 from tl_core.i18n import _
 from ui.camera import camera
+from ui.run_tools import calibrated_top
 
 
 def _frame(key: str) -> dict | None:
@@ -20,12 +21,14 @@ def _frame(key: str) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-def _classify(predictor, k: int, key: str) -> None:
+def _classify(predictor, k: int, key: str, cal: dict | None = None, threshold: float = 0.0) -> None:
     frame = _frame(key)
     if frame is None:
         return
     try:
-        top = predictor.predict([decode_frame(frame.get("image"))], k)[0]
+        top, said = calibrated_top(predictor, decode_frame(frame.get("image")), k, cal, threshold)
+        if said is None:  # below the run's "not sure" threshold, as on the Upload and Webcam tabs
+            top[0] = {**top[0], "label": _("not sure (best guess: {label})", label=top[0]["label"])}
     except TLError:
         top = []  # a damaged frame still gets its answer, or the camera would wait for it
     st.session_state[f"{key}.result"] = {"seq": frame.get("seq"),
@@ -33,7 +36,7 @@ def _classify(predictor, k: int, key: str) -> None:
 
 
 @st.fragment
-def live_predict(predictor, k: int, key: str = "p_live") -> None:
+def live_predict(predictor, k: int, key: str = "p_live", cal: dict | None = None, threshold: float = 0.0) -> None:
     """The live camera with the top-``k`` bars beside it, updated as answers come."""
     st.caption(_("Press Start and show something to the camera: the bars follow what it sees. The frames are "
                  "classified on this server and not kept."))
@@ -41,4 +44,4 @@ def live_predict(predictor, k: int, key: str = "p_live") -> None:
         "start": _("Start"), "stop": _("Stop"), "hold": "", "recording": "", "photos": "",
         "no_camera": _("No camera available: allow the camera in the browser, or use the Upload tab."),
         "camera": _("Camera"), "stats": _("{rate} predictions/s · {ms} ms from frame to bars", rate="{rate}",
-                                          ms="{ms}")}}, on_frame_change=partial(_classify, predictor, k, key))
+                                          ms="{ms}")}}, on_frame_change=partial(_classify, predictor, k, key, cal, threshold))
