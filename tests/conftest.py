@@ -157,6 +157,43 @@ def serving(url: str) -> bool:
         return False
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_streamlit(port: int, env: dict) -> tuple[subprocess.Popen, str]:
+    """``streamlit run app.py`` on 127.0.0.1:``port`` in its own process group, answering when this
+    returns (else it is killed and the wait fails loudly)."""
+    proc = subprocess.Popen([PYTHON, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.address", "127.0.0.1", "--server.port", str(port),
+                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: serving(url), 60, "streamlit to start")
+    except AssertionError:
+        stop_group(proc, 0)
+        raise
+    return proc, url
+
+
+def stop_group(proc: subprocess.Popen, grace: float = 10) -> None:
+    """SIGTERM a server's process group, SIGKILL what is left after ``grace`` seconds."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+    except ProcessLookupError:
+        pass
+
+
 def held(run, epoch: int, timeout: float = 240) -> dict:
     """Wait until a run started with ``TL_TEST_HOLD_AFTER_EPOCH`` holds after ``epoch``."""
     return wait_for(lambda: (run.status().get("held") or {}).get("epoch") == epoch and run.status()["held"],

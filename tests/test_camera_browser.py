@@ -7,19 +7,15 @@ that class's photos) on the same server."""
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from camera_clip import write_y4m
-from conftest import ROOT, serving, wait_for
-from test_e2e_browser import CHROMIUM, _free_port, goto_page, shot
+from conftest import ROOT, free_port, start_streamlit, stop_group
+from test_e2e_browser import CHROMIUM, goto_page, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SAMPLE = ROOT / "sample_data" / "sign-language-digits"
@@ -36,24 +32,12 @@ def photos(digit: str, n: int = 4) -> list[Path]:
 @pytest.fixture(scope="module")
 def camera_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("camera")
-    port = _free_port()
-    env = {**os.environ, "TL_RUNS_DIR": str(tmp / "runs"), "TL_DATA_ROOT": str(tmp / "data"),
-           "TL_CACHE_DIR": str(tmp / "cache"), "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.address", "127.0.0.1", "--server.port", str(port),
-                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    proc, url = start_streamlit(free_port(), {"TL_RUNS_DIR": str(tmp / "runs"), "TL_DATA_ROOT": str(tmp / "data"),
+                                              "TL_CACHE_DIR": str(tmp / "cache")})
     try:
-        wait_for(lambda: serving(url), 60, "streamlit to start")
         yield url, tmp
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_group(proc)
 
 
 @contextlib.contextmanager

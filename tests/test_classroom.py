@@ -6,8 +6,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import signal
-import socket
 import ssl
 import subprocess
 import urllib.error
@@ -19,16 +17,10 @@ import segno
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, wait_for
+from conftest import ROOT, free_port, stop_group, wait_for
 from tl_core import classroom
 
 ANSI_MODULE = re.compile(r"\x1b\[(40|47)m  ")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def modules_from_terminal(text: str) -> list[list[bool]]:
@@ -81,7 +73,7 @@ def _listening_on_all_interfaces(port: int) -> bool:
 
 @pytest.mark.slow
 def test_start_sh_classroom_serves_https_on_all_interfaces(tmp_path):
-    port = _free_port()
+    port = free_port()
     out = tmp_path / "stdout.txt"
     env = {**os.environ, "TL_CLASSROOM_DIR": str(tmp_path / "classroom"), "TL_RUNS_DIR": str(tmp_path / "runs"),
            "TL_DATA_ROOT": str(tmp_path / "data"), "TL_CACHE_DIR": str(tmp_path / "cache")}
@@ -117,12 +109,7 @@ def test_start_sh_classroom_serves_https_on_all_interfaces(tmp_path):
         assert modules_from_terminal(text) == reference(url)
         assert re.search(r"Teacher PIN: \d{6}", text)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
+        stop_group(proc, 15)
 
 
 def test_join_page_shows_the_address_only_in_classroom_mode(env, monkeypatch):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -15,9 +14,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from conftest import ROOT, wait_for
+from conftest import ROOT, free_port, stop_group, wait_for
 from hostile import jpeg_bytes, zip_bytes
-from test_e2e_browser import CHROMIUM, _free_port, shot
+from test_e2e_browser import CHROMIUM, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -25,7 +24,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def classroom_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("classroom")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "TL_CLASSROOM_DIR": str(tmp / "classroom"), "TL_RUNS_DIR": str(tmp / "runs"),
            "TL_DATA_ROOT": str(tmp / "data"), "TL_CACHE_DIR": str(tmp / "cache"), "TL_WORKSPACE_QUOTA_MB": "0.05"}
     out = tmp / "stdout.txt"
@@ -53,11 +52,7 @@ def classroom_server(tmp_path_factory):
         wait_for(up, 120, "the classroom server")
         yield f"https://127.0.0.1:{port}", code, pin, tmp / "classroom"
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_group(proc, 15)
 
 
 @pytest.fixture(scope="module")

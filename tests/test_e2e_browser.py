@@ -12,9 +12,6 @@ import os
 import re
 import shutil
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import zipfile
@@ -23,7 +20,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from conftest import ROOT, held, serving, wait_for
+from conftest import ROOT, free_port, held, start_streamlit, stop_group
 from tl_core.runs import RunDir
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -32,37 +29,15 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("e2e")
-    port = _free_port()
     # Every run of this server holds after its first epoch until the test releases (or stops) it:
     # the tests watch a live run at a named point, however fast the machine is.
-    env = {**os.environ, "TL_RUNS_DIR": str(tmp / "runs"), "TL_DATA_ROOT": str(tmp / "data"),
-           "TL_CACHE_DIR": str(tmp / "cache"), "PYTHONPATH": str(ROOT), "TL_TEST_HOLD_AFTER_EPOCH": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.address", "127.0.0.1", "--server.port", str(port),
-                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: serving(url), 60, "streamlit to start")
-    except AssertionError:
-        os.killpg(proc.pid, signal.SIGKILL)
-        raise
+    proc, url = start_streamlit(free_port(), {"TL_RUNS_DIR": str(tmp / "runs"), "TL_DATA_ROOT": str(tmp / "data"),
+                                              "TL_CACHE_DIR": str(tmp / "cache"), "TL_TEST_HOLD_AFTER_EPOCH": "1"})
     yield url, tmp
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+    stop_group(proc)
     for pid_file in (tmp / "runs").glob("*/status.json"):  # trainers the tests started
         import json
 
