@@ -8,6 +8,7 @@ from typing import Callable
 
 import streamlit as st
 
+from tl_core.backbones import DEFAULT_BACKBONE
 from tl_core.curation import load_curation, move_to_class, set_excluded, set_kept, undo_move
 from tl_core.errors import TLError
 from tl_core.i18n import _, ngettext
@@ -53,10 +54,9 @@ def suspects_section(w: dict, classes: list[str], on_change: Callable[[], None])
     if st.button(_("Find suspect labels"), key="d_suspects"):
         from tl_core.suspects import find_suspects
 
-        bar = st.progress(0.0, text=_("Computing features (cached for training)…"))
+        bar, progress = _feature_bar()
         try:
-            s.update(result=find_suspects(data_dir, w["backbone"], progress=lambda d, n: bar.progress(
-                d / max(n, 1), text=_("Computing features (cached for training)…"))), done={}, shown=PAGE, error="")
+            s.update(result=find_suspects(data_dir, w["backbone"], progress=progress), done={}, shown=PAGE, error="")
         except TLError as exc:
             s["error"] = str(exc)
         bar.empty()
@@ -127,6 +127,13 @@ def _excluded_list(data_dir: str, s: dict, on_change, editable: bool) -> None:
                 lambda _o, rel=rel: {rel: None}))
 
 
+def _feature_bar():
+    """A progress bar for a feature pass, and the callback that moves it; ``bar.empty()`` when done."""
+    bar = st.progress(0.0, text=_("Computing features (cached for training)…"))
+    return bar, lambda done, total: bar.progress(done / max(total, 1),
+                                                 text=_("Computing features (cached for training)…"))
+
+
 def duplicates_section(w: dict, on_change: Callable[[], None]) -> None:
     """Find near-identical images (feature distance) and keep each group on one side of the split."""
     data_dir = w["data_dir"]
@@ -138,11 +145,11 @@ def duplicates_section(w: dict, on_change: Callable[[], None]) -> None:
                  help=None if editable else _("Copy the data set under the data root first.")):
         from tl_core.neardup import find_near_duplicates
 
-        bar = st.progress(0.0, text=_("Computing features (cached for training)…"))
+        bar, progress = _feature_bar()
         try:
-            st.session_state["near_dups"] = (data_dir, find_near_duplicates(data_dir, w["backbone"], progress=lambda d, n:
-                                             bar.progress(d / max(n, 1), text=_("Computing features (cached for "
-                                                                                "training)…"))))
+            # Always the default backbone: the similarity threshold was measured on its features.
+            st.session_state["near_dups"] = (data_dir, find_near_duplicates(data_dir, DEFAULT_BACKBONE,
+                                                                            progress=progress))
             on_change()  # the split shown above now keeps the groups together
         except TLError as exc:
             st.error(str(exc))
@@ -196,11 +203,9 @@ def embedding_section(w: dict) -> None:
     if st.button(_("Show what the network sees (map of the features)"), key="d_map"):
         from tl_core.embedding import embedding_map
 
-        bar = st.progress(0.0, text=_("Computing features (cached for training)…"))
+        bar, progress = _feature_bar()
         try:
-            st.session_state["emb_map"] = (data_dir, embedding_map(data_dir, w["backbone"], progress=lambda d, n:
-                                           bar.progress(d / max(n, 1), text=_("Computing features (cached for "
-                                                                              "training)…"))))
+            st.session_state["emb_map"] = (data_dir, embedding_map(data_dir, w["backbone"], progress=progress))
         except TLError as exc:
             st.error(str(exc))
         bar.empty()
