@@ -108,3 +108,14 @@ def test_the_known_duplicate_pair_of_cats_vs_dogs_is_found(tmp_path):
     shutil.copytree(CATS, tmp_path / "train")  # the shared folder is read-only: the groups file goes here
     result = find_near_duplicates(tmp_path / "train", remember=False)
     assert not result["too_alike"] and 1 <= len(result["groups"]) <= 5
+
+
+def test_a_test_set_the_user_supplied_is_never_changed():
+    """A user's own test folder (or --test-data) is their benchmark: its images stay. A training copy
+    of one of its photos leaves training instead, so the score is not inflated either way."""
+    split = {"train": [Item("/d/a", 0), Item("/d/b", 0), Item("/d/x", 1)], "val": [Item("/d/v", 1)],
+             "test": [Item("/d/t", 0)]}
+    out = keep_together(split, [["/d/a", "/d/t"], ["/d/b", "/d/v"]], fixed=("test",))
+    assert [it.path for it in out["test"]] == ["/d/t"]  # untouched
+    assert [it.path for it in out["train"]] == ["/d/b", "/d/x", "/d/v"]  # /d/a (a copy of /d/t) left training
+    assert [it.path for it in out["val"]] == []  # carved by the app: /d/v joined its copy in train

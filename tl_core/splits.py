@@ -66,27 +66,34 @@ def make_split(scan: Scan, val_fraction: float = 0.15, test_fraction: float = 0.
         split.setdefault(part, [])
     if keep_groups:
         root = Path(scan.root)
-        split = keep_together(split, [[os.path.normpath(root / p) for p in g] for g in load_curation(root).groups])
+        groups = [[os.path.normpath(root / p) for p in g] for g in load_curation(root).groups]
+        split = keep_together(split, groups, fixed=tuple(p for p in PARTS if p != "train" and p not in fractions))
     return split
 
 
-def keep_together(split: dict[str, list[Item]], groups: list[list[str]]) -> dict[str, list[Item]]:
+def keep_together(split: dict[str, list[Item]], groups: list[list[str]],
+                  fixed: tuple[str, ...] = ()) -> dict[str, list[Item]]:
     """Move every member of a group (absolute paths) that the split spread over several parts to
     one part: train when a member is there (the held-out parts stay clean), else the first of
-    val/test that holds one."""
+    val/test that holds one. A ``fixed`` part (the user's own folder or ``--test-data``) is never
+    changed: the group's members elsewhere leave their parts instead (dropped, not moved)."""
     where = {os.path.normpath(it.path): part for part, items in split.items() for it in items}
     moves = {}
     for g in groups:
         parts = {where[p] for p in g if p in where}
         if len(parts) > 1:
-            target = next(p for p in PARTS if p in parts)
-            moves.update({p: target for p in g if p in where and where[p] != target})
+            pinned = [p for p in PARTS if p in parts and p in fixed]
+            target = pinned[0] if pinned else next(p for p in PARTS if p in parts)
+            moves.update({p: None if pinned else target for p in g
+                          if p in where and where[p] != target and where[p] not in fixed})
     if not moves:
         return split
     out = {part: [] for part in split}
     for part, items in split.items():
         for it in items:
-            out[moves.get(os.path.normpath(it.path), part)].append(it)
+            to = moves.get(os.path.normpath(it.path), part)
+            if to is not None:
+                out[to].append(it)
     return out
 
 
