@@ -18,7 +18,8 @@ def calibration_section(run: RunDir) -> None:
     st.subheader(_("How honest is its confidence?"))
     cal = load_calibration(run.path)
     if cal is None:
-        st.caption(_("This run was trained before calibration existed."))
+        st.caption(_("This run has no calibration yet (trained before calibration existed, or with too few "
+                     "validation images to fit one)."))
         if st.button(_("Calibrate on the validation images"), key="e_calibrate"):
             with st.spinner(_("Scoring the validation and test images…")):
                 try:
