@@ -121,9 +121,9 @@ def test_two_students_a_teacher_and_a_full_workspace(classroom_server, chromium)
 
     nav(ann, "7 · Runs")
     expect(ann.get_by_text(ann_run.name).first).to_be_attached(timeout=30_000)  # a table cell
-    for page_path in ("runs", "train", "evaluate"):  # Ben types Ann's run ids into the address
-        ben.goto(f"{url}/{page_path}?ws={ben_token}&run={live.name}")
-        ben.locator('[data-testid="stSidebarNav"]').wait_for(timeout=30_000)
+    for page_path, title in (("runs", "7 · Runs"), ("train", "4 · Train"), ("evaluate", "5 · Evaluate")):
+        ben.goto(f"{url}/{page_path}?ws={ben_token}&run={live.name}")  # Ben types Ann's run ids into the address
+        ben.get_by_role("heading", name=title).first.wait_for(timeout=30_000)  # the page itself has rendered
         time.sleep(2)
         assert live.name not in ben.content() and ann_run.name not in ben.content(), page_path
     expect(ben.get_by_role("button", name="Stop")).to_have_count(0)  # Train: no run of Ann's to stop
