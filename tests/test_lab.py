@@ -89,3 +89,6 @@ def test_summary_gives_intervals_and_compares_the_pick_photo_by_photo():
     far = {**_row(1, 0.85), "test_images": 100, "test_wrong": [f"w{i}" for i in range(5)] + [f"u{i}" for i in range(10)]}
     text = summarize_lab({"advised": 1, "scenarios": [best, far]})
     assert "10 only the best got right, 0 only the pick: a real difference (paired test, p = 0.002)" in text
+    same = {**_row(2, 0.95), "test_images": 100, "test_wrong": best["test_wrong"]}  # a tie on the same photos
+    text = summarize_lab({"advised": 2, "scenarios": [best, same]})
+    assert text.endswith("Both got exactly the same 100 test photos right or wrong.") and "chance" not in text

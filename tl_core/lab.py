@@ -139,6 +139,8 @@ def _paired_verdict(best: dict, pick: dict) -> str:
         return ""
     cmp = paired(best["test_wrong"], pick["test_wrong"])
     fields = dict(n=best["test_images"], a=cmp["only_a_right"], b=cmp["only_b_right"], p=cmp["p"])
+    if not cmp["only_a_right"] and not cmp["only_b_right"]:
+        return _(" Both got exactly the same {n} test photos right or wrong.", **fields)
     if cmp["measurable"]:
         return _(" Photo by photo on the same {n} test photos: {a} only the best got right, {b} only the pick: "
                  "a real difference (paired test, p = {p:.3f}).", **fields)
