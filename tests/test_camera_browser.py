@@ -117,5 +117,8 @@ def test_record_three_classes_train_and_predict_live(camera_server, tmp_path):
         top = page.evaluate("""() => [...document.querySelectorAll('*')].map(e => e.shadowRoot).filter(Boolean)
             .map(s => s.querySelector('.bars .row .name span')).find(Boolean).textContent""")
         assert top == "five"
+        verdict = page.evaluate("""() => [...document.querySelectorAll('*')].map(e => e.shadowRoot).filter(Boolean)
+            .map(s => s.querySelector('.bars .verdict')).find(Boolean).textContent""")
+        assert verdict in ("five", "not sure (best guess: five)"), verdict  # the answer, above the run's threshold or not
         shot(page, "21-live-predict")
         expect(page.get_by_text(re.compile(r"predictions/s")).first).to_be_visible()

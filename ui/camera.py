@@ -39,6 +39,7 @@ CSS = """
 .tlcam .stage { display: flex; gap: 1rem; flex-wrap: wrap; align-items: flex-start; }
 .tlcam video { width: 100%; max-width: 400px; border-radius: .5rem; background: #222; aspect-ratio: 4 / 3; }
 .tlcam .bars { flex: 1; min-width: 220px; }
+.tlcam .bars .verdict { font-weight: 600; margin-bottom: 6px; }
 .tlcam .row { margin: .25rem 0; }
 .tlcam .row .name { display: flex; justify-content: space-between; font-size: .95rem; }
 .tlcam .row .track { height: .9rem; background: var(--st-secondary-background-color, #eee); border-radius: .3rem; }
@@ -126,8 +127,12 @@ async function readPhotos(s, files) {
   if (images.length) s.send("frames", { cls: s.data.cls, images });
 }
 
-function drawBars(s, top) {
+function drawBars(s, top, verdict) {
   s.bars.innerHTML = "";
+  if (verdict) {
+    const v = document.createElement("div"); v.className = "verdict"; v.textContent = verdict;
+    s.bars.appendChild(v);
+  }
   for (const t of top) {
     const row = document.createElement("div"); row.className = "row";
     const name = document.createElement("div"); name.className = "name";
@@ -151,7 +156,7 @@ function liveStep(s) {
 
 function liveAnswer(s, result) {
   if (!result || !s.inflight || result.seq !== s.inflight.seq) return;
-  drawBars(s, result.top);
+  drawBars(s, result.top, result.verdict);
   const now = performance.now();
   s.latencies.push(now - s.inflight.t0); s.done.push(now);
   s.latencies = s.latencies.slice(-100); s.done = s.done.filter(t => now - t < 5000);

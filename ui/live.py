@@ -27,11 +27,12 @@ def _classify(predictor, k: int, key: str, cal: dict | None = None, threshold: f
         return
     try:
         top, said = calibrated_top(predictor, decode_frame(frame.get("image")), k, cal, threshold)
-        if said is None:  # below the run's "not sure" threshold, as on the Upload and Webcam tabs
-            top[0] = {**top[0], "label": _("not sure (best guess: {label})", label=top[0]["label"])}
+        # Below the run's "not sure" threshold the answer says so, as on the Upload and Webcam tabs;
+        # the bars keep the class names.
+        verdict = said if said is not None else _("not sure (best guess: {label})", label=top[0]["label"])
     except TLError:
-        top = []  # a damaged frame still gets its answer, or the camera would wait for it
-    st.session_state[f"{key}.result"] = {"seq": frame.get("seq"),
+        top, verdict = [], ""  # a damaged frame still gets its answer, or the camera would wait for it
+    st.session_state[f"{key}.result"] = {"seq": frame.get("seq"), "verdict": verdict,
                                         "top": [{"label": t["label"], "prob": float(t["prob"])} for t in top]}
 
 
