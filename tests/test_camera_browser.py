@@ -73,10 +73,10 @@ def record_class(url: str, clip: Path, name: str, seconds: float) -> None:
         page.get_by_label("New class").fill(name)
         page.get_by_role("button", name="Add class").click()
         button = page.get_by_role("button", name=f"Hold to record '{name}'")
-        button.wait_for(timeout=30_000)
+        button.wait_for(timeout=90_000)  # a deadline, not a speed: a loaded machine renders the widget late
         page.wait_for_function("""() => { const r = [...document.querySelectorAll('*')].map(e => e.shadowRoot)
             .filter(Boolean).map(s => s.querySelector('video')).find(Boolean); return r && r.videoWidth > 0; }""",
-                               timeout=30_000)
+                               timeout=90_000)
         box = button.bounding_box()
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         page.mouse.down()
