@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 
 from conftest import ROOT, free_port, stop_group, wait_for
 from hostile import jpeg_bytes, zip_bytes
-from test_e2e_browser import CHROMIUM, shot
+from test_e2e_browser import browser, shot  # noqa: F401 (the shared, CI-required browser fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -55,21 +55,7 @@ def classroom_server(tmp_path_factory):
         stop_group(proc, 15)
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    if not CHROMIUM:
-        pytest.skip("chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--disable-gpu", "--disable-quic", "--disable-sync", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run"])
-        yield browser
-        browser.close()
-
-
-def student(browser, url: str, code: str, name: str):
+def student(browser, url: str, code: str, name: str):  # noqa: F811
     """A new browser context (another device) that joins as ``name``; returns the page and its workspace token."""
     context = browser.new_context(ignore_https_errors=True, viewport={"width": 1300, "height": 1500})
     page = context.new_page()
@@ -102,18 +88,18 @@ def nav(page, title: str) -> None:
     page.get_by_role("heading", name=re.compile(re.escape(title.split(" · ")[-1]))).first.wait_for(timeout=30_000)
 
 
-def test_two_students_a_teacher_and_a_full_workspace(classroom_server, chromium):
+def test_two_students_a_teacher_and_a_full_workspace(classroom_server, browser):  # noqa: F811
     url, code, pin, classroom = classroom_server
     # The server's first request is a page's address (a reload after a restart): the app's own menu.
-    teacher = chromium.new_context(ignore_https_errors=True, viewport={"width": 1300, "height": 1400}).new_page()
+    teacher = browser.new_context(ignore_https_errors=True, viewport={"width": 1300, "height": 1400}).new_page()
     teacher.goto(f"{url}/teacher")
     expect(teacher.locator('[data-testid="stSidebarNav"] a', has_text="Teacher view")).to_be_visible(timeout=60_000)
     expect(teacher.locator('[data-testid="stSidebarNav"] a', has_text=re.compile(r"^\s*teacher\s*$"))).to_have_count(0)
-    ann, ann_token = student(chromium, url, code, "Ann")
+    ann, ann_token = student(browser, url, code, "Ann")
     expect(ann.locator('[data-testid="stSidebarNav"] a', has_text="1 · Plan")).to_be_visible()  # the app's menu
     expect(ann.locator('[data-testid="stImage"] img').first).to_be_visible()
     shot(ann, "30-join-page-qr")
-    ben, ben_token = student(chromium, url, code, "Ben")
+    ben, ben_token = student(browser, url, code, "Ben")
     ann_run = plant_run(classroom, ann_token, "20260101-100000-run-aaaaaa")
     live = plant_run(classroom, ann_token, "20260101-100001-run-bbbbbb", state="queued", queued_at=time.time(),
                      result=None)
@@ -147,7 +133,7 @@ def test_two_students_a_teacher_and_a_full_workspace(classroom_server, chromium)
     teacher.get_by_text(f"{live.name} is stopped.").first.wait_for(timeout=30_000)
     assert json.loads((live / "status.json").read_text())["state"] == "stopped"
 
-    cleo, _token = student(chromium, url, code, "Cleo")  # a third student, over the 0.05 MB quota
+    cleo, _token = student(browser, url, code, "Cleo")  # a third student, over the 0.05 MB quota
     nav(cleo, "2 · Data")
     cleo.get_by_text("Upload a zip").first.click()
     upload = classroom.parent / "cleo.zip"
