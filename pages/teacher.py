@@ -6,6 +6,8 @@ import streamlit as st
 from tl_core import settings
 from tl_core.i18n import _
 from tl_core.launcher import stop
+from tl_core.runs import run_state
+from tl_core.stats import interval_text
 from tl_core.teacher import leaderboard, live_runs, overview
 from tl_core.workspaces import check_pin, pin_locked, remove_all
 from ui.common import enter_workspace
@@ -17,6 +19,10 @@ CONFIRM = _("clear the class")
 def unlock() -> None:
     st.session_state["teacher"] = check_pin(st.session_state.get("t_pin", ""))
     st.session_state["pin_refused"] = not st.session_state["teacher"]
+
+
+def stop_run(run) -> None:
+    st.session_state["t_stopped"] = (run.id, stop(run, grace=3.0))
 
 
 def clear_class() -> None:
@@ -54,22 +60,25 @@ st.subheader(_("Leaderboard per data set"))
 boards = leaderboard()
 if not boards:
     st.caption(_("No finished runs yet."))
+else:
+    st.caption(_("Each student tests on their own photos: two scores whose 95% intervals overlap may differ by "
+                 "chance alone, whatever their rank."))
 for data, board in boards.items():
     st.text(data)  # a name a student chose: shown as text, never as Markdown
     st.dataframe([{"#": i + 1, _("name"): b["name"], _("test accuracy"): f"{b['test_accuracy']:.1%}",
-                   _("backbone"): b["backbone"], _("scenario"): b["scenario"], _("run"): b["run"]}
-                  for i, b in enumerate(board)], width="stretch", hide_index=True)
+                   _("95% interval"): interval_text(b["test_accuracy"], b["test_images"]) if b["test_images"] else "",
+                   _("test images"): b["test_images"], _("backbone"): b["backbone"], _("scenario"): b["scenario"],
+                   _("run"): b["run"]} for i, b in enumerate(board)], width="stretch", hide_index=True)
 
 st.subheader(_("Runs training or waiting"))
+if (said := st.session_state.pop("t_stopped", None)) is not None:
+    st.success(_("{run} is {state}.", run=said[0], state=_(said[1])))
 live = live_runs()
-if live:
-    labels = {run.id: f"{ws.name} · {run.id}" for ws, run in live}
-    pick = st.selectbox(_("Run"), list(labels), format_func=labels.get, key="t_run")
-    if st.button(_("Stop this run"), key="t_stop"):
-        with st.spinner(_("Stopping…")):
-            state = stop(dict((run.id, run) for _ws, run in live)[pick], grace=3.0)
-        st.success(_("{run} is {state}.", run=pick, state=_(state)))
-else:
+for ws, run in live:
+    left, right = st.columns([5, 1], vertical_alignment="center")
+    left.text(f"{ws.name} · {run.id} · {_(run_state(run))}")  # names as text, never Markdown
+    right.button(_("Stop"), key=f"t_stop_{ws.id}_{run.id}", on_click=stop_run, args=(run,))
+if not live:
     st.caption(_("Nothing is training."))
 
 with st.expander(_("Clear the class")):

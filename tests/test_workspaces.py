@@ -201,6 +201,35 @@ def test_teacher_view_needs_the_pin_and_sees_every_workspace(classroom):
     assert not workspaces.list_workspaces()
 
 
+def test_teacher_stops_one_students_run_from_its_row(classroom):
+    import subprocess
+    import sys
+
+    _at, ann = joined_app("Ann")
+    _at, ben = joined_app("Ben")
+    ann_ws, ben_ws = workspaces.from_token(ann), workspaces.from_token(ben)
+    fake_run(ann_ws.runs_dir, "20260101-000000-run-aaaaaa", acc=0.9, result={"test_accuracy": 0.9, "test_images": 40})
+    # Ben's run "trains": a live process in its own group, as the launcher starts one (its command
+    # line names tl_core, which is how a run's pid is told from a reused one).
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "tl_core"], start_new_session=True)
+    try:
+        fake_run(ben_ws.runs_dir, "20260101-000000-run-bbbbbb", state="running", pid=proc.pid, result=None)
+        at = app().switch_page("pages/teacher.py").run()
+        at.text_input(key="t_pin").input(PIN)
+        at.button[0].click().run()
+        board = at.dataframe[1].value
+        assert list(board["test images"]) == [40] and list(board["95% interval"]) == ["77%-96%"]  # Wilson, 36 of 40
+        rows = [t.value for t in at.text if "run-" in t.value]
+        assert rows == ["Ben · 20260101-000000-run-bbbbbb · running"], rows
+        at.button(key=f"t_stop_{ben_ws.id}_20260101-000000-run-bbbbbb").click().run()
+        assert proc.wait(timeout=30) is not None  # the process was ended, not only marked
+        assert any("stopped" in s.value for s in at.success)
+        assert not [t.value for t in at.text if "run-" in t.value] and "Nothing is training." in [c.value for c in at.caption]
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_clear_my_workspace_on_the_join_page(classroom):
     at, token = joined_app("Ann")
     ws = workspaces.from_token(token)

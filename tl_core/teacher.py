@@ -41,6 +41,7 @@ def leaderboard() -> dict[str, list[dict]]:
             if ws.id not in board or score > board[ws.id]["test_accuracy"]:
                 cfg = read_json(run.config_file, {}) or {}
                 board[ws.id] = {"name": ws.name, "test_accuracy": score, "run": run.id,
+                                "test_images": (run.status().get("result") or {}).get("test_images"),
                                 "backbone": cfg.get("backbone"), "scenario": cfg.get("scenario")}
     return {data: sorted(board.values(), key=lambda row: -row["test_accuracy"])
             for data, board in sorted(boards.items())}
