@@ -182,6 +182,12 @@ def start_streamlit(port: int, env: dict) -> tuple[subprocess.Popen, str]:
     return proc, url
 
 
+def settled(page, timeout: float = 60_000) -> None:
+    """Wait until the page's script run has ended (Streamlit marks its root element): after it, what
+    the page does not show it will not show, without sleeping a guess."""
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=timeout)
+
+
 def stop_group(proc: subprocess.Popen, grace: float = 10) -> None:
     """SIGTERM a server's process group, SIGKILL what is left after ``grace`` seconds."""
     try:

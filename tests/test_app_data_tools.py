@@ -39,6 +39,25 @@ def test_suspects_gallery_exclude_undo_and_move(env):
     assert (root / second).is_file()
 
 
+def test_a_click_on_a_disabled_curation_button_changes_nothing(env, monkeypatch):
+    """The buttons of a read-only data set are disabled, but a click can still arrive (sent by a
+    crafted client, or rendered before the data set left the visitor's data root): each action
+    checks again, on the server, that the data set is the visitor's own."""
+    root = make_folder(env / "data" / "noisy", per_class=20)
+    planted = sorted(plant_errors(root, 3))
+    at = _use_server_folder(page(app(), "data"), "noisy")
+    at.button(key="d_suspects").click().run()
+    other = env / "elsewhere"
+    monkeypatch.setenv("TL_DATA_ROOT", str(other))  # "noisy" is no longer under this visitor's data root
+    at.button(key=f"d_excl_{planted[0]}").click().run()  # rendered enabled before the root changed
+    assert at.button(key=f"d_move_{planted[1]}").disabled  # now shown read-only
+    likely = at.selectbox(key=f"d_to_{planted[1]}").value
+    assert not at.exception, [e.value for e in at.exception]
+    assert not list(root.rglob("*.json")), "a curation file was written"
+    assert (root / planted[1]).is_file() and likely
+    assert any("outside your data root" in e.value for e in at.error), [e.value for e in at.error]
+
+
 def test_the_bundled_sample_is_read_only(env):
     at = page(app(), "data")
     at.button(key="d_use_sample").click().run()

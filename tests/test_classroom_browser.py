@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from conftest import ROOT, free_port, stop_group, wait_for
+from conftest import ROOT, free_port, settled, stop_group, wait_for
 from hostile import jpeg_bytes, zip_bytes
 from test_e2e_browser import browser, shot  # noqa: F401 (the shared, CI-required browser fixture)
 
@@ -110,7 +110,7 @@ def test_two_students_a_teacher_and_a_full_workspace(classroom_server, browser):
     for page_path, title in (("runs", "7 · Runs"), ("train", "4 · Train"), ("evaluate", "5 · Evaluate")):
         ben.goto(f"{url}/{page_path}?ws={ben_token}&run={live.name}")  # Ben types Ann's run ids into the address
         ben.get_by_role("heading", name=title).first.wait_for(timeout=30_000)  # the page itself has rendered
-        time.sleep(2)
+        settled(ben)  # ... all of it
         assert live.name not in ben.content() and ann_run.name not in ben.content(), page_path
     expect(ben.get_by_role("button", name="Stop")).to_have_count(0)  # Train: no run of Ann's to stop
     ben.goto(f"{url}/runs?ws={ben_token}")
@@ -124,12 +124,11 @@ def test_two_students_a_teacher_and_a_full_workspace(classroom_server, browser):
     teacher.get_by_role("button", name="Open").click()
     teacher.get_by_text("Workspaces (2)").first.wait_for(timeout=30_000)
     expect(teacher.get_by_text("Leaderboard per data set").first).to_be_visible()
-    expect(teacher.locator('[data-testid="stSelectbox"] input').first).to_have_value(f"Ann · {live.name}",
-                                                                               timeout=30_000)
+    expect(teacher.get_by_text(f"Ann · {live.name} · queued")).to_be_visible(timeout=30_000)
     expect(teacher.locator('[data-testid="stDataFrame"]')).to_have_count(2)
-    time.sleep(2)
+    settled(teacher)
     shot(teacher, "32-teacher-view")
-    teacher.get_by_role("button", name="Stop this run").click()  # the teacher stops Ann's run
+    teacher.get_by_role("button", name="Stop", exact=True).click()  # the teacher stops Ann's run, on its row
     teacher.get_by_text(f"{live.name} is stopped.").first.wait_for(timeout=30_000)
     assert json.loads((live / "status.json").read_text())["state"] == "stopped"
 

@@ -13,14 +13,13 @@ import re
 import shutil
 import signal
 import threading
-import time
 import zipfile
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from conftest import ROOT, free_port, held, start_streamlit, stop_group
+from conftest import ROOT, free_port, held, settled, start_streamlit, stop_group
 from tl_core.runs import RunDir
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -128,7 +127,8 @@ def set_epochs_and_light_augmentation(page, epochs: int) -> None:
     set_number(page, "Epochs (0 = automatic)", epochs)
     page.locator('[data-testid="stSelectbox"]', has_text="Augmentation").click()
     page.get_by_role("option", name="light").click()
-    time.sleep(1)
+    expect(page.locator('[data-testid="stSelectbox"]', has_text="Augmentation")).to_contain_text("light")
+    settled(page)
 
 
 def test_whole_flow_in_a_real_browser(server, browser):
@@ -271,7 +271,7 @@ def test_korean_switch_translates_the_whole_app(server, browser):
     expect(page.locator('[data-testid="stSidebarNav"] a', has_text="2 · 데이터")).to_be_visible()
     expect(page.get_by_text(re.compile(r"CPU: 코어 \d+개|GPU: ")).first).to_be_visible()
     assert "lang=ko" in page.url
-    time.sleep(2)
+    settled(page)
     shot(page, "13-korean-plan")
     goto_page(page, "2 · 데이터")
     page.get_by_role("button", name="샘플 데이터 사용").click()

@@ -27,7 +27,11 @@ def _state(data_dir: str) -> dict:
 
 
 def _act(s: dict, on_change: Callable[[], None], action: Callable[[], object], done) -> None:
-    """Run one curation action from a button's callback; keep its outcome (or its error) for the page."""
+    """Run one curation action from a button's callback; keep its outcome (or its error) for the page.
+    The data set is checked again here: a disabled button's click can still reach the server."""
+    if not is_inside(data_root(), s["data"]):
+        s["error"] = _("{folder} is outside your data root: nothing was changed.", folder=Path(s["data"]).name)
+        return
     try:
         outcome = action()
     except TLError as exc:
@@ -142,7 +146,7 @@ def duplicates_section(w: dict, on_change: Callable[[], None]) -> None:
                "than it is."))
     editable = is_inside(data_root(), data_dir)
     if st.button(_("Find near duplicates"), key="d_dups", disabled=not editable,
-                 help=None if editable else _("Copy the data set under the data root first.")):
+                 help=None if editable else _("Copy the data set under the data root first.")) and editable:
         from tl_core.neardup import find_near_duplicates
 
         bar, progress = _feature_bar()
