@@ -89,7 +89,8 @@ elif source == "open":
                          else f"{what}: {done:,}")
 
         try:
-            import_dataset(name, dest, per_class=per_class or None, progress=show)
+            # Classroom mode: the workspace's quota counts the PNGs as they are written.
+            import_dataset(name, dest, per_class=per_class or None, progress=show, check=lambda: check_space(0))
             bar.progress(1.0, text=_("Done"))
             w["data_dir"] = str(dest)
         except TLError as exc:

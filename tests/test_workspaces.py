@@ -179,6 +179,25 @@ def test_an_upload_over_the_quota_says_what_to_do(classroom, monkeypatch):
     assert not list(workspaces.from_token(_token).data_root.rglob("*.jpg"))
 
 
+def test_an_open_data_import_over_the_quota_stops_and_leaves_nothing(classroom, monkeypatch):
+    from test_opendata import fake_mnist
+
+    from tl_core import settings
+
+    fake_mnist(settings.cache_root() / "datasets", "MNIST", per_class=3)  # torchvision's files, "downloaded"
+    monkeypatch.setenv("TL_WORKSPACE_QUOTA_MB", "0.01")  # 60 noise PNGs take ~60 KB
+    at, token = joined_app("Dara")
+    at.switch_page("pages/data.py").run()
+    at.radio(key="d_source").set_value("open").run()
+    at.button(key="d_open_go").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("over its limit" in e.value for e in at.error), [e.value for e in at.error]
+    assert not [p for p in workspaces.from_token(token).data_root.rglob("*") if p.is_file()]
+    monkeypatch.setenv("TL_WORKSPACE_QUOTA_MB", "1")
+    at.button(key="d_open_go").click().run()
+    assert not at.error and len(list(workspaces.from_token(token).data_root.rglob("*.png"))) == 60
+
+
 def test_teacher_view_needs_the_pin_and_sees_every_workspace(classroom):
     _at, ann = joined_app("Ann")
     _at, ben = joined_app("Ben")

@@ -24,6 +24,7 @@ from .runs import read_json, write_json_atomic
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 IMPORT_FILE = ".imported.json"  # written last: the folder is complete
+CHECK_EVERY = 50
 
 OPEN_DATASETS = {
     "mnist": ("MNIST", N_("handwritten digits, 28x28 grey, 10 classes, 70,000 images (~11 MB)")),
@@ -101,11 +102,14 @@ def _folder_name(label: str) -> str:
 
 
 def import_dataset(name: str, out: str | Path, root: str | Path | None = None, per_class: int | None = None,
-                   progress: Progress | None = None) -> dict:
+                   progress: Progress | None = None, check: Callable[[], None] | None = None) -> dict:
     """Fetch ``name`` and write it to ``out`` as ``train/`` and ``test/`` ImageFolders of PNGs.
 
     Args:
         per_class: keep at most this many images per class and split (a quick classroom subset).
+        check: called every ``CHECK_EVERY`` images written and at the end of each split; raising
+            there (a classroom's disk quota, which counts what is already written) stops the import
+            and removes what it wrote.
 
     Returns:
         ``{"name", "out", "classes", "counts": {"train": n, "test": n}}``.
@@ -126,7 +130,7 @@ def import_dataset(name: str, out: str | Path, root: str | Path | None = None, p
         if out.exists() and any(out.iterdir()):
             raise DatasetError(_("{out} is not empty; choose a new folder so nothing there is overwritten",
                                  out=out.name))
-        result = _write_dataset(name, out, root, per_class, progress)
+        result = _write_dataset(name, out, root, per_class, progress, check)
         write_json_atomic(out / IMPORT_FILE, {"name": name, "per_class": per_class, "result": result})
         return result
 
@@ -148,7 +152,8 @@ def _import_lock(out: Path, root: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _write_dataset(name: str, out: Path, root: Path, per_class: int | None, progress: Progress | None) -> dict:
+def _write_dataset(name: str, out: Path, root: Path, per_class: int | None, progress: Progress | None,
+                   check: Callable[[], None] | None) -> dict:
     """Write into a private temporary folder next to ``out``, then rename it into place."""
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
     counts, classes = {}, []
@@ -156,7 +161,7 @@ def _write_dataset(name: str, out: Path, root: Path, per_class: int | None, prog
         for part, train in (("train", True), ("test", False)):
             ds = _load(name, root, train, progress)
             classes = [str(c) for c in ds.classes]
-            counts[part] = _write_part(ds, tmp / part, per_class, progress, part)
+            counts[part] = _write_part(ds, tmp / part, per_class, progress, part, check or (lambda: None))
         if out.exists():
             out.rmdir()
         tmp.rename(out)
@@ -165,7 +170,8 @@ def _write_dataset(name: str, out: Path, root: Path, per_class: int | None, prog
     return {"name": name, "out": str(out), "classes": classes, "counts": counts}
 
 
-def _write_part(ds, folder: Path, per_class: int | None, progress: Progress | None, part: str) -> int:
+def _write_part(ds, folder: Path, per_class: int | None, progress: Progress | None, part: str,
+                check: Callable[[], None]) -> int:
     """One split of ``ds`` as PNG class folders under ``folder``; returns how many were written."""
     folders = [_folder_name(str(c)) for c in ds.classes]
     for f in set(folders):
@@ -180,6 +186,9 @@ def _write_part(ds, folder: Path, per_class: int | None, progress: Progress | No
         taken[label] += 1
         ds[i][0].save(folder / folders[label] / f"{i:05d}.png")
         written += 1
+        if written % CHECK_EVERY == 0:
+            check()
         if progress and (written % 200 == 0 or written == total):
             progress(_("writing {part} images", part=_(part)), written, total)
+    check()
     return written
