@@ -35,6 +35,11 @@ def test_overlap_names_the_classes_that_mix():
     assert "'b' and 'c'" in text and "'a'" not in text
 
 
+def test_overlap_in_chunks_equals_the_whole_matrix():
+    x, y = clouds(mixed=True)
+    assert torch.equal(class_overlap(x, y, 3, chunk=7), class_overlap(x, y, 3, chunk=10_000))
+
+
 def test_map_of_a_folder_and_its_figure(image_folder, cache_dir):
     m = embedding_map(image_folder, cache_dir=str(cache_dir))
     assert m["classes"] == ["blue", "green", "red"] and m["images"] == 36

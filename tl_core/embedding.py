@@ -24,15 +24,26 @@ def pca_2d(features: torch.Tensor) -> tuple[torch.Tensor, list[float]]:
     return x @ v[:2].T, [round(float(v_ / var.sum()), 4) for v_ in var[:2]]
 
 
-def class_overlap(features: torch.Tensor, labels: list[int], n_classes: int, k: int = NEIGHBOURS) -> torch.Tensor:
+def nearest(features: torch.Tensor, k: int, chunk: int = 1024) -> torch.Tensor:
+    """``[N, k]``: each row's ``k`` nearest other rows by cosine similarity, computed in row chunks
+    so memory stays ``chunk x N`` (15,000 images would need 900 MB as one matrix)."""
+    f = torch.nn.functional.normalize(features.float(), dim=1)
+    out = []
+    for start in range(0, len(f), chunk):
+        sim = f[start:start + chunk] @ f.T
+        rows = torch.arange(len(sim))
+        sim[rows, rows + start] = -2.0  # never its own neighbour
+        out.append(sim.topk(k, dim=1).indices)
+    return torch.cat(out)
+
+
+def class_overlap(features: torch.Tensor, labels: list[int], n_classes: int, k: int = NEIGHBOURS,
+                  chunk: int = 1024) -> torch.Tensor:
     """``[C, C]``: share of the images of class i whose ``k`` nearest neighbours (cosine, in the full
     feature space, not the 2-D map) are mostly of class j (diagonal: mostly their own)."""
-    f = torch.nn.functional.normalize(features.float(), dim=1)
-    sim = f @ f.T
-    sim.fill_diagonal_(-2.0)
     k = max(1, min(k, len(labels) - 1))
     y = torch.tensor(labels)
-    votes = torch.zeros(len(labels), n_classes).scatter_add_(1, y[sim.topk(k, dim=1).indices], torch.ones(len(y), k))
+    votes = torch.zeros(len(labels), n_classes).scatter_add_(1, y[nearest(features, k, chunk)], torch.ones(len(y), k))
     majority = votes.argmax(1)
     out = torch.zeros(n_classes, n_classes)
     for i in range(n_classes):
