@@ -6,8 +6,8 @@ so a key map that does not fit a variant fails here. torchvision's networks, who
 a download, train from a file in torchvision's format written here from a randomly initialised
 network and passed like ``--weights PATH``: the same loading path, another file.
 
-Kept cheap (2 classes x 3 images, 1 epoch, no head-only warm-up before fine-tuning): the whole matrix
-takes about two minutes on 2 CPU cores, most of it VGG16.
+Kept cheap (2 classes x 3 images, 1 epoch, no head-only warm-up before fine-tuning, one ONNX export
+per backbone since freezing does not change the graph).
 """
 
 from __future__ import annotations
@@ -92,6 +92,8 @@ def test_backbone_trains_evaluates_predicts_and_exports(name, scenario, tiny_dat
     images = sorted(tiny_data.rglob("*.jpg"))[:2]
     top = Predictor.from_run(run.path).predict(images, k=2)
     assert [sorted(t["label"] for t in row) for row in top] == [sorted(CLASSES)] * 2
+    if scenario != 4:
+        return  # freezing does not change the exported graph: one export per backbone (scenario 4's)
     info = export_run(run.path, "onnx", tmp_path / "bundle")
     parity = info["parity"]
     assert parity["top1_equal"] and parity["max_abs_diff"] <= 1e-4 and parity["images"] >= 6
