@@ -1,13 +1,15 @@
 """Data-quality benchmarks (issue 17): suspect labels, "not sure" calibration.
 
-    nice .venv/bin/python benchmarks/data_quality.py [--only signs|cats] [--out FILE]
+    nice .venv/bin/python benchmarks/data_quality.py [--only signs|cats] [--retrain] [--out FILE]
 
 For each shared data set (../shared/datasets, skipped when absent): a copy with 5% of the labels
 flipped by a seeded script; the seconds ``find_suspects`` takes (features cached / not) and how
 many flips are among the N worst (N = number flipped); a head-only run (scenario 1) on the clean
 data with its ECE before/after temperature scaling and the "not sure" share on its own test images;
-for cats-vs-dogs also the "not sure" share on sign-digit photos (a class it never saw). Every number
-is measured now; nothing is asserted. Writes benchmarks/data_quality.json.
+for cats-vs-dogs also the "not sure" share on sign-digit photos (a class it never saw).
+``--retrain`` instead trains scenario 1 on the clean images, on the flipped copy, and on that copy
+with every flagged suspect excluded, all tested on the same held-out images. Every number is
+measured now; nothing is asserted. Writes benchmarks/data_quality.json.
 """
 
 from __future__ import annotations
@@ -55,6 +57,52 @@ def suspects_bench(source: Path, work: Path, cache: Path) -> dict:
             "seconds_cached": again["seconds"], "flagged": again["flagged"]}
 
 
+def held_out(source: Path, work: Path, share: float = 0.2, seed: int = 1) -> tuple[Path, Path]:
+    """A fixed test folder (``share`` of each class, seeded) and the rest as the training folder, so
+    the clean, noisy and cleaned runs are all tested on the very same images."""
+    rng = random.Random(seed)
+    train, test = work / "train_part", work / "test_part"
+    for c in sorted(p for p in source.iterdir() if p.is_dir()):
+        files = sorted(f for f in c.iterdir() if f.is_file())
+        picked = set(rng.sample(files, round(share * len(files))))
+        for f in files:
+            dest = (test if f in picked else train) / c.name
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, dest / f.name)
+    return train, test
+
+
+def head_only_accuracy(data: Path, test: Path, work: Path, cache: Path) -> float:
+    from tl_core.config import TrainConfig
+    from tl_core.runs import RunDir
+    from tl_core.train import train_run
+
+    run = RunDir.create(work / "runs")
+    cfg = TrainConfig(data=str(data), test_data=str(test), scenario=1, cache_dir=str(cache))
+    cfg.save(run.config_file)
+    return train_run(run, cfg)["test_accuracy"]
+
+
+def retrain_bench(train: Path, test: Path, work: Path, cache: Path) -> dict:
+    """Scenario 1 on the clean training images, on a copy with 5% of the labels flipped, and on that
+    copy with every flagged suspect excluded (what a user does with the gallery's Exclude), all
+    tested on the same held-out images."""
+    from tl_core.curation import set_excluded
+    from tl_core.suspects import find_suspects
+
+    noisy = work / "noisy_retrain"
+    shutil.copytree(train, noisy)
+    flipped = flip_labels(noisy)
+    clean = head_only_accuracy(train, test, work, cache)
+    before = head_only_accuracy(noisy, test, work, cache)
+    flagged = [s["path"] for s in find_suspects(noisy, cache_dir=str(cache))["suspects"]]
+    set_excluded(noisy, flagged)
+    after = head_only_accuracy(noisy, test, work, cache)
+    return {"test_images": sum(1 for f in test.rglob("*") if f.is_file()), "flipped": len(flipped),
+            "excluded": len(flagged), "flips_excluded": len(set(flagged) & flipped), "clean_accuracy": clean,
+            "noisy_accuracy": before, "cleaned_accuracy": after, "gap_to_clean_points": round(100 * (clean - after), 2)}
+
+
 def calibration_bench(data: Path, work: Path, cache: Path, unseen: Path | None) -> tuple[dict, Path]:
     from tl_core.backbones import get_backbone
     from tl_core.calibration import apply_temperature, load_calibration
@@ -90,6 +138,7 @@ def main() -> None:
     ap.add_argument("--only", choices=list(SETS))
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "data_quality.json"))
     ap.add_argument("--skip-suspects", action="store_true", help="only the calibration part")
+    ap.add_argument("--retrain", action="store_true", help="only: clean vs noisy vs suspects excluded, retrained")
     args = ap.parse_args()
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -99,6 +148,12 @@ def main() -> None:
                 continue
             train = source / "train" if (source / "train").is_dir() else source
             (work / name).mkdir()
+            if args.retrain:
+                test = source / "validation" if (source / "validation").is_dir() else None
+                part, test = (train, test) if test else held_out(source, work / name)
+                results[name] = {"retrain": retrain_bench(part, test, work / name, cache)}
+                print(name, "retrain", results[name]["retrain"], flush=True)
+                continue
             r = {} if args.skip_suspects else {"suspects": suspects_bench(train, work / name, cache)}
             print(name, "suspects", r.get("suspects"), flush=True)
             unseen = SETS["signs"] if name == "cats" and SETS["signs"].is_dir() else None
