@@ -136,7 +136,7 @@ def calibration_bench(data: Path, work: Path, cache: Path, unseen: Path | None) 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", choices=list(SETS))
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "data_quality.json"))
+    ap.add_argument("--out", help="default benchmarks/data_quality.json (data_quality_retrain.json with --retrain)")
     ap.add_argument("--skip-suspects", action="store_true", help="only the calibration part")
     ap.add_argument("--retrain", action="store_true", help="only: clean vs noisy vs suspects excluded, retrained")
     args = ap.parse_args()
@@ -160,7 +160,8 @@ def main() -> None:
             r["calibration"] = calibration_bench(source, work / name, cache, unseen)[0]
             print(name, "calibration", r["calibration"], flush=True)
             results[name] = r
-    Path(args.out).write_text(json.dumps(results, indent=1))
+    out = args.out or ROOT / "benchmarks" / ("data_quality_retrain.json" if args.retrain else "data_quality.json")
+    Path(out).write_text(json.dumps(results, indent=1))
     print(json.dumps(results, indent=1))
 
 
