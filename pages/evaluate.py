@@ -13,7 +13,7 @@ from tl_core.glossary import explain, glossary_markdown
 from tl_core.i18n import _
 from tl_core.runs import read_json, run_state, stage_label
 from tl_core.stats import interval_text
-from ui.run_tools import calibration_section
+from ui.run_tools import calibration_section, feature_maps_section
 from ui.common import MISTAKES_ANCHOR, current_run, follow_goto, lkey, next_step, run_predictor, show_outcome
 
 follow_goto()
@@ -104,6 +104,7 @@ else:
                          p=m["confidence"]))
 
 calibration_section(run)
+feature_maps_section(run)
 
 st.subheader(_("Share the model"))
 st.caption(_("Export a bundle: the model file with its preprocessing inside (input: ordinary RGB pictures), "

@@ -220,6 +220,8 @@ def test_a_new_server_reattaches_and_a_deleted_run_does_not_crash(env):
     at.toggle(key="e_cam").set_value(True).run()
     assert not at.exception and len(at.get("image")) == plain  # each mistake now shown as its heat map
     assert any("true **blue** · said **red**" in c.value for c in at.caption)
+    at.button(key="e_maps").click().run()  # the test images' map: scenario 1 froze the body, so one map
+    assert not at.exception and any("same as before" in i.value for i in at.info)
     shutil.rmtree(run.path)  # deleted from the Runs page of another session
     for name in ("evaluate", "train", "predict", "runs"):
         page(at, name)

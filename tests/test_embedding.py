@@ -50,6 +50,35 @@ def test_map_of_a_folder_and_its_figure(image_folder, cache_dir):
     assert fig.data[0].customdata[0][0].endswith(".jpg")
 
 
+def test_maps_before_and_after_training(trained_run, image_folder, tmp_path):
+    from tl_core.config import TrainConfig
+    from tl_core.embedding import run_maps
+    from tl_core.predict import Predictor
+    from tl_core.runs import RunDir, read_json
+    from tl_core.splits import split_from_json
+    from tl_core.train import train_run
+
+    frozen = run_maps(trained_run.path, cache_dir=str(tmp_path / "cache"))  # scenario 1: the body never changed
+    n_test = len(split_from_json(read_json(trained_run.split_file))["test"])
+    assert frozen["same"] and frozen["after"] is frozen["before"] and frozen["before"]["images"] == n_test
+    run = RunDir.create(tmp_path / "runs")  # scenario 4: every layer trained, so the features moved
+    cfg = TrainConfig(data=str(image_folder), scenario=4, epochs=1, head_epochs=0, batch_size=8,
+                      cache_dir=str(tmp_path / "cache"))
+    cfg.save(run.config_file)
+    train_run(run, cfg)
+    maps = run_maps(run.path, cache_dir=str(tmp_path / "cache"))
+    assert not maps["same"] and maps["before"]["paths"] == maps["after"]["paths"]
+    items = split_from_json(read_json(run.split_file))["test"]
+    model = Predictor.from_run(run.path).model
+    with torch.inference_mode():
+        from tl_core.backbones import get_backbone
+        from tl_core.features import extract_features
+
+        trained = extract_features(model, items, get_backbone(cfg.backbone))
+    assert maps["after"]["x"] == [round(float(v), 4) for v in pca_2d(trained)[0][:, 0]]  # the trained network's
+    assert maps["before"]["x"] != maps["after"]["x"]
+
+
 def test_data_page_shows_the_map(env):
     from conftest import make_folder
     from test_app import app, page

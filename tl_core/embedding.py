@@ -84,14 +84,52 @@ def embedding_map(data: str | Path, backbone: str | None = None, cache_dir: str 
     keep = (~df.excluded).nonzero().flatten().tolist()
     feats, items = df.features[keep], [df.items[i] for i in keep]
     labels = [it.label for it in items]
-    overlap = class_overlap(feats, labels, len(df.scan.classes))
+    return feature_map(feats, labels, [it.path for it in items], df.scan.classes, seed)
+
+
+def feature_map(feats: torch.Tensor, labels: list[int], paths: list[str], classes: list[str], seed: int = 0) -> dict:
+    """The map of ``feats``: PCA to 2-D (at most ``MAX_POINTS_PER_CLASS`` drawn per class) and the
+    class overlap measured on all of them; the dict ``embedding_map`` returns."""
+    overlap = class_overlap(feats, labels, len(classes))
     points, variance = pca_2d(feats)
     rng, by_class = random.Random(seed), {}
     for i, y in enumerate(labels):
         by_class.setdefault(y, []).append(i)
     shown = sorted(i for idx in by_class.values() for i in rng.sample(idx, min(len(idx), MAX_POINTS_PER_CLASS)))
-    return {"classes": df.scan.classes, "x": [round(float(points[i, 0]), 4) for i in shown],
+    return {"classes": classes, "x": [round(float(points[i, 0]), 4) for i in shown],
             "y": [round(float(points[i, 1]), 4) for i in shown], "labels": [labels[i] for i in shown],
-            "paths": [items[i].path for i in shown], "variance": variance, "images": len(items),
+            "paths": [paths[i] for i in shown], "variance": variance, "images": len(labels),
             "overlap": [[round(float(v), 4) for v in row] for row in overlap],
-            "summary": describe_overlap(overlap, df.scan.classes)}
+            "summary": describe_overlap(overlap, classes)}
+
+
+def run_maps(run_dir: str | Path, cache_dir: str | None = None,
+             progress: Callable[[int, int], None] | None = None) -> dict:
+    """A run's test images as the pretrained network saw them (``before``) and as the trained one
+    sees them (``after``): fine-tuning moves the features, and the map shows whether the classes
+    came apart. A run that froze the whole body (scenario 1) has the same map twice.
+
+    Returns:
+        ``{"before": map, "after": map, "same": bool}`` (maps as ``feature_map`` returns them).
+    """
+    from .backbones import get_backbone
+    from .features import cached_features, extract_features
+    from .model import build_model
+    from .predict import Predictor
+    from .runs import RunDir, read_json
+    from .splits import split_from_json
+    from .suspects import OnDemand
+
+    run = RunDir.open(run_dir)
+    cfg = read_json(run.config_file, {}) or {}
+    items = split_from_json(read_json(run.split_file, {}))["test"]
+    predictor = Predictor.from_run(run.path)
+    spec, labels, paths = get_backbone(cfg.get("backbone")), [it.label for it in items], [it.path for it in items]
+    pretrained = OnDemand(lambda: build_model(spec, len(predictor.labels), hidden=0, weights=cfg.get("weights")))
+    before_feats, _status = cached_features(pretrained, items, spec, cache_dir, weights=cfg.get("weights"),
+                                            progress=progress)
+    before = feature_map(before_feats, labels, paths, predictor.labels)
+    same = ((run.status().get("result") or {}).get("frozen_fraction") == 1.0)
+    after = before if same else feature_map(extract_features(predictor.model, items, spec, progress=progress),
+                                            labels, paths, predictor.labels)
+    return {"before": before, "after": after, "same": same}

@@ -39,7 +39,7 @@ class DataFeatures:
     backbone: str
 
 
-class _OnDemand:
+class OnDemand:
     """The backbone, built on first use: a feature-cache hit needs no network (building and loading
     it took 10 s of a 40 s suspects search on a busy machine)."""
 
@@ -65,7 +65,7 @@ def data_features(data: str | Path, backbone: str | None = None, cache_dir: str 
         raise DatasetError(" ; ".join(i.message for i in report.errors()))
     spec = get_backbone(backbone)
     items = sorted(scan.items, key=lambda it: it.path)
-    model = _OnDemand(lambda: build_model(spec, len(scan.classes), hidden=0))
+    model = OnDemand(lambda: build_model(spec, len(scan.classes), hidden=0))
     feats, status = cached_features(model, items, spec, cache_dir, progress=progress)
     left_out = excluded_paths(data)
     excluded = torch.tensor([os.path.normpath(it.path) in left_out for it in items], dtype=torch.bool)

@@ -46,6 +46,42 @@ def calibration_section(run: RunDir) -> None:
                  share=part["not_sure_share"]))
 
 
+def feature_maps_section(run: RunDir) -> None:
+    """The run's test images mapped by the pretrained network and by the trained one, side by side."""
+    st.subheader(_("What the network sees, before and after training"))
+    key = f"e_maps_{run.id}"
+    if st.button(_("Map the test images"), key="e_maps"):
+        from tl_core.embedding import run_maps
+
+        bar = st.progress(0.0, text=_("Reading the test images…"))
+        try:
+            st.session_state[key] = run_maps(run.path, progress=lambda done, total: bar.progress(
+                min(done / max(total, 1), 1.0), text=_("Reading the test images…")))
+        except TLError as exc:
+            st.error(str(exc))
+        bar.empty()
+    maps = st.session_state.get(key)
+    if maps is None:
+        st.caption(_("Each test photo as a dot, placed by its features (PCA to 2-D): by the pretrained network, "
+                     "and by this run's network after training."))
+        return
+    from tl_core.figures import embedding_scatter
+
+    if maps["same"]:
+        st.info(_("This run froze the whole pretrained network (scenario 1): training changed only the new head, "
+                  "so the features, and the map, are the same as before. {summary}", summary=maps["before"]["summary"]))
+        st.plotly_chart(embedding_scatter(maps["before"]), width="stretch", key="e_map_same",
+                        config={"displayModeBar": False})
+        return
+    for col, which, title in zip(st.columns(2), ("before", "after"),
+                                 (_("Before: the pretrained network"), _("After: this run's network"))):
+        with col:
+            st.markdown(f"**{title}**")
+            st.caption(maps[which]["summary"])
+            st.plotly_chart(embedding_scatter(maps[which]), width="stretch", key=f"e_map_{which}",
+                            config={"displayModeBar": False})
+
+
 def sure_threshold(run: RunDir | None) -> tuple[dict | None, float]:
     """The run's calibration and the threshold the user picked (default: the validated one); a
     slider on the page. ``(None, 0.0)`` when there is nothing to calibrate with."""
