@@ -31,7 +31,7 @@ from .i18n import _
 from .imaging import BASE_FORMATS, ImageReadError
 from .predict import Predictor
 from .runs import RunDir, read_json, write_json_atomic
-from .serving import BUNDLE_FILE, FORMATS, BundlePredictor, is_bundle
+from .serving import BUNDLE_FILE, FORMATS, ONNX_FORMATS, BundlePredictor, is_bundle
 from .splits import split_from_json
 from .transforms import load_for
 
@@ -69,7 +69,7 @@ def _write_model(graph: ExportGraph, fmt: str, file: Path, size: int) -> None:
     example = torch.randint(0, 256, (2, size, size, 3), dtype=torch.uint8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer / legacy-exporter deprecation chatter
-        if fmt == "onnx":
+        if fmt in ONNX_FORMATS:
             torch.onnx.export(graph, (example,), str(file), dynamo=False, input_names=["images"],
                               output_names=["probs"], dynamic_axes={"images": {0: "n"}, "probs": {0: "n"}},
                               opset_version=17)
@@ -84,15 +84,24 @@ def check_parity(predictor: Predictor, bundle: BundlePredictor, images: list) ->
             "max_abs_diff": float((a - b).abs().max()), "tolerance": PARITY_TOLERANCE}
 
 
-def export_run(run_dir: str | Path, fmt: str, out_dir: str | Path, which: str = "best") -> dict:
+def export_run(run_dir: str | Path, fmt: str, out_dir: str | Path, which: str = "best", quantize: str | None = None,
+               accept_loss: bool = False) -> dict:
     """Write the bundle of a run to ``out_dir`` and return its ``bundle.json`` (with the parity result).
 
+    ``fmt`` "web" adds ``index.html`` (see ``webexport``); ``quantize="int8"`` (ONNX and web) replaces
+    the model by its int8 version after measuring both (see ``quantize``).
+
     Raises:
-        ConfigError: unknown format, or ``out_dir`` holds something that is not a bundle.
+        ConfigError: unknown format or quantization, or ``out_dir`` holds something that is not a bundle.
         RunError: the run has no checkpoint, or the exported model disagrees with the app.
+        QuantizationLoss: int8 loses more than a point of test accuracy and ``accept_loss`` is false.
     """
     if fmt not in FORMATS:
         raise ConfigError(_("unknown export format {fmt!r}; choose one of {names}", fmt=fmt, names=', '.join(FORMATS)))
+    if quantize not in (None, "int8") or (quantize and fmt not in ONNX_FORMATS):
+        raise ConfigError(_("quantization {q!r} is not available for {fmt}; int8 works for the onnx and web formats",
+                            q=quantize, fmt=fmt))
+    started = time.perf_counter()
     run, out = RunDir.open(run_dir), Path(out_dir)
     if out.exists() and any(out.iterdir()) and not is_bundle(out):
         raise ConfigError(_("{out} exists and is not an exported bundle; choose an empty or new folder", out=out))
@@ -122,6 +131,8 @@ def export_run(run_dir: str | Path, fmt: str, out_dir: str | Path, which: str = 
         if not info["parity"]["top1_equal"] or info["parity"]["max_abs_diff"] > PARITY_TOLERANCE:
             raise RunError(_("exported model disagrees with the app: {parity}; nothing was written",
                              parity=info['parity']))
+        _finish(run, tmp, info, quantize, accept_loss, predictor.pre)
+        info["export_seconds"] = round(time.perf_counter() - started, 1)
         write_json_atomic(tmp / BUNDLE_FILE, info)
         (tmp / "README.md").write_text(model_card(info))
         if out.exists():
@@ -132,6 +143,18 @@ def export_run(run_dir: str | Path, fmt: str, out_dir: str | Path, which: str = 
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return info
+
+
+def _finish(run: RunDir, tmp: Path, info: dict, quantize: str | None, accept_loss: bool, pre: Preprocess) -> None:
+    """After the parity check: the int8 model (measured against fp32), then the web page around it."""
+    if quantize:
+        from .quantize import quantize_bundle
+
+        info["quantization"] = {"type": quantize, **quantize_bundle(run, tmp / info["model_file"], pre, accept_loss)}
+    if info["format"] == "web":
+        from .webexport import write_page
+
+        write_page(tmp, info)
 
 
 def _bundle_info(run: RunDir, fmt: str, predictor: Predictor, which: str) -> dict:
@@ -173,6 +196,32 @@ honest confidences; when the largest is below {cal["not_sure_below"]}, answer "n
 """
 
 
+def _extras_section(info: dict) -> str:
+    """The card's words about the int8 model and the web page, when the bundle has them."""
+    out, q = "", info.get("quantization")
+    if q:
+        a, b = q["fp32"], q["int8"]
+        out += f"""
+## int8 model (measured at export on {a["images"]} test images, this computer)
+| | fp32 | int8 |
+|---|---|---|
+| test accuracy | {a["accuracy"]:.1%} | {b["accuracy"]:.1%} |
+| file size | {a["bytes"] / 1e6:.1f} MB | {b["bytes"] / 1e6:.1f} MB |
+| images/s | {a["images_per_second"]} | {b["images_per_second"]} |
+
+{q["method"]}; calibrated on {q["calibration_images"]} training images. Same top-1 as fp32 on
+{q["top1_agreement"]:.1%} of the test images.{" The loss was accepted at export." if q.get("accepted_loss") else ""}
+The parity check below is the fp32 graph's; int8 answers differ from the app's by design.
+"""
+    if info["format"] == "web":
+        out += """
+## Web page
+Open `index.html` (double-click; no server, no internet): photos or the live camera, classified on the
+device with onnxruntime-web (single-threaded WebAssembly). No image leaves the device.
+"""
+    return out
+
+
 def model_card(info: dict) -> str:
     """The bundle's README.md: what the model is, how well it did, and how to feed it."""
     pre, size = info["preprocess"], info["input"]["size"][0]
@@ -182,7 +231,7 @@ def model_card(info: dict) -> str:
     counts = ", ".join(f"{k} ({v})" for k, v in info["train_images_per_class"].items()) or "unknown"
     p = info["parity"]
     call = ('import onnxruntime as ort\nsession = ort.InferenceSession("model.onnx")\n'
-            'probs = session.run(None, {"images": batch})[0]' if info["format"] == "onnx" else
+            'probs = session.run(None, {"images": batch})[0]' if info["format"] in ONNX_FORMATS else
             'import torch\nmodel = torch.jit.load("model.pt")\nwith torch.no_grad():\n'
             '    probs = model(torch.from_numpy(batch.copy())).numpy()')
     return f"""# Image classifier: {", ".join(info["labels"])}
@@ -197,7 +246,7 @@ Exported {info["created"]} from run `{info["run_id"]}` ({info["checkpoint"]} che
 ## Metrics
 {metrics}
 
-{_not_sure_section(info)}
+{_not_sure_section(info)}{_extras_section(info)}
 ## Input and output
 - Input `images`: uint8, RGB, layout NHWC, shape `[N, {size}, {size}, 3]`. Scaling to 0..1 and the
   normalisation (mean {pre["mean"]}, std {pre["std"]}) happen inside the graph.
