@@ -79,14 +79,14 @@ def _vendor_bytes() -> tuple[bytes, bytes, bytes, dict]:
         js, mjs = (VENDOR / RUNTIME_JS).read_bytes(), (VENDOR / RUNTIME_MJS).read_bytes()
         wasm_gz = (VENDOR / RUNTIME_WASM_GZ).read_bytes()
     except (OSError, ValueError) as exc:
-        raise RunError(f"the web runtime in {VENDOR} is missing or unreadable ({exc}); restore the vendor/ "
-                       "folder from the repository (git checkout -- vendor)") from None
+        raise RunError(_("the web runtime in {folder} is missing or unreadable ({exc}); restore the vendor/ folder "
+                         "from the repository (git checkout -- vendor)", folder=VENDOR, exc=exc)) from None
     files = meta["files"]
     if (hashlib.sha256(js).hexdigest() != files[RUNTIME_JS]["sha256"]
             or hashlib.sha256(mjs).hexdigest() != files[RUNTIME_MJS]["sha256"]
             or hashlib.sha256(gzip.decompress(wasm_gz)).hexdigest() != files[RUNTIME_WASM_GZ]["sha256_unpacked"]):
-        raise RunError(f"the web runtime in {VENDOR} does not match the checksums in VERSION.json; restore it "
-                       "(git checkout -- vendor)")
+        raise RunError(_("the web runtime in {folder} does not match the checksums in VERSION.json; restore it "
+                         "(git checkout -- vendor)", folder=VENDOR))
     return js, mjs, wasm_gz, meta
 
 
