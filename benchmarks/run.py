@@ -291,8 +291,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="reduced sizes, under 5 minutes")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
+    ap.add_argument("--web", action="store_true", help="only the int8 and web page benchmark (benchmarks/web_int8.py)")
     args = ap.parse_args()
     quick = args.quick
+    if args.web:
+        from benchmarks.web_int8 import run_web_benchmark
+
+        work = Path(tempfile.mkdtemp(prefix="tl-bench-web-"))
+        try:
+            results = {"web_int8": run_web_benchmark(quick, work)}
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        print(json.dumps(results, indent=1))
+        Path(args.out).with_name("web_int8.json").write_text(json.dumps(results, indent=1))
+        return
     head_source, ft_source, data_note = pick_sources(quick)
     per_class = 60 if quick else 1000
     epochs, batch = 20, 32

@@ -5,8 +5,6 @@ from pathlib import Path
 import streamlit as st
 
 from tl_core.errors import TLError
-from tl_core.export import export_run, zip_bundle
-from tl_core.serving import FORMATS, is_bundle
 from tl_core.figures import confusion_matrix, describe_confusion
 from tl_core.diagnose import epochs_total, overall_epoch
 from tl_core.glossary import explain, glossary_markdown
@@ -14,16 +12,12 @@ from tl_core.i18n import _
 from tl_core.runs import read_json, run_state, stage_label
 from tl_core.stats import interval_text
 from ui.run_tools import calibration_section, feature_maps_section
+from ui.share import share_section
 from ui.common import MISTAKES_ANCHOR, current_run, follow_goto, lkey, next_step, run_predictor, show_outcome
 
 follow_goto()
 
 st.title(_("5 · Evaluate"))
-
-
-@st.cache_data(max_entries=4, show_spinner=False)
-def bundle_zip(folder: str, created: str) -> bytes:
-    return zip_bundle(folder)
 
 
 run = current_run()  # this session's run (or the one in the link), never someone else's newest
@@ -106,31 +100,5 @@ else:
 calibration_section(run)
 feature_maps_section(run)
 
-st.subheader(_("Share the model"))
-st.caption(_("Export a bundle: the model file with its preprocessing inside (input: ordinary RGB pictures), "
-             "`bundle.json` with the labels and a model card `README.md`. Each export is checked: the file must "
-             "give the same answers as this app on sample images, or nothing is written."))
-fmt = st.radio(_("Format"), list(FORMATS), horizontal=True, key=lkey("e_fmt"),
-               format_func={"onnx": _("ONNX (onnxruntime, any language)"),
-                            "torchscript": "TorchScript (PyTorch)"}.get)
-bundle_dir = run.path / f"export-{fmt}"
-if st.button(_("Export and check"), key="e_export"):
-    with st.spinner(_("Exporting and comparing with the app…")):
-        try:
-            export_run(run.path, fmt, bundle_dir)
-        except TLError as exc:
-            st.error(_("Export failed: {error}", error=exc))
-if is_bundle(bundle_dir):
-    info = read_json(bundle_dir / "bundle.json")
-    p = info["parity"]
-    pct = 100 * p["max_abs_diff"]
-    st.success(_("Checked on {n} photos: the exported file gives the same answers as this app (probabilities "
-                 "differ by {diff}). Exported {created}.", n=p["images"], created=info["created"],
-                 diff=_("less than 0.001 percent points") if pct < 1e-3 else _("{pct:.3f} percent points", pct=pct)),
-               icon=":material/verified:")
-    with st.expander(_("Expert details: the parity check")):
-        st.caption(explain("parity") + " " + _("Largest probability difference {diff:.1e} (allowed {tol:.0e}).",
-                                               diff=p["max_abs_diff"], tol=p["tolerance"]))
-    st.download_button(_("Download the {fmt} bundle (.zip)", fmt=fmt), bundle_zip(str(bundle_dir), info["created"]),
-                       file_name=f"{run.id}-{fmt}.zip", mime="application/zip", key="e_download")
+share_section(run)
 next_step(_("try it on new photos"), "pages/predict.py")

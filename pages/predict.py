@@ -1,5 +1,9 @@
 """Step 6: classify new photos (upload or webcam) with a trained run, or with ImageNet as-is."""
 
+import hashlib
+import tempfile
+from pathlib import Path
+
 import streamlit as st
 
 from tl_core.backbones import DEFAULT_BACKBONE, list_backbones
@@ -9,8 +13,10 @@ from tl_core.i18n import _
 from tl_core.imaging import ImageReadError, load_rgb
 from tl_core.predict import Predictor
 from tl_core.runs import RunDir, read_json, run_state
+from tl_core.serving import BundlePredictor
+from tl_core.sharing import unpack_bundle
 from ui.live import live_predict
-from ui.run_tools import calibrated_top, not_sure_text, sure_threshold
+from ui.run_tools import bundle_threshold, calibrated_top, not_sure_text, sure_threshold
 from ui.common import current_run, lkey, run_predictor, runs_dir, server_threads, set_current_run
 
 st.title(_("6 · Predict"))
@@ -22,13 +28,22 @@ def imagenet_predictor(backbone: str) -> Predictor:
     return Predictor.imagenet(backbone)
 
 
+@st.cache_resource(max_entries=2, show_spinner=False)
+def shared_predictor(digest: str, _data: bytes, name: str) -> BundlePredictor:
+    """A bundle zip made elsewhere; never trusted (TorchScript refused). The model is in memory once
+    opened, so its unpacked folder goes right away."""
+    with tempfile.TemporaryDirectory(prefix="tl-shared-") as tmp:
+        return BundlePredictor(unpack_bundle(_data, Path(tmp) / "bundle", name), trust=False)
+
+
 finished = [RunDir(p.parents[1]) for p in sorted(runs_dir().glob("*/checkpoints/best.pt"), reverse=True)]
 current = current_run()
-options = ["imagenet"] + [r.id for r in finished]
-default = options.index(current.id) if current is not None and current.id in options else (1 if finished else 0)
+options = ["imagenet", "shared"] + [r.id for r in finished]
+default = options.index(current.id) if current is not None and current.id in options else (2 if finished else 0)
 choice = st.selectbox(_("Model"), options, index=default, key=lkey("p_model"),
                       format_func=lambda o: _("The pretrained network as it is (1000 ImageNet labels)",
                                               ) if o == "imagenet"
+                      else _("A model shared with me (an exported bundle .zip)") if o == "shared"
                       else f"{o} · {', '.join(read_json(runs_dir() / o / 'labels.json', [])[:5])}…")
 try:
     if choice == "imagenet":
@@ -36,6 +51,19 @@ try:
         backbone = st.selectbox(_("Network"), names, index=names.index(DEFAULT_BACKBONE), key="p_backbone")
         with st.spinner(_("Loading the pretrained network…")):
             predictor = imagenet_predictor(backbone)
+    elif choice == "shared":
+        shared = st.file_uploader(_("Bundle zip (exported as ONNX or web page, by this app here or elsewhere)"),
+                                  type=["zip"], key="p_bundle")
+        if shared is None:
+            st.info(_("Upload the .zip of an exported model. ONNX and web bundles open; TorchScript bundles run "
+                      "their own code when opened, so an uploaded one is refused."))
+            st.stop()
+        data = shared.getvalue()
+        predictor = shared_predictor(hashlib.sha256(data).hexdigest(), data, shared.name)
+        card = predictor.info
+        st.caption(_("Shared model: {labels} · {backbone} · data set `{data}` · exported {created}",
+                     labels=", ".join(predictor.labels), backbone=card.get("backbone"), data=card.get("data"),
+                     created=card.get("created")))
     else:
         run = RunDir(runs_dir() / choice)
         if current is None or current.id != choice:
@@ -47,10 +75,11 @@ except (TLError, OSError) as exc:
     st.error(_("Cannot load this model: {error}", error=exc))
     st.stop()
 
-explain = choice != "imagenet" and st.toggle(_("Show where the model looked (Grad-CAM heat map)"), key="p_cam")
+explain = choice not in ("imagenet", "shared") and st.toggle(_("Show where the model looked (Grad-CAM heat map)"), key="p_cam")
 k = st.slider(_("How many guesses to show"), 1, min(10, len(predictor.labels)), min(5, len(predictor.labels)),
               key="p_topk")
-cal, threshold = sure_threshold(run if choice != "imagenet" else None)
+cal, threshold = (bundle_threshold(predictor.info) if choice == "shared"
+                  else sure_threshold(run if choice != "imagenet" else None))
 tab_upload, tab_camera, tab_live = st.tabs([_("Upload photos"), _("Webcam"), _("Live camera")])
 with tab_upload:
     files = st.file_uploader(_("Photos"), type=["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"],

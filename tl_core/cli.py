@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_args(sub.add_parser("train", help=_("train a classifier (a new run directory)")))
     p = sub.add_parser("predict", help=_("top-k predictions for images"))
     p.add_argument("target", nargs="+",
-                   help=_("RUN_DIR (or an exported BUNDLE folder) then IMAGE..., or just IMAGE... with --imagenet"))
+                   help=_("RUN_DIR (or an exported BUNDLE folder or .zip) then IMAGE..., or just IMAGE... with "
+                          "--imagenet"))
     p.add_argument("--imagenet", action="store_true", help=_("use the pretrained network as-is (ImageNet labels)"))
     p.add_argument("--backbone")
     p.add_argument("--weights")
@@ -118,9 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", help=_("download folder (default ~/.cache/tl_core/datasets)"))
     p.add_argument("--per-class", type=int, help=_("keep at most this many images per class and split"))
     p.add_argument("--json", action="store_true")
-    p = sub.add_parser("export", help=_("export a run as an ONNX or TorchScript bundle with a model card"))
+    p = sub.add_parser("export", help=_("export a run as an ONNX, TorchScript or web page bundle with a model card"))
     p.add_argument("run_dir")
-    p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
+    p.add_argument("--format", choices=["onnx", "torchscript", "web"], default="onnx",
+                   help=_("web: an index.html that classifies in any browser, offline (default onnx)"))
+    p.add_argument("--quantize", choices=["int8"],
+                   help=_("a smaller int8 model (onnx and web), measured against the full one first"))
+    p.add_argument("--accept-loss", action="store_true",
+                   help=_("write the int8 model even when it loses more than 1 point of test accuracy"))
     p.add_argument("--out", help=_("bundle folder to write (default RUN_DIR/export-FORMAT)"))
     p.add_argument("--which", choices=["best", "last"], default="best", help=_("which checkpoint to export"))
     p.add_argument("--json", action="store_true")

@@ -133,7 +133,7 @@ def cmd_predict(args):
         if len(args.target) < 2:
             raise ConfigError(_("predict needs RUN_DIR (or an exported BUNDLE folder) and at least one IMAGE (or "
                                 "--imagenet IMAGE...)"))
-        predictor, images = open_predictor(args.target[0], args.trust), args.target[1:]
+        predictor, images = _open_model(args.target[0], args.trust), args.target[1:]
     missing = [p for p in images if not Path(p).is_file()]
     if missing:
         raise ConfigError(_("image file(s) not found: {files}", files=', '.join(missing)))
@@ -148,6 +148,26 @@ def cmd_predict(args):
         out.append({"image": path, "top": top})
     text = "\n".join(f"{o['image']}: " + ", ".join(f"{t['label']} {t['prob']:.1%}" for t in o["top"]) for o in out)
     return out, text
+
+
+def _open_model(target: str, trust: bool):
+    """A run directory, a bundle folder, or a bundle zip (unpacked into a temporary folder)."""
+    from .serving import open_predictor
+
+    if not target.lower().endswith(".zip"):
+        return open_predictor(target, trust)
+    if not os.path.isfile(target):
+        raise ConfigError(_("bundle zip {path} not found", path=target))
+    import tempfile
+
+    from .sharing import open_zip_path
+
+    tmp = tempfile.mkdtemp(prefix="tl-bundle-")  # removed at exit: the session has read the model by then
+    import atexit
+    import shutil
+
+    atexit.register(shutil.rmtree, tmp, True)
+    return open_predictor(open_zip_path(target, tmp), trust)
 
 
 def cmd_lab(args):
@@ -202,7 +222,7 @@ def cmd_export(args):
     from .export import describe, export_run
 
     out = args.out or str(Path(args.run_dir) / f"export-{args.format}")
-    info = export_run(args.run_dir, args.format, out, args.which)
+    info = export_run(args.run_dir, args.format, out, args.which, args.quantize, args.accept_loss)
     return {**info, "out": str(Path(out).resolve())}, f"{out}: {describe(info)}"
 
 

@@ -26,12 +26,13 @@ import torch
 from torch import nn
 
 from .backbones import Preprocess
+from .card import describe, model_card  # noqa: F401 - describe is part of this module's API
 from .errors import ConfigError, RunError
 from .i18n import _
-from .imaging import BASE_FORMATS, ImageReadError
+from .imaging import ImageReadError
 from .predict import Predictor
 from .runs import RunDir, read_json, write_json_atomic
-from .serving import BUNDLE_FILE, FORMATS, BundlePredictor, is_bundle
+from .serving import BUNDLE_FILE, FORMATS, ONNX_FORMATS, BundlePredictor, is_bundle
 from .splits import split_from_json
 from .transforms import load_for
 
@@ -69,7 +70,7 @@ def _write_model(graph: ExportGraph, fmt: str, file: Path, size: int) -> None:
     example = torch.randint(0, 256, (2, size, size, 3), dtype=torch.uint8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer / legacy-exporter deprecation chatter
-        if fmt == "onnx":
+        if fmt in ONNX_FORMATS:
             torch.onnx.export(graph, (example,), str(file), dynamo=False, input_names=["images"],
                               output_names=["probs"], dynamic_axes={"images": {0: "n"}, "probs": {0: "n"}},
                               opset_version=17)
@@ -84,15 +85,24 @@ def check_parity(predictor: Predictor, bundle: BundlePredictor, images: list) ->
             "max_abs_diff": float((a - b).abs().max()), "tolerance": PARITY_TOLERANCE}
 
 
-def export_run(run_dir: str | Path, fmt: str, out_dir: str | Path, which: str = "best") -> dict:
+def export_run(run_dir: str | Path, fmt: str, out_dir: str | Path, which: str = "best", quantize: str | None = None,
+               accept_loss: bool = False) -> dict:
     """Write the bundle of a run to ``out_dir`` and return its ``bundle.json`` (with the parity result).
 
+    ``fmt`` "web" adds ``index.html`` (see ``webexport``); ``quantize="int8"`` (ONNX and web) replaces
+    the model by its int8 version after measuring both (see ``quantize``).
+
     Raises:
-        ConfigError: unknown format, or ``out_dir`` holds something that is not a bundle.
+        ConfigError: unknown format or quantization, or ``out_dir`` holds something that is not a bundle.
         RunError: the run has no checkpoint, or the exported model disagrees with the app.
+        QuantizationLoss: int8 loses more than a point of test accuracy and ``accept_loss`` is false.
     """
     if fmt not in FORMATS:
         raise ConfigError(_("unknown export format {fmt!r}; choose one of {names}", fmt=fmt, names=', '.join(FORMATS)))
+    if quantize not in (None, "int8") or (quantize and fmt not in ONNX_FORMATS):
+        raise ConfigError(_("quantization {q!r} is not available for {fmt}; int8 works for the onnx and web formats",
+                            q=quantize, fmt=fmt))
+    started = time.perf_counter()
     run, out = RunDir.open(run_dir), Path(out_dir)
     if out.exists() and any(out.iterdir()) and not is_bundle(out):
         raise ConfigError(_("{out} exists and is not an exported bundle; choose an empty or new folder", out=out))
@@ -122,6 +132,8 @@ def export_run(run_dir: str | Path, fmt: str, out_dir: str | Path, which: str = 
         if not info["parity"]["top1_equal"] or info["parity"]["max_abs_diff"] > PARITY_TOLERANCE:
             raise RunError(_("exported model disagrees with the app: {parity}; nothing was written",
                              parity=info['parity']))
+        _finish(run, tmp, info, quantize, accept_loss, predictor.pre)
+        info["export_seconds"] = round(time.perf_counter() - started, 1)
         write_json_atomic(tmp / BUNDLE_FILE, info)
         (tmp / "README.md").write_text(model_card(info))
         if out.exists():
@@ -132,6 +144,18 @@ def export_run(run_dir: str | Path, fmt: str, out_dir: str | Path, which: str = 
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return info
+
+
+def _finish(run: RunDir, tmp: Path, info: dict, quantize: str | None, accept_loss: bool, pre: Preprocess) -> None:
+    """After the parity check: the int8 model (measured against fp32), then the web page around it."""
+    if quantize:
+        from .quantize import quantize_bundle
+
+        info["quantization"] = {"type": quantize, **quantize_bundle(run, tmp / info["model_file"], pre, accept_loss)}
+    if info["format"] == "web":
+        from .webexport import write_page
+
+        write_page(tmp, info)
 
 
 def _bundle_info(run: RunDir, fmt: str, predictor: Predictor, which: str) -> dict:
@@ -161,85 +185,6 @@ def _calibration(run: RunDir) -> dict:
     return {"calibration": {"temperature": cal["temperature"], "not_sure_below": cal["threshold"]}} if cal else {}
 
 
-def _not_sure_section(info: dict) -> str:
-    cal = info.get("calibration")
-    if not cal:
-        return ""
-    return f"""
-## Saying "not sure"
-The probabilities are the network's own. Fitted on the validation images: divide their logarithm by the
-temperature {cal["temperature"]} and take the softmax again (`p = softmax(log(probs) / {cal["temperature"]})`) for
-honest confidences; when the largest is below {cal["not_sure_below"]}, answer "not sure" (the app does this).
-"""
-
-
-def model_card(info: dict) -> str:
-    """The bundle's README.md: what the model is, how well it did, and how to feed it."""
-    pre, size = info["preprocess"], info["input"]["size"][0]
-    metrics = "\n".join(f"- {part}: accuracy {m['accuracy']:.1%} on {m.get('n', '?')} images"
-                        + (f", macro F1 {m['macro_f1']:.3f}" if "macro_f1" in m else "")
-                        for part, m in info["metrics"].items()) or "- not evaluated"
-    counts = ", ".join(f"{k} ({v})" for k, v in info["train_images_per_class"].items()) or "unknown"
-    p = info["parity"]
-    call = ('import onnxruntime as ort\nsession = ort.InferenceSession("model.onnx")\n'
-            'probs = session.run(None, {"images": batch})[0]' if info["format"] == "onnx" else
-            'import torch\nmodel = torch.jit.load("model.pt")\nwith torch.no_grad():\n'
-            '    probs = model(torch.from_numpy(batch.copy())).numpy()')
-    return f"""# Image classifier: {", ".join(info["labels"])}
-
-Exported {info["created"]} from run `{info["run_id"]}` ({info["checkpoint"]} checkpoint) as {info["format"]}.
-
-## Model
-- Pretrained backbone: `{info["backbone"]}` (ImageNet weights), transfer scenario {info["scenario"]},
-  {info["frozen_fraction"]:.0%} of the backbone's parameters frozen; a new head for {len(info["labels"])} classes.
-- Training data: `{info["data"]}`; training images per class: {counts}.
-
-## Metrics
-{metrics}
-
-{_not_sure_section(info)}
-## Input and output
-- Input `images`: uint8, RGB, layout NHWC, shape `[N, {size}, {size}, 3]`. Scaling to 0..1 and the
-  normalisation (mean {pre["mean"]}, std {pre["std"]}) happen inside the graph.
-- Output `probs`: float32 `[N, {len(info["labels"])}]`, class probabilities in the order of `labels` in `bundle.json`.
-
-## Preprocessing rule (do exactly this, or predictions drift)
-1. Decode to 8-bit RGB, applying the EXIF orientation; transparent pixels become white.
-2. Resize so the shorter side is {pre["resize"]} px ({pre["interpolation"]}, antialiased), keeping the
-   aspect ratio (the long side is capped at {8 * pre["resize"]} px).
-3. Centre-crop {size} x {size}.
-
-The app decodes JPEGs with Pillow's reduced-size decoding (`draft`) when the result still has at
-least {pre["resize"]} px on the short side, and resizes with torchvision's uint8 kernel. This recipe
-gives identical pixels (Pillow's own `resize` is within 2 levels per pixel, also fine):
-
-```python
-import numpy as np
-from PIL import Image, ImageOps
-from torchvision.transforms.v2 import functional as F
-
-img = Image.open(path, formats={list(BASE_FORMATS)})  # never EPS or other decoders
-if img.format == "JPEG":
-    img.draft("RGB", ({pre["resize"]}, {pre["resize"]}))
-img = ImageOps.exif_transpose(img).convert("RGB")
-x = F.resize(F.pil_to_tensor(img), [{pre["resize"]}], interpolation=F.InterpolationMode.{pre["interpolation"].upper()},
-             antialias=True, max_size={8 * pre["resize"]})
-batch = F.center_crop(x, [{size}, {size}]).permute(1, 2, 0).numpy()[None]
-{call}
-```
-
-Or, with this project installed: `python -m tl_core predict THIS_FOLDER image.jpg`.
-
-## Parity check (run at export)
-{p["images"]} images through the app's predictor and through this file: top-1
-{"equal" if p["top1_equal"] else "DIFFERENT"}, largest probability difference {p["max_abs_diff"]:.2e} (tolerance {p["tolerance"]:.0e}).
-
-## Limits
-Trained on the classes above only: any picture gets one of these labels, however unrelated. Accuracy
-is measured on images like the training ones; other cameras, lighting or backgrounds may do worse.
-"""
-
-
 def zip_bundle(folder: str | Path) -> bytes:
     """The bundle folder as zip bytes (for a browser download)."""
     import io
@@ -251,11 +196,3 @@ def zip_bundle(folder: str | Path) -> bytes:
             if f.is_file():
                 zf.write(f, f"{Path(folder).name}/{f.name}")
     return buf.getvalue()
-
-
-def describe(info: dict) -> str:
-    p = info["parity"]
-    return (f"{info['format']} bundle, input uint8 NHWC {info['input']['size'][0]}x{info['input']['size'][1]}; "
-            f"parity on {p['images']} images: top-1 {'equal' if p['top1_equal'] else 'different'}, "
-            f"max |diff| {p['max_abs_diff']:.1e}")
-

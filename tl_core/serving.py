@@ -24,7 +24,8 @@ from .predict import ImageLike, Predictor, top_k
 from .runs import read_json
 from .transforms import crop_transform, load_image
 
-FORMATS = {"onnx": "model.onnx", "torchscript": "model.pt"}
+FORMATS = {"onnx": "model.onnx", "torchscript": "model.pt", "web": "model.onnx"}  # web: ONNX + index.html
+ONNX_FORMATS = ("onnx", "web")
 BUNDLE_FILE = "bundle.json"
 
 
@@ -60,7 +61,7 @@ class BundlePredictor:
         self.info, self.labels = info, list(info["labels"])
         self.pre = Preprocess.from_dict(info["preprocess"])
         model_file = _model_file(self.folder, info.get("model_file"))
-        if info["format"] == "onnx":
+        if info["format"] in ONNX_FORMATS:
             import onnxruntime as ort
 
             self.session = ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"])

@@ -94,6 +94,13 @@ def sure_threshold(run: RunDir | None) -> tuple[dict | None, float]:
     return cal, threshold
 
 
+def bundle_threshold(info: dict) -> tuple[dict | None, float]:
+    """A shared bundle's temperature and "not sure" threshold (from its run, written at export)."""
+    cal = info.get("calibration")
+    return ({"temperature": cal["temperature"], "threshold": cal["not_sure_below"]}, cal["not_sure_below"]) if cal \
+        else (None, 0.0)
+
+
 def calibrated_top(predictor, image, k: int, cal: dict | None, threshold: float) -> tuple[list[dict], str | None]:
     """Top-k with the run's temperature applied, and the label to announce (None: not sure)."""
     probs = predictor.probs([image])
