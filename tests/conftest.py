@@ -116,6 +116,7 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("TL_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("TL_DATA_ROOT", str(tmp_path / "data"))
     monkeypatch.setenv("TL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("TL_STATIC_DIR", str(tmp_path / "static"))
     monkeypatch.chdir(ROOT)
     return tmp_path
 

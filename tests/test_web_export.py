@@ -152,6 +152,30 @@ def test_publish_web_copies_the_page_under_an_unguessable_name(web, tmp_path):
     assert not page.exists() and (tmp_path / "static" / second).is_file()
 
 
+def test_deleting_a_run_or_clearing_a_workspace_unpublishes_its_page(web, env, monkeypatch):
+    from tl_core import settings, workspaces
+    from tl_core.launcher import delete_run
+    from tl_core.runs import RunDir
+    from tl_core.sharing import publish_run, published_page
+
+    out, _info = web
+    monkeypatch.setenv("TL_CLASSROOM_DIR", str(env / "classroom"))
+    ws = workspaces.Workspace(env / "classroom" / "workspaces" / "ws-0123456789ab")
+    pages, runs_made = [], []
+    for runs in (env / "runs", ws.runs_dir):
+        run = RunDir.create(runs)
+        (run.path / "status.json").write_text('{"state": "succeeded"}')
+        (run.path / "config.json").write_text('{"data": "d"}')
+        shutil.copytree(out, run.path / "export-web")
+        pages.append(settings.static_root() / publish_run(run))
+        runs_made.append(run)
+        assert published_page(run) and pages[-1].is_file()
+    delete_run(runs_made[0])
+    assert not pages[0].parent.exists() and pages[1].is_file()
+    workspaces.clear(ws)
+    assert not pages[1].parent.exists() and not list((settings.static_root() / "web").iterdir())
+
+
 def test_predict_page_opens_a_shared_zip(env, web, image_folder):
     out, _info = web
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)

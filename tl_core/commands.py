@@ -124,7 +124,6 @@ def _pct(value) -> str:
 def cmd_predict(args):
     from pathlib import Path
 
-    from .serving import open_predictor
     from .predict import Predictor
 
     if args.imagenet:

@@ -141,4 +141,7 @@ def delete_run(run: RunDir) -> None:
     """
     if is_live(run):
         raise RunError(_("{run} is still {state}: stop it first", run=run.id, state=_(run_state(run))))
+    from .sharing import unpublish
+
+    unpublish(run)  # its web page too: a deleted run's model is not left at an address
     shutil.rmtree(run.path, ignore_errors=True)

@@ -14,6 +14,12 @@ def _number(name: str, default: float) -> float:
     return float(os.environ.get(name) or default)
 
 
+def static_root() -> Path:
+    """The folder Streamlit serves at ``/app/static/`` (``static/`` of the repository;
+    ``TL_STATIC_DIR`` moves it, for tests)."""
+    return Path(os.environ.get("TL_STATIC_DIR") or REPO / "static").resolve()
+
+
 def runs_dir() -> Path:
     """``TL_RUNS_DIR``: where run and lab folders live (default ``./runs`` of the repository)."""
     return Path(os.environ.get("TL_RUNS_DIR") or REPO / "runs").resolve()

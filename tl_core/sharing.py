@@ -22,6 +22,7 @@ from .webexport import WEB_FILES
 BUNDLE_NAMES = frozenset({BUNDLE_FILE, "README.md", *FORMATS.values(), *WEB_FILES})
 MAX_BUNDLE_BYTES = 400 * 1024**2
 STATIC_WEB = "web"  # under the app's static/ folder: /app/static/web/<name>/index.html
+PUBLISHED = "web-published.json"  # in a run's folder: where its web page is published
 
 
 def _members(zf: zipfile.ZipFile, name: str) -> dict[str, zipfile.ZipInfo]:
@@ -91,6 +92,37 @@ def publish_web(bundle: str | Path, static_root: str | Path, old: str | None = N
     target = root / name
     shutil.copytree(bundle, target, ignore=shutil.ignore_patterns("model.onnx"))  # the page needs model.js only
     return f"{STATIC_WEB}/{name}/index.html"
+
+
+def publish_run(run) -> str:
+    """Publish ``run``'s web export (``export-web/``) in place of its previous page; returns the path."""
+    from .runs import read_json, write_json_atomic
+    from .settings import static_root
+
+    old = read_json(run.path / PUBLISHED, {}).get("path")
+    path = publish_web(run.path / "export-web", static_root(), old)
+    write_json_atomic(run.path / PUBLISHED, {"path": path})
+    return path
+
+
+def published_page(run) -> str | None:
+    """The path (after ``/app/static/``) of ``run``'s published page, None when there is none."""
+    from .runs import read_json
+    from .settings import static_root
+
+    path = (read_json(run.path / PUBLISHED, {}) or {}).get("path")
+    return path if path and (static_root() / path).is_file() else None
+
+
+def unpublish(run) -> None:
+    """Remove ``run``'s published page (a deleted run's model is not left at an address)."""
+    from .settings import static_root
+
+    path = published_page(run)
+    if path is not None:
+        folder = static_root() / PurePosixPath(path).parent
+        if folder.parent == static_root() / STATIC_WEB:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def static_url(base: str, path: str) -> str:

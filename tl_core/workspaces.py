@@ -189,10 +189,12 @@ def clear(ws: Workspace) -> None:
     keeps their name and link."""
     from .launcher import is_live, stop
     from .runs import list_runs
+    from .sharing import unpublish
 
     for run in list_runs(ws.runs_dir):
         if is_live(run):
             stop(run, grace=2.0)
+        unpublish(run)
     for path in (ws.data_root, ws.runs_dir):
         shutil.rmtree(path, ignore_errors=True)
     ws.wizard_file.unlink(missing_ok=True)

@@ -15,13 +15,11 @@ from tl_core.export import export_run, zip_bundle
 from tl_core.glossary import explain
 from tl_core.i18n import _
 from tl_core.quantize import QuantizationLoss
-from tl_core.runs import RunDir, read_json, write_json_atomic
+from tl_core.runs import RunDir, read_json
 from tl_core.serving import FORMATS, ONNX_FORMATS, is_bundle
-from tl_core.sharing import publish_web, static_url
+from tl_core.sharing import publish_run, published_page, static_url
 from ui.common import lkey
 
-STATIC = Path(__file__).resolve().parents[1] / "static"  # Streamlit serves it at /app/static/
-PUBLISHED = "web-published.json"
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -44,8 +42,7 @@ def _export(run: RunDir, fmt: str, int8: bool, accept_loss: bool = False) -> Non
             st.error(_("Export failed: {error}", error=exc))
             return
     if fmt == "web":
-        old = read_json(run.path / PUBLISHED, {}).get("path")
-        write_json_atomic(run.path / PUBLISHED, {"path": publish_web(run.path / "export-web", STATIC, old)})
+        publish_run(run)
 
 
 def int8_table(q: dict) -> None:
@@ -81,8 +78,8 @@ def _app_address() -> str:
 def _web_section(run: RunDir, bundle_dir: Path) -> None:
     st.caption(_("Unzip and double-click `index.html`: it classifies photos and the live camera in any browser, "
                  "with no internet and no server; no image leaves the device."))
-    published = read_json(run.path / PUBLISHED, {}).get("path")
-    if published and (STATIC / published).is_file():
+    published = published_page(run)
+    if published:
         url = static_url(_app_address(), published)
         left, right = st.columns([1, 2])
         left.image(qr_png(url), caption=_("Scan to open the page on a phone"), width=220)
