@@ -16,6 +16,7 @@ from tl_core.runs import RunDir, read_json, run_state
 from tl_core.serving import BundlePredictor
 from tl_core.sharing import unpack_bundle
 from ui.live import live_predict
+from ui.share import on_device_hint
 from ui.run_tools import bundle_threshold, calibrated_top, not_sure_text, sure_threshold
 from ui.common import current_run, lkey, run_predictor, runs_dir, server_threads, set_current_run
 
@@ -87,6 +88,8 @@ with tab_upload:
 with tab_camera:
     shot = st.camera_input(_("Take a photo"), key="p_camera")
 with tab_live:
+    if choice not in ("imagenet", "shared"):
+        on_device_hint(run)
     live_predict(predictor, k, cal=cal, threshold=threshold)
 
 images = [(f.name, f.getvalue()) for f in files or []] + ([(_("webcam"), shot.getvalue())] if shot else [])

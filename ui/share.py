@@ -75,6 +75,18 @@ def _app_address() -> str:
     return st.context.url or "http://127.0.0.1:8501/"
 
 
+def on_device_hint(run: RunDir) -> None:
+    """Predict's live camera: the run's web page classifies on the device itself (no server round
+    trip, no frame leaves it, as fast as that device): link it, or say how to make it."""
+    page = published_page(run)
+    if page:
+        st.caption(_("Faster, and for phones: this model's web page runs it on the device itself, and no frame "
+                     "leaves it: [open the page]({url}).", url=static_url(_app_address(), page)))
+    else:
+        st.caption(_("Faster, and for phones: export the Web page on Evaluate; it runs the model on the device "
+                     "itself, and no frame leaves it."))
+
+
 def _web_section(run: RunDir, bundle_dir: Path) -> None:
     st.caption(_("Unzip and double-click `index.html`: it classifies photos and the live camera in any browser, "
                  "with no internet and no server; no image leaves the device."))
