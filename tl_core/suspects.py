@@ -129,13 +129,21 @@ def out_of_fold_probs(features: torch.Tensor, labels: list[int], n_classes: int,
 
 
 def rank_suspects(probs: torch.Tensor, labels: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(order of samples, least self-confident first; boolean suspect flag per sample)."""
+    """(order of samples, least self-confident first; boolean suspect flag per sample).
+
+    Flagged (confident learning's off-diagonal of the confident joint): among the classes whose
+    probability reaches that class's own threshold (its mean over the images labelled with it), the
+    likeliest is not the given one. A hard but correct image, unsure between classes, is ranked but
+    not flagged: excluding those would throw away good photos with the bad ones."""
     y = torch.tensor(labels)
-    self_conf = probs[torch.arange(len(y)), y]
-    thresholds = torch.zeros(probs.shape[1])
+    rows = torch.arange(len(y))
+    self_conf = probs[rows, y]
+    thresholds = torch.ones(probs.shape[1])  # a class no image is labelled with is never "confident"
     for c in y.unique():
         thresholds[c] = self_conf[y == c].mean()
-    flag = (probs.argmax(1) != y) & (self_conf < thresholds[y])
+    confident = probs >= thresholds
+    likeliest = torch.where(confident, probs, torch.full_like(probs, -1.0)).argmax(1)
+    flag = confident.any(1) & (likeliest != y)
     return torch.argsort(self_conf, stable=True), flag
 
 
