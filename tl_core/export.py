@@ -29,6 +29,7 @@ from .backbones import Preprocess
 from .errors import ConfigError, RunError
 from .i18n import _
 from .imaging import BASE_FORMATS, ImageReadError
+from .numerics import FP32, Numerics
 from .predict import Predictor
 from .runs import RunDir, read_json, write_json_atomic
 from .serving import BUNDLE_FILE, FORMATS, BundlePredictor, is_bundle
@@ -99,7 +100,11 @@ def export_run(run_dir: str | Path, fmt: str, out_dir: str | Path, which: str = 
     if not run.checkpoint(which).is_file():
         raise RunError(_("{path} has no {which} checkpoint yet; train it (or wait for its first epoch)",
                          path=run.path, which=which))
-    predictor = Predictor.from_run(run.path, which, device="cpu")  # export traces on the CPU
+    # A bundle computes in fp32 on any device; the gate compares it with the app's predictor in fp32
+    # (same weights). The run's own numerics (bf16 here) are compared and recorded beside it.
+    predictor = Predictor.from_run(run.path, which, device="cpu", numerics=Numerics())  # export traces on the CPU
+    in_run = Predictor(predictor.model, predictor.labels, predictor.pre, predictor.channels_last, "cpu",
+                       Numerics.from_dict(ckpt_numerics(run, which)))
     pre, size = predictor.pre, predictor.pre.crop
     tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent if out.parent.exists() else None))
     try:
@@ -118,7 +123,11 @@ def export_run(run_dir: str | Path, fmt: str, out_dir: str | Path, which: str = 
 
         readable += [Image.fromarray(rng.integers(0, 256, (size + 13, size + 40, 3), dtype=np.uint8))
                      for _noise in range(2)]
-        info["parity"] = check_parity(predictor, BundlePredictor(tmp, trust=True), readable)
+        bundle = BundlePredictor(tmp, trust=True)
+        info["parity"] = check_parity(predictor, bundle, readable)
+        info["numerics"] = {"run": in_run.numerics.precision, "bundle": FP32}
+        if in_run.numerics.precision != FP32:  # what a user of the app saw against what the bundle says
+            info["numerics"]["vs_run_numerics"] = check_parity(in_run, bundle, readable)
         if not info["parity"]["top1_equal"] or info["parity"]["max_abs_diff"] > PARITY_TOLERANCE:
             raise RunError(_("exported model disagrees with the app: {parity}; nothing was written",
                              parity=info['parity']))
@@ -132,6 +141,13 @@ def export_run(run_dir: str | Path, fmt: str, out_dir: str | Path, which: str = 
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return info
+
+
+def ckpt_numerics(run: RunDir, which: str) -> dict:
+    """The numerics recorded with a run's checkpoint (fp32 for runs from before they were recorded)."""
+    from .checkpoints import load_checkpoint
+
+    return load_checkpoint(run.checkpoint(which)).get("numerics") or {}
 
 
 def _bundle_info(run: RunDir, fmt: str, predictor: Predictor, which: str) -> dict:
@@ -171,6 +187,17 @@ The probabilities are the network's own. Fitted on the validation images: divide
 temperature {cal["temperature"]} and take the softmax again (`p = softmax(log(probs) / {cal["temperature"]})`) for
 honest confidences; when the largest is below {cal["not_sure_below"]}, answer "not sure" (the app does this).
 """
+
+
+def _numerics_note(info: dict) -> str:
+    """The run trained in bf16 (say): the bundle computes in fp32; how far the two answers are apart."""
+    n = info.get("numerics") or {}
+    vs = n.get("vs_run_numerics")
+    if not vs:
+        return ""
+    return (f"\nThe app computed this run's frozen features in {n['run']}; the bundle computes in {n['bundle']} "
+            f"(checked against the app in {n['bundle']} above). Against the app in {n['run']}: top-1 "
+            f"{'equal' if vs['top1_equal'] else 'DIFFERENT'}, largest probability difference {vs['max_abs_diff']:.2e}.\n")
 
 
 def model_card(info: dict) -> str:
@@ -233,7 +260,7 @@ Or, with this project installed: `python -m tl_core predict THIS_FOLDER image.jp
 ## Parity check (run at export)
 {p["images"]} images through the app's predictor and through this file: top-1
 {"equal" if p["top1_equal"] else "DIFFERENT"}, largest probability difference {p["max_abs_diff"]:.2e} (tolerance {p["tolerance"]:.0e}).
-
+{_numerics_note(info)}
 ## Limits
 Trained on the classes above only: any picture gets one of these labels, however unrelated. Accuracy
 is measured on images like the training ones; other cameras, lighting or backgrounds may do worse.
