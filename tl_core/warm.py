@@ -89,6 +89,8 @@ def hand_over(argv: list[str], python: str | None = None, on_claim=None) -> int 
     the claim and before the job is written."""
     from .launcher import process_env
 
+    if settings.warm_idle_seconds() <= 0:  # switched off: every run starts cold
+        return None
     for pid in ready_workers(python):
         try:
             os.rename(warm_dir() / f"{pid}.ready", warm_dir() / f"{pid}.claimed")
