@@ -143,7 +143,8 @@ def finetune_section(source: Path, work: Path, per_class: int, epochs: int) -> l
             os.environ["TL_PRECISION"] = p
             result, run = _train(cfg, work)
             recs = base.epoch_records(run, "finetune")
-            rows.append({"scenario": scenario, "precision": p, "epoch_seconds": round(statistics.median(r["seconds"] for r in recs), 2),
+            epoch = statistics.median(r["seconds"] for r in recs)
+            rows.append({"scenario": scenario, "precision": p, "epoch_seconds": round(epoch, 2),
                          "test_accuracy": result["test_accuracy"], "prefix_cache": result["prefix_cache"]})
             log(f"  fine-tune {rows[-1]}")
     os.environ.pop("TL_PRECISION", None)

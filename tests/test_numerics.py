@@ -33,12 +33,13 @@ def _results(fp32_ips=10.0, bf16_ips=15.0, bf16_step=5.0, error=0.01, agree=1.0)
 
 
 def test_the_pick_needs_speed_and_agreement():
-    assert numerics._pick(_results())[0] == BF16
-    assert numerics._pick(_results(error=0.2))[0] == FP32  # faster, but the features moved
-    assert numerics._pick(_results(agree=0.5))[0] == FP32
-    assert numerics._pick(_results(bf16_ips=10.5))[0] == FP32  # within the noise
-    assert numerics._pick(_results(bf16_step=3.0))[0] == FP32  # fine-tuning would get slower
-    assert numerics._pick({FP32: _results()[FP32]}) == (FP32, "no native bf16 on this CPU")
+    assert numerics._pick(_results(), "forward_ips")[0] == BF16
+    assert numerics._pick(_results(error=0.2), "forward_ips")[0] == FP32  # faster, but the features moved
+    assert numerics._pick(_results(agree=0.5), "forward_ips")[0] == FP32
+    assert numerics._pick(_results(bf16_ips=10.5), "forward_ips")[0] == FP32  # within the noise
+    assert numerics._pick(_results(bf16_step=3.0), "step_ips")[0] == FP32  # training steps would get slower
+    assert numerics._pick(_results(bf16_step=3.0), "forward_ips")[0] == BF16  # the frozen work still gains
+    assert numerics._pick({FP32: _results()[FP32]}, "forward_ips") == (FP32, "no native bf16 on this CPU")
 
 
 def test_without_native_bf16_the_measured_choice_is_fp32(measured_here, monkeypatch):
@@ -58,12 +59,13 @@ def test_with_native_bf16_both_are_measured_and_remembered(measured_here, monkey
     bf16 = result["precisions"][BF16]
     assert 0 < bf16["feature_error"] < 0.5 and bf16["forward_ips"] > 0 and bf16["step_ips"] > 0
     assert numerics.measured()[spec.name]["choice"] == result["choice"]
-    assert numerics.choose(spec).precision == result["choice"]  # read back, not measured again
+    chosen = numerics.choose(spec)  # read back, not measured again
+    assert (chosen.precision, chosen.train_precision) == (result["choice"], result["train_choice"])
 
 
 def test_a_cpu_without_bf16_predicts_a_bf16_run_in_fp32(monkeypatch):
     monkeypatch.setattr(numerics, "bf16_native", lambda: False)
-    assert numerics.for_device(Numerics(BF16), "cpu").precision == FP32
+    assert numerics.for_device(Numerics(BF16, train_precision=BF16), "cpu") == Numerics(FP32)
     monkeypatch.setattr(numerics, "bf16_native", lambda: True)
     assert numerics.for_device(Numerics(BF16), "cpu").precision == BF16
 
@@ -95,7 +97,7 @@ def test_a_bf16_run_records_its_numerics_and_every_consumer_honours_them(image_f
     cfg = TrainConfig(data=str(image_folder), scenario=1, epochs=3, cache_dir=str(tmp_path / "cache"))
     cfg.save(run.config_file)
     summary = train_run(run, cfg)
-    assert summary["precision"] == BF16
+    assert summary["precision"] == summary["train_precision"] == BF16
     assert read_json(run.path / numerics.NUMERICS_FILE)["precision"] == BF16
     monkeypatch.delenv("TL_PRECISION")  # what the run recorded counts now, not the setting
 

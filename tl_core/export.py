@@ -197,7 +197,8 @@ def _numerics_note(info: dict) -> str:
         return ""
     return (f"\nThe app computed this run's frozen features in {n['run']}; the bundle computes in {n['bundle']} "
             f"(checked against the app in {n['bundle']} above). Against the app in {n['run']}: top-1 "
-            f"{'equal' if vs['top1_equal'] else 'DIFFERENT'}, largest probability difference {vs['max_abs_diff']:.2e}.\n")
+            f"{'equal' if vs['top1_equal'] else 'DIFFERENT'}, largest probability difference "
+            f"{vs['max_abs_diff']:.2e}.\n")
 
 
 def model_card(info: dict) -> str:

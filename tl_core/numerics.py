@@ -7,9 +7,10 @@ records its choice in ``numerics.json`` and in its checkpoints; its feature cach
 prediction and Grad-CAM use that same choice.
 
 bf16 is a candidate only on CPUs with native bf16 (AVX-512 bf16 or AMX): elsewhere it was measured
-5-50x slower. It is chosen only when measured faster, for a forward pass and a training step,
-and when its features agree with fp32 within ``MAX_FEATURE_ERROR`` (the guardrail; the benchmark
-checks that heads trained on either keep their accuracy).
+5-50x slower. It is chosen only when its features agree with fp32 within ``MAX_FEATURE_ERROR`` and
+the ImageNet top-1 class holds (the guardrail; the benchmark checks that heads trained on either
+keep their accuracy), separately for the frozen work (``precision``: a forward pass measured faster)
+and for fine-tuning steps (``train_precision``: a training step measured faster).
 """
 
 from __future__ import annotations
@@ -35,11 +36,14 @@ MIN_SPEEDUP = 1.1  # below this the difference is within this machine's noise: k
 
 @dataclass(frozen=True)
 class Numerics:
-    """How a run's forward passes compute: ``precision`` of autocast (``fp32`` = none) on ``device``."""
+    """How a run computes on ``device``: ``precision`` of the frozen work and of every inference pass
+    (features, prefix activations, evaluation, prediction, Grad-CAM), ``train_precision`` of
+    fine-tuning steps; ``fp32`` = no autocast."""
 
     precision: str = FP32
     device: str = "cpu"
     reason: str = ""
+    train_precision: str = FP32
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -48,7 +52,8 @@ class Numerics:
     def from_dict(cls, data: dict | None) -> "Numerics":
         """A recorded choice; runs from before numerics were recorded computed in fp32."""
         data = data or {}
-        return cls(data.get("precision", FP32), data.get("device", "cpu"), data.get("reason", ""))
+        return cls(data.get("precision", FP32), data.get("device", "cpu"), data.get("reason", ""),
+                   data.get("train_precision", FP32))
 
     @property
     def cache_tag(self) -> str:
@@ -173,7 +178,8 @@ def measure(spec, batch: int = 8, rounds: int = 3, network: torch.nn.Module | No
                                    "step_ips": round(batch / statistics.median(t["step"]), 2),
                                    "feature_error": round(err, 5),
                                    "top1_agreement": float((top1[p] == top1[FP32]).float().mean())}
-    result["choice"], result["reason"] = _pick(result["precisions"])
+    result["choice"], result["reason"] = _pick(result["precisions"], "forward_ips")
+    result["train_choice"], result["train_reason"] = _pick(result["precisions"], "step_ips")
     _remember(spec.name, result)
     return result
 
@@ -200,20 +206,20 @@ def _step(net: torch.nn.Module, x: torch.Tensor, precision: str) -> None:
     net.eval()
 
 
-def _pick(results: dict) -> tuple[str, str]:
-    """The fastest precision that passes the guardrail and is not slower to train; fp32 otherwise."""
+def _pick(results: dict, speed: str) -> tuple[str, str]:
+    """The precision that is faster by ``speed`` (``forward_ips`` or ``step_ips``) and passes the
+    guardrail; fp32 otherwise, with the reason."""
     base = results[FP32]
     for p, r in results.items():
         if p == FP32:
             continue
-        speedup = r["forward_ips"] / base["forward_ips"]
+        speedup = r[speed] / base[speed]
         if r["feature_error"] > MAX_FEATURE_ERROR or r["top1_agreement"] < MIN_AGREEMENT:
             return FP32, (f"{p}: features differ by {r['feature_error']:.1%} (limit {MAX_FEATURE_ERROR:.0%}), "
                           f"top-1 agreement {r['top1_agreement']:.0%} (at least {MIN_AGREEMENT:.0%})")
-        if speedup < MIN_SPEEDUP or r["step_ips"] < base["step_ips"]:
-            return FP32, f"{p}: {speedup:.2f}x forward, {r['step_ips'] / base['step_ips']:.2f}x step: not faster"
-        return p, f"{p}: {speedup:.2f}x forward, {r['step_ips'] / base['step_ips']:.2f}x step, " \
-                  f"features within {r['feature_error']:.1%}"
+        if speedup < MIN_SPEEDUP:
+            return FP32, f"{p}: {speedup:.2f}x {speed}: not faster"
+        return p, f"{p}: {speedup:.2f}x {speed}, features within {r['feature_error']:.1%}"
     return FP32, "no native bf16 on this CPU"
 
 
@@ -223,21 +229,25 @@ def choose(spec, device: torch.device | str = "cpu") -> Numerics:
     device = torch.device(device)
     forced = settings.forced_precision()
     if forced:
-        return Numerics(forced, device.type, "TL_PRECISION")
+        return Numerics(forced, device.type, "TL_PRECISION", forced)
     if device.type == "cuda":
-        return Numerics(candidates(device)[0], "cuda", "GPU mixed precision")
+        return Numerics(candidates(device)[0], "cuda", "GPU mixed precision", candidates(device)[0])
     if candidates() == [FP32]:
         return Numerics(FP32, "cpu", "no native bf16 on this CPU")
-    known = measured().get(spec.name) or measure(spec)
-    return Numerics(known["choice"], "cpu", known["reason"])
+    known = measured().get(spec.name)
+    known = known if known and "train_choice" in known else measure(spec)
+    return Numerics(known["choice"], "cpu", f"{known['reason']}; training: {known['train_reason']}",
+                    known["train_choice"])
 
 
 def for_device(numerics: Numerics, device: torch.device | str) -> Numerics:
-    """``numerics`` as it can run on ``device``: a recorded GPU precision is honoured on the CPU only
-    in bf16 with native support, else fp32 (same weights, features within the guardrail)."""
+    """``numerics`` as they can run on ``device``: a recorded bf16 is honoured on a CPU only with
+    native support, fp16 only on a GPU; else fp32 (same weights, features within the guardrail)."""
     device = torch.device(device)
-    if device.type == "cuda" or numerics.precision == FP32:
-        return Numerics(numerics.precision, device.type, numerics.reason)
-    if numerics.precision == BF16 and bf16_native():
-        return Numerics(BF16, "cpu", numerics.reason)
-    return Numerics(FP32, "cpu", f"{numerics.precision} recorded; not native on this CPU")
+
+    def runnable(precision: str) -> str:
+        if device.type == "cuda" or precision == FP32 or (precision == BF16 and bf16_native()):
+            return precision
+        return FP32
+
+    return Numerics(runnable(numerics.precision), device.type, numerics.reason, runnable(numerics.train_precision))

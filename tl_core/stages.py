@@ -228,9 +228,17 @@ class Stages:
         if stage == "head" and self.features is not None:
             return chunked_probs(self.p.model, self.p.model.forward_head, self.features[part], 256)
         if stage == "finetune" and self.prefix is not None:
-            return chunked_probs(self.p.model, self._prefix_forward, self.prefix[part], 64, self.p.numerics.precision)
+            return chunked_probs(self.p.model, self._prefix_forward, self.prefix[part], 64,
+                                 self.p.numerics.precision)
         return predict_probs(self.p.model, self.p.split[part], self.p.spec, self.p.cfg.batch_size,
                              self.p.numerics.precision)
+
+    def _precision(self, stage: str, inputs: StageInputs) -> str:
+        """The autocast of a stage's steps: none for the head on cached features (tiny), the frozen
+        work's for the head on images, fine-tuning's for the fine-tune stage."""
+        if inputs.forward == self.p.model.forward_head:
+            return "fp32"
+        return self.p.numerics.train_precision if stage == "finetune" else self.p.numerics.precision
 
     # The loop ----------------------------------------------------------------------------------------
     def _resume_point(self, stage: str) -> tuple[int, dict | None]:
@@ -261,7 +269,7 @@ class Stages:
                           callbacks=[*(writers if p.dist.main else []), StopFile(p.run),
                                      EarlyStopping(p.cfg.patience), *test_hooks(p.run)],
                           device=p.dist.device, dist=p.dist,
-                          precision="fp32" if inputs.forward == p.model.forward_head else p.numerics.precision)
+                          precision=self._precision(stage, inputs))
         reason = trainer.fit()
         sampler = inputs.train.sampler
         if sampler is not None and sampler.first is not None:
