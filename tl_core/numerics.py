@@ -29,7 +29,7 @@ from . import settings
 
 FP32, BF16, FP16 = "fp32", "bf16", "fp16"
 NUMERICS_FILE = "numerics.json"
-MAX_FEATURE_ERROR = 0.08  # relative L2 error of pooled features: lite0 bf16 3.4% on photos, heads' accuracy held
+MAX_FEATURE_ERROR = 0.10  # relative L2 error of pooled features: lite0 bf16 3.6-7.9% on photos, heads held
 MIN_AGREEMENT = 0.9  # share of the sample whose ImageNet top-1 class stays the same
 MIN_SPEEDUP = 1.1  # below this the difference is within this machine's noise: keep fp32
 

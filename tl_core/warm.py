@@ -27,6 +27,7 @@ from pathlib import Path
 from . import settings
 
 CLAIM_TIMEOUT = 30.0  # a claimed worker whose job never comes (its launcher died) gives up
+RETRY_AFTER_FAILURE = 600.0  # a warm-up that failed (no weights offline, ...) is not retried on every page view
 
 
 def warm_dir() -> Path:
@@ -72,6 +73,9 @@ def prewarm(python: str | None = None) -> int | None:
     starting = [int(f.stem) for f in warm_dir().glob("*.starting") if _alive(int(f.stem))]
     if starting:
         return starting[0]
+    failed = warm_dir() / "failed"
+    if failed.is_file() and time.time() - failed.stat().st_mtime < RETRY_AFTER_FAILURE:
+        return None  # runs start cold meanwhile; worker.log says why
     from .launcher import process_env
 
     warm_dir().mkdir(parents=True, exist_ok=True)
@@ -129,6 +133,9 @@ def serve(idle: float | None = None) -> int:
     try:
         _warm_up()
         _write_atomic(folder / f"{me}.ready", {"pid": me, "python": sys.executable, "warm": time.time()})
+    except BaseException:
+        (folder / "failed").touch()
+        raise
     finally:
         (folder / f"{me}.starting").unlink(missing_ok=True)
     job = _wait_for_job(me, settings.warm_idle_seconds() if idle is None else idle)
