@@ -44,6 +44,7 @@ class Numerics:
     device: str = "cpu"
     reason: str = ""
     train_precision: str = FP32
+    engine: str = "torch"  # what runs the frozen network (PyTorch eager; the only engine so far)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -53,12 +54,7 @@ class Numerics:
         """A recorded choice; runs from before numerics were recorded computed in fp32."""
         data = data or {}
         return cls(data.get("precision", FP32), data.get("device", "cpu"), data.get("reason", ""),
-                   data.get("train_precision", FP32))
-
-    @property
-    def cache_tag(self) -> str:
-        """What the feature cache key adds: nothing for fp32 (older caches stay valid), else the precision."""
-        return "" if self.precision == FP32 else self.precision
+                   data.get("train_precision", FP32), data.get("engine", "torch"))
 
 
 def bf16_native() -> bool:
