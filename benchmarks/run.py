@@ -20,6 +20,10 @@ asserted, nothing is copied from earlier runs.
 5. Prediction latency: a warm single-image prediction (decode, resize, forward) against the bare
    forward of the same image.
 6. Scaling: whole head-only runs for growing N: time and peak memory.
+
+Numerics (fp32 vs bf16 per engine, with the accuracy of the head trained on each), fine-tuning in
+both precisions, click-to-trained with the warm worker, and the head-only sweep at N = 90, 250,
+2000: ``benchmarks/numerics_bench.py``, which reuses this file's data sets and tutorial loop.
 """
 
 from __future__ import annotations

@@ -11,12 +11,14 @@ from tl_core.figures import training_curves
 from tl_core.i18n import _
 from tl_core.launcher import is_live, launch
 from tl_core.runs import run_state, stage_label, waiting_behind
+from tl_core.warm import prewarm
 from ui.common import (config_from_wizard, current_run, follow_goto, gpus, next_step, runs_dir, scenario,
                        set_current_run, show_outcome, wizard)
 
 w = wizard()
 follow_goto()
 st.title(_("4 · Train"))
+prewarm()  # a training process loads torch and the backbone now, so the click trains at once
 
 
 def start() -> None:

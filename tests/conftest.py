@@ -20,6 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
 PYTHON = sys.executable
 COLOURS = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (40, 70, 220)}
+# The suite's runs compute in fp32 and start no warm worker, so their numbers do not depend on this
+# CPU's bf16 support or on a worker left from another test; test_numerics and test_warm set their own.
+os.environ.setdefault("TL_PRECISION", "fp32")
+os.environ.setdefault("TL_WARM_IDLE", "0")
 
 
 def make_image(colour, seed: int, size: int = 72) -> Image.Image:

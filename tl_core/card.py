@@ -44,6 +44,18 @@ device with onnxruntime-web (single-threaded WebAssembly). No image leaves the d
     return out
 
 
+def _numerics_note(info: dict) -> str:
+    """The run trained in bf16 (say): the bundle computes in fp32; how far the two answers are apart."""
+    n = info.get("numerics") or {}
+    vs = n.get("vs_run_numerics")
+    if not vs:
+        return ""
+    return (f"\nThe app computed this run's frozen features in {n['run']}; the bundle computes in {n['bundle']} "
+            f"(checked against the app in {n['bundle']} above). Against the app in {n['run']}: top-1 "
+            f"{'equal' if vs['top1_equal'] else 'DIFFERENT'}, largest probability difference "
+            f"{vs['max_abs_diff']:.2e}.\n")
+
+
 def model_card(info: dict) -> str:
     """The bundle's README.md: what the model is, how well it did, and how to feed it."""
     pre, size = info["preprocess"], info["input"]["size"][0]
@@ -104,7 +116,7 @@ Or, with this project installed: `python -m tl_core predict THIS_FOLDER image.jp
 ## Parity check (run at export)
 {p["images"]} images through the app's predictor and through this file: top-1
 {"equal" if p["top1_equal"] else "DIFFERENT"}, largest probability difference {p["max_abs_diff"]:.2e} (tolerance {p["tolerance"]:.0e}).
-
+{_numerics_note(info)}
 ## Limits
 Trained on the classes above only: any picture gets one of these labels, however unrelated. Accuracy
 is measured on images like the training ones; other cameras, lighting or backgrounds may do worse.

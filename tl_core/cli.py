@@ -153,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, help=_("cosine similarity from which two images count as the same"))
     p.add_argument("--cache-dir", help=_("feature cache folder"))
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("worker", help=_("a warm training process: loads torch and the default backbone, then "
+                                        "waits for one run (started by the app)"))
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("numerics", help=_("measure fp32 and bf16 here and show the precision new runs use"))
+    p.add_argument("--backbone")
+    p.add_argument("--json", action="store_true")
     p = sub.add_parser("status", help=_("state of a run directory"))
     p.add_argument("run_dir")
     p.add_argument("--json", action="store_true")

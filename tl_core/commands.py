@@ -11,6 +11,27 @@ from .errors import ConfigError, TLError
 from .i18n import _
 
 
+def cmd_worker(args):
+    from .warm import serve
+
+    return {"exit": serve()}, ""
+
+
+def cmd_numerics(args):
+    from .backbones import get_backbone
+    from .numerics import choose, measure
+
+    spec = get_backbone(args.backbone)
+    result = measure(spec)
+    chosen = choose(spec)
+    rows = [_("{precision}: {fwd} images/s forward, {step} images/s training, features within {err:.1%} of fp32",
+              precision=p, fwd=r["forward_ips"], step=r["step_ips"], err=r["feature_error"])
+            for p, r in result["precisions"].items()]
+    return {**result, "chosen": chosen.to_dict()}, "\n".join(
+        rows + [_("new runs of {backbone} compute in {precision} ({reason})", backbone=spec.name,
+                  precision=chosen.precision, reason=chosen.reason)])
+
+
 def cmd_advise(args):
     from .backbones import get_backbone, group_table
     from .config import TrainConfig

@@ -9,7 +9,6 @@ torchrun (``WORLD_SIZE`` unset) everything here is a no-op on one process.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -46,15 +45,6 @@ def gpu_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def autocast(device: torch.device):
-    """Mixed precision on a GPU (bf16 where supported, else fp16); plain fp32 on the CPU, where
-    bf16 autocast was measured 5-50x slower on CPUs without AVX-512 bf16."""
-    if device.type != "cuda":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast("cuda", dtype=dtype)
-
-
 def to_channels_last(obj, on: bool = True):
     """``obj`` (a model or a batch) in channels-last memory layout when ``on`` (faster convolutions on
     CPUs and GPUs for most backbones); a batch that is not 4-D, or ``on=False``, comes back unchanged."""
@@ -65,9 +55,9 @@ def to_channels_last(obj, on: bool = True):
     return obj.contiguous(memory_format=torch.channels_last) if obj.ndim == 4 else obj
 
 
-def grad_scaler(device: torch.device) -> torch.amp.GradScaler | None:
-    """A loss scaler when autocast runs in fp16 (bf16 needs none)."""
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler | None:
+    """A loss scaler when autocast runs in fp16 (bf16 and fp32 need none)."""
+    if device.type == "cuda" and precision == "fp16":
         return torch.amp.GradScaler("cuda")
     return None
 

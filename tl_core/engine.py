@@ -16,7 +16,8 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
-from .distributed import Dist, autocast, grad_scaler, to_channels_last
+from .distributed import Dist, grad_scaler, to_channels_last
+from .numerics import FP32, autocast
 from .errors import CancelTraining
 
 
@@ -47,7 +48,8 @@ class Trainer:
             cached features).
         train_forward: the same under DistributedDataParallel (gradients averaged over ranks);
             ``forward`` when training on one process.
-        device: where batches go; autocast (mixed precision) is on for CUDA.
+        device: where batches go.
+        precision: ``fp32``, or the autocast precision the run's numerics chose (bf16, fp16).
         dist: the process group (train metrics are summed over ranks).
         stage: a name written into every record ("head" or "finetune").
         start_epoch: epochs already done (when resuming).
@@ -73,9 +75,10 @@ class Trainer:
     train_forward: Callable[[torch.Tensor], torch.Tensor] | None = None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     dist: Dist = field(default_factory=Dist)
+    precision: str = FP32  # autocast of forward passes (``numerics``): the run's measured choice
 
     def __post_init__(self):
-        self.scaler = grad_scaler(self.device)
+        self.scaler = grad_scaler(self.device, self.precision)
 
     def emit(self, event: Event, *args) -> None:
         for cb in self.callbacks:
@@ -117,7 +120,7 @@ class Trainer:
         for i, batch in enumerate(self.train_batches(self.epoch), 1):
             data_s += time.perf_counter() - fetch  # waiting for the batch: decoding, augmentation
             x, y = self._prepare(batch)
-            with autocast(self.device):
+            with autocast(self.device, self.precision):
                 logits = forward(x)
                 loss = self.loss_fn(logits.float(), y)
             self.optimizer.zero_grad(set_to_none=True)
@@ -156,7 +159,7 @@ class Trainer:
         seen, loss_sum, correct = 0, 0.0, 0
         for batch in self.val_batches():
             x, y = self._prepare(batch)
-            with autocast(self.device):
+            with autocast(self.device, self.precision):
                 logits = self.forward(x).float()
             loss_sum += self.loss_fn(logits, y).item() * len(y)
             correct += (logits.argmax(1) == y).sum().item()

@@ -28,14 +28,20 @@ def known_speeds() -> dict[str, float]:
 
 @torch.inference_mode()
 def measure_forward(spec: BackboneSpec, batch: int = 8, repeats: int = 2) -> float:
-    """Images per second of one eval forward pass here (random weights: same cost), remembered."""
+    """Images per second of one eval forward pass here (random weights: same cost), in the numerics a
+    run of ``spec`` would use on this machine (``numerics.choose``), remembered."""
+    from .numerics import autocast, choose
+
+    precision = choose(spec).precision
     net = spec.build().eval()
     x = torch.randn(batch, 3, spec.input_size, spec.input_size)
     net, x = to_channels_last(net, spec.channels_last), to_channels_last(x, spec.channels_last)
-    net(x)  # warm-up
+    with autocast("cpu", precision):
+        net(x)  # warm-up
     t0 = time.perf_counter()
     for _repeat in range(repeats):
-        net(x)
+        with autocast("cpu", precision):
+            net(x)
     ips = batch * repeats / (time.perf_counter() - t0)
     speeds = {**known_speeds(), spec.name: round(ips, 2)}
     _speed_file().parent.mkdir(parents=True, exist_ok=True)

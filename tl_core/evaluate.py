@@ -7,14 +7,16 @@ from torch.utils.data import DataLoader
 
 from .backbones import BackboneSpec
 from .data import Item
-from .distributed import autocast, to_channels_last
+from .distributed import to_channels_last
+from .numerics import FP32, autocast
 from .i18n import _
 from .transforms import ImageDataset, eval_transform
 
 
 @torch.inference_mode()
-def predict_probs(model, items: list[Item], spec: BackboneSpec, batch_size: int = 32) -> torch.Tensor:
-    """Class probabilities ``[N, C]`` of ``model`` for the images of ``items``."""
+def predict_probs(model, items: list[Item], spec: BackboneSpec, batch_size: int = 32,
+                  precision: str = FP32) -> torch.Tensor:
+    """Class probabilities ``[N, C]`` of ``model`` for the images of ``items``, in ``precision``."""
     model.eval()
     device = next(model.parameters()).device
     loader = DataLoader(ImageDataset(items, eval_transform(spec.preprocess), spec.preprocess),
@@ -22,17 +24,18 @@ def predict_probs(model, items: list[Item], spec: BackboneSpec, batch_size: int 
     out = []
     for x, _labels, _index in loader:
         x = to_channels_last(x.to(device), spec.channels_last)
-        with autocast(device):
+        with autocast(device, precision):
             out.append(torch.softmax(model(x).float(), 1).cpu())
     return torch.cat(out) if out else torch.zeros(0, 0)
 
 
 @torch.inference_mode()
-def chunked_probs(model, forward, inputs: torch.Tensor, chunk: int) -> torch.Tensor:
+def chunked_probs(model, forward, inputs: torch.Tensor, chunk: int, precision: str = FP32) -> torch.Tensor:
     """Class probabilities of cached inputs (features or activations) through ``forward``, in chunks."""
     model.eval()
     device = next(model.parameters()).device
-    logits = [forward(x.to(device)) for x in torch.split(inputs, chunk)]
+    with autocast(device, precision):
+        logits = [forward(x.to(device)).float() for x in torch.split(inputs, chunk)]
     return torch.softmax(torch.cat(logits).float(), 1).cpu() if logits else torch.zeros(0, 0)
 
 
@@ -89,7 +92,8 @@ def evaluate_run(run_dir, data: str | None = None, batch_size: int = 32) -> dict
         items = split_from_json(read_json(run.split_file, {}))["test"]
     if not items:
         raise DatasetError(_("nothing to evaluate: the run has no test split; pass --data DIR with labelled images"))
-    metrics = compute_metrics(items, predict_probs(predictor.model, items, spec, batch_size), predictor.labels)
+    probs = predict_probs(predictor.model, items, spec, batch_size, predictor.numerics.precision)
+    metrics = compute_metrics(items, probs, predictor.labels)
     if not data:
         write_json_atomic(run.eval_file, {**read_json(run.eval_file, {}), "test": metrics})
     return metrics

@@ -8,9 +8,11 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .model import TransferModel
+from .numerics import FP32, autocast
 
 
-def grad_cam(model: TransferModel, x: torch.Tensor, target: int | None = None) -> tuple[np.ndarray, int]:
+def grad_cam(model: TransferModel, x: torch.Tensor, target: int | None = None,
+             precision: str = FP32) -> tuple[np.ndarray, int]:
     """Grad-CAM heat map of one preprocessed image ``x`` ``[1, 3, H, W]``.
 
     Uses the last layer group whose output is still a spatial map; works whether or not the
@@ -18,11 +20,11 @@ def grad_cam(model: TransferModel, x: torch.Tensor, target: int | None = None) -
 
     Returns:
         ``(heat map [H, W] scaled to 0..1, the class it explains)``; ``target=None`` explains the
-        predicted class.
+        predicted class. ``precision``: the run's numerics, so the explained class is the predicted one.
     """
     model.eval()
     groups = list(model.body)
-    with torch.no_grad():
+    with torch.no_grad(), autocast(x.device, precision):
         maps, acts, last_map = [], x, -1
         for i, module in enumerate(groups):
             acts = module(acts)
@@ -31,7 +33,8 @@ def grad_cam(model: TransferModel, x: torch.Tensor, target: int | None = None) -
                 last_map = i
     with torch.enable_grad():
         feat = maps[last_map].detach().float().requires_grad_(True)
-        logits = model.forward_from(feat, last_map + 1)
+        with autocast(x.device, precision):
+            logits = model.forward_from(feat, last_map + 1).float()
         target = int(logits.argmax(1)) if target is None else target
         logits[0, target].backward()
     weights = feat.grad.mean(dim=(2, 3), keepdim=True)

@@ -20,7 +20,8 @@ from torch.utils.data import DataLoader
 from . import settings
 from .backbones import BackboneSpec
 from .data import Item
-from .distributed import autocast, to_channels_last
+from .distributed import to_channels_last
+from .numerics import FP32, autocast
 from .transforms import ImageDataset, eval_transform, prefetch
 
 Progress = Callable[[int, int], None]
@@ -39,8 +40,9 @@ CACHE_FILE = re.compile(r"[A-Za-z0-9_]+-[0-9a-f]{32}\.pt")  # f"{backbone}-{cach
 
 
 def cache_key(paths: list[str], spec: BackboneSpec, weights: str | None = None,
-              frozen_groups: int = 0) -> str:
-    """Hex key of the features of ``paths`` under ``spec`` (and a custom weights file, if any)."""
+              frozen_groups: int = 0, precision: str = FP32) -> str:
+    """Hex key of the features of ``paths`` under ``spec`` (and a custom weights file, if any),
+    computed in ``precision`` (features of different numerics never share a file)."""
     weights_fp = _file_fingerprint(weights) if weights else spec.weights_id
     payload = {
         "files": sorted(_file_fingerprint(p) for p in paths),
@@ -50,13 +52,16 @@ def cache_key(paths: list[str], spec: BackboneSpec, weights: str | None = None,
         "frozen_groups": frozen_groups,
         "version": 2,  # 2: resize on uint8 tensors (torchvision) instead of Pillow
     }
+    if precision != FP32:  # fp32 keys stay as they were: caches written before numerics were recorded hit
+        payload["precision"] = precision
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
 @torch.inference_mode()
 def extract_features(model, items: list[Item], spec: BackboneSpec, batch_size: int = 32,
-                     progress: Progress | None = None, frozen_groups: int | None = None) -> torch.Tensor:
-    """Backbone outputs of ``items`` (model in eval mode, no grad).
+                     progress: Progress | None = None, frozen_groups: int | None = None,
+                     precision: str = FP32) -> torch.Tensor:
+    """Backbone outputs of ``items`` (model in eval mode, no grad), computed in ``precision``.
 
     ``frozen_groups=None``: pooled features ``[N, feature_dim]``. ``frozen_groups=k``: the
     activations coming out of the first ``k`` groups (the frozen prefix), in fp16 to halve their memory.
@@ -68,7 +73,7 @@ def extract_features(model, items: list[Item], spec: BackboneSpec, batch_size: i
     out, done = [], 0
     for x, _labels, _index in prefetch(loader):  # decode the next batch while this one runs through the network
         x = to_channels_last(x.to(device), spec.channels_last)
-        with autocast(device):
+        with autocast(device, precision):
             if frozen_groups is None:
                 out.append(model.forward_pooled(x).float().cpu())
             else:
@@ -89,7 +94,7 @@ def activation_bytes(model, spec: BackboneSpec, frozen_groups: int, n_images: in
 def cached_features(model, items: list[Item], spec: BackboneSpec, cache_dir: str | Path | None = None, *,
                     weights: str | None = None, batch_size: int = 32,
                     progress: Progress | None = None,
-                    frozen_groups: int | None = None) -> tuple[torch.Tensor, str]:
+                    frozen_groups: int | None = None, precision: str = FP32) -> tuple[torch.Tensor, str]:
     """Features (or prefix activations, with ``frozen_groups``) of ``items``: from the cache when the key
     matches, else extracted and stored.
 
@@ -98,7 +103,7 @@ def cached_features(model, items: list[Item], spec: BackboneSpec, cache_dir: str
     """
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     paths = [it.path for it in items]
-    key = cache_key(paths, spec, weights, frozen_groups=frozen_groups or 0)
+    key = cache_key(paths, spec, weights, frozen_groups=frozen_groups or 0, precision=precision)
     file = cache_dir / f"{spec.name}-{key}.pt"
     if file.is_file():
         try:
@@ -109,7 +114,7 @@ def cached_features(model, items: list[Item], spec: BackboneSpec, cache_dir: str
             return (feats.float() if frozen_groups is None else feats), "hit"
         except Exception:  # noqa: BLE001 - a damaged cache file is simply recomputed
             file.unlink(missing_ok=True)
-    feats = extract_features(model, items, spec, batch_size, progress, frozen_groups).half()
+    feats = extract_features(model, items, spec, batch_size, progress, frozen_groups, precision).half()
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = file.with_suffix(f".{os.getpid()}.tmp")
     torch.save({"paths": [os.path.abspath(p) for p in paths], "features": feats}, tmp)

@@ -19,6 +19,7 @@ from .config import TrainConfig
 from .errors import RunError
 from .i18n import _, language
 from .runs import TERMINAL_STATES, RunDir, list_runs, pid_alive, run_state
+from .warm import hand_over
 
 # glibc's allocator returns big buffers to the OS after each forward pass and page-faults them
 # back in on the next; keeping them made CPU training here 1.4-2.5x faster (see benchmarks).
@@ -49,6 +50,11 @@ def start_process(run: RunDir, python: str | None = None, resume: bool = False, 
         args += ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"]
     args += ["-m", "tl_core", "train"]
     args += ["--resume", str(run.path)] if resume else ["--run-dir", str(run.path)]
+    # A warm worker, when one waits; the status names it before it gets the job (it starts at once).
+    pid = hand_over(args[3:], python, lambda pid: run.write_status(state="queued", pid=pid, warm=True)) \
+        if processes == 1 else None
+    if pid is not None:
+        return pid
     return _spawn(run, args)
 
 

@@ -10,10 +10,11 @@ from torchvision.transforms.v2 import functional as TF
 
 from . import checkpoints as ckpt
 from .backbones import BackboneSpec, Preprocess, get_backbone
-from .distributed import autocast, pick_device, to_channels_last
+from .distributed import pick_device, to_channels_last
 from .errors import RunError
 from .i18n import _
 from .model import build_model
+from .numerics import Numerics, autocast, for_device
 from .runs import RunDir
 from .transforms import crop_transform, eval_transform, load_image
 
@@ -28,19 +29,23 @@ def imagenet_labels() -> list[str]:
 
 
 class Predictor:
-    """A model loaded once, answering top-k queries for images (paths, bytes or PIL images)."""
+    """A model loaded once, answering top-k queries for images (paths, bytes or PIL images), in the
+    numerics its head was trained on (fp32 unless given)."""
 
     def __init__(self, model: torch.nn.Module, labels: list[str], pre: Preprocess, channels_last: bool = False,
-                 device: torch.device | str | None = None):
+                 device: torch.device | str | None = None, numerics: Numerics | None = None):
         self.device = torch.device(device) if device else pick_device()
+        self.numerics = for_device(numerics or Numerics(), self.device)
         self.model, self.labels, self.pre = model.eval().to(self.device), labels, pre
         self.transform = eval_transform(pre)
         self.channels_last = channels_last
         self.model = to_channels_last(self.model, channels_last)
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, which: str = "best", device: str | None = None) -> "Predictor":
-        """Load a run's checkpoint (``weights_only=True``); no pretrained weights file is needed."""
+    def from_run(cls, run_dir: str | Path, which: str = "best", device: str | None = None,
+                 numerics: Numerics | None = None) -> "Predictor":
+        """Load a run's checkpoint (``weights_only=True``); no pretrained weights file is needed.
+        Predicts in the numerics the run recorded, unless ``numerics`` overrides them."""
         run = RunDir.open(run_dir)
         state = ckpt.load_checkpoint(run.checkpoint(which))
         spec = get_backbone(state["backbone"])
@@ -51,7 +56,8 @@ class Predictor:
         except RuntimeError as exc:
             raise RunError(_("checkpoint {path} does not match its backbone: {exc}",
                              path=run.checkpoint(which), exc=exc)) from None
-        return cls(model, list(state["labels"]), spec.preprocess, spec.channels_last, device)
+        numerics = numerics or Numerics.from_dict(state.get("numerics"))
+        return cls(model, list(state["labels"]), spec.preprocess, spec.channels_last, device, numerics)
 
     @classmethod
     def imagenet(cls, backbone: str | None = None, weights: str | None = None) -> "Predictor":
@@ -67,7 +73,7 @@ class Predictor:
     def probs(self, images: list[ImageLike]) -> torch.Tensor:
         """Class probabilities ``[N, C]``."""
         x = to_channels_last(torch.stack([self._tensor(im) for im in images]).to(self.device), self.channels_last)
-        with autocast(self.device):
+        with autocast(self.device, self.numerics.precision):
             return torch.softmax(self.model(x).float(), 1).cpu()
 
     def explain(self, image: ImageLike, target: int | None = None) -> tuple[Image.Image, int]:
@@ -77,7 +83,7 @@ class Predictor:
 
         img = load_image(image, self.pre)
         x = self.transform(img).unsqueeze(0).to(self.device)
-        cam, target = grad_cam(self.model, x, target)
+        cam, target = grad_cam(self.model, x, target, self.numerics.precision)
         return overlay(TF.to_pil_image(crop_transform(self.pre)(img)), cam), target
 
     def predict(self, images: list[ImageLike], k: int = 5) -> list[list[dict]]:

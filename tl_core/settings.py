@@ -119,3 +119,14 @@ def server_threads() -> int:
     uploads). One image at a time gains little from two threads on a quiet machine, and on a busy
     one OpenMP workers waiting for a core made each frame 5-25x slower here (32 ms vs 280-1340 ms)."""
     return max(1, int(_number("TL_SERVER_THREADS", 1)))
+
+
+def forced_precision() -> str:
+    """``TL_PRECISION``: ``fp32`` or ``bf16`` forces the numerics of new runs; empty = measured here."""
+    value = os.environ.get("TL_PRECISION", "").strip().lower()
+    return value if value in ("fp32", "bf16") else ""
+
+
+def warm_idle_seconds() -> float:
+    """``TL_WARM_IDLE`` (1800): seconds a warm training worker waits for a job before it exits (0 = no warm worker)."""
+    return _number("TL_WARM_IDLE", 1800)

@@ -21,6 +21,7 @@ from .evaluate import chunked_probs, predict_probs
 from .features import activation_bytes, cached_features
 from .freezing import param_groups
 from .model import TransferModel
+from .numerics import Numerics
 from .progress import run_budget
 from .recipe import Plan
 from .runs import RunDir
@@ -74,6 +75,7 @@ class RunParts:
     saver: ckpt.Checkpointer
     last: dict | None = None  # the checkpoint to resume from
     dist: Dist = field(default_factory=Dist)
+    numerics: Numerics = field(default_factory=Numerics)  # every forward pass of the run computes in these
 
 
 @dataclass
@@ -189,6 +191,7 @@ class Stages:
         def extract():
             return cached_features(p.model, items, p.spec, p.cfg.cache_dir, weights=p.cfg.weights,
                                    batch_size=p.cfg.batch_size, frozen_groups=frozen_groups,
+                                   precision=p.numerics.precision,
                                    progress=extraction_progress(p.run, self.budget, "features" if frozen_groups is None
                                                                 else "prefix", self.started))
 
@@ -225,8 +228,17 @@ class Stages:
         if stage == "head" and self.features is not None:
             return chunked_probs(self.p.model, self.p.model.forward_head, self.features[part], 256)
         if stage == "finetune" and self.prefix is not None:
-            return chunked_probs(self.p.model, self._prefix_forward, self.prefix[part], 64)
-        return predict_probs(self.p.model, self.p.split[part], self.p.spec, self.p.cfg.batch_size)
+            return chunked_probs(self.p.model, self._prefix_forward, self.prefix[part], 64,
+                                 self.p.numerics.precision)
+        return predict_probs(self.p.model, self.p.split[part], self.p.spec, self.p.cfg.batch_size,
+                             self.p.numerics.precision)
+
+    def _precision(self, stage: str, inputs: StageInputs) -> str:
+        """The autocast of a stage's steps: none for the head on cached features (tiny), the frozen
+        work's for the head on images, fine-tuning's for the fine-tune stage."""
+        if inputs.forward == self.p.model.forward_head:
+            return "fp32"
+        return self.p.numerics.train_precision if stage == "finetune" else self.p.numerics.precision
 
     # The loop ----------------------------------------------------------------------------------------
     def _resume_point(self, stage: str) -> tuple[int, dict | None]:
@@ -256,7 +268,8 @@ class Stages:
                           loss_fn=torch.nn.CrossEntropyLoss(label_smoothing=p.cfg.label_smoothing),
                           callbacks=[*(writers if p.dist.main else []), StopFile(p.run),
                                      EarlyStopping(p.cfg.patience), *test_hooks(p.run)],
-                          device=p.dist.device, dist=p.dist)
+                          device=p.dist.device, dist=p.dist,
+                          precision=self._precision(stage, inputs))
         reason = trainer.fit()
         sampler = inputs.train.sampler
         if sampler is not None and sampler.first is not None:

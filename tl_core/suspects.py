@@ -59,6 +59,7 @@ def data_features(data: str | Path, backbone: str | None = None, cache_dir: str 
     from .backbones import get_backbone
     from .features import cached_features
     from .model import build_model
+    from .numerics import choose
 
     report, scan = validate(scan_folder(data, honour_exclusions=False))
     if not report.ok:
@@ -66,7 +67,8 @@ def data_features(data: str | Path, backbone: str | None = None, cache_dir: str 
     spec = get_backbone(backbone)
     items = sorted(scan.items, key=lambda it: it.path)
     model = OnDemand(lambda: build_model(spec, len(scan.classes), hidden=0))
-    feats, status = cached_features(model, items, spec, cache_dir, progress=progress)
+    # The numerics a run of this machine would use: the same cache file serves both.
+    feats, status = cached_features(model, items, spec, cache_dir, progress=progress, precision=choose(spec).precision)
     left_out = excluded_paths(data)
     excluded = torch.tensor([os.path.normpath(it.path) in left_out for it in items], dtype=torch.bool)
     return DataFeatures(scan, items, feats, excluded, status, spec.name)

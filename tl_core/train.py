@@ -24,6 +24,7 @@ from .data import Scan, duplicate_issues, scan_folder, validate
 from .errors import CancelTraining, DatasetError, TLError
 from .evaluate import compute_metrics
 from .model import build_model
+from .numerics import NUMERICS_FILE, Numerics, choose
 from .recipe import plan_run, resolved_config
 from .runs import RunDir, read_json, write_json_atomic
 from .splits import make_split, split_from_json, split_summary, split_to_json
@@ -128,15 +129,17 @@ def train_run(run: RunDir, cfg: TrainConfig | None = None, resume: bool = False)
     if d.main:
         cfg.save(run.config_file)
     log.info("plan: %s", plan)
+    numerics = d.broadcast(_run_numerics(run, spec, d.device, resume) if d.main else None)
+    log.info("numerics: %s", numerics)
     meta = {"labels": classes, "backbone": spec.name, "head_hidden": cfg.head_hidden, "dropout": cfg.dropout,
-            "frozen_groups": plan.frozen_groups}
+            "frozen_groups": plan.frozen_groups, "numerics": numerics.to_dict()}
     last = None
     if resume:
         last = _load_resume_state(run) if d.main else None
         d.barrier()
         last = last if d.main else _load_resume_state(run, trim=False)
     saver = ckpt.Checkpointer(run, meta, best=tuple(last["best"]) if last else None)
-    parts = RunParts(run, cfg, plan, spec, model, split, saver, last, d)
+    parts = RunParts(run, cfg, plan, spec, model, split, saver, last, d, numerics)
     stages = Stages(parts, t_start)
     try:
         reason = stages.run_all()
@@ -148,6 +151,17 @@ def train_run(run: RunDir, cfg: TrainConfig | None = None, resume: bool = False)
             "first_epoch_samples": stages.shards})
     summary = _finish(parts, classes, stages, reason, t_start) if d.main else None
     return d.broadcast(summary)
+
+
+def _run_numerics(run: RunDir, spec, device, resume: bool) -> Numerics:
+    """A resumed run keeps the numerics it started with (its cache and checkpoints were made in
+    them); a new one takes this machine's measured choice. Recorded in ``numerics.json``."""
+    file = run.path / NUMERICS_FILE
+    if resume and file.is_file():
+        return Numerics.from_dict(read_json(file))
+    numerics = choose(spec, device)
+    write_json_atomic(file, numerics.to_dict())
+    return numerics
 
 
 def _finish(parts: RunParts, classes: list[str], stages: Stages, reason: str, t_start: float) -> dict:
@@ -176,6 +190,7 @@ def _finish(parts: RunParts, classes: list[str], stages: Stages, reason: str, t_
         "test_accuracy": results.get("test", {}).get("accuracy"), "test_images": results.get("test", {}).get("n"),
         "epochs_run": stages.epochs_run, "seconds": round(time.time() - t_start, 2),
         "feature_cache": stages.cache_status, "prefix_cache": stages.prefix_status, "stop_reason": reason,
+        "precision": parts.numerics.precision, "train_precision": parts.numerics.train_precision,
     }
     run.write_status(state=state, stage="done", progress=1.0, finished=time.time(), result=summary, eta_seconds=0)
     return summary

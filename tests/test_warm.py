@@ -1,0 +1,81 @@
+"""The warm worker: a run handed to it trains end to end as its own process, writes the same run
+directory, can be stopped, killed and resumed, and leaves a warm successor for the next click."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from conftest import held, wait_for
+from tl_core.config import TrainConfig
+from tl_core.launcher import launch, resume, stop
+from tl_core.predict import Predictor
+from tl_core.runs import run_state
+from tl_core.warm import prewarm, ready_workers, warm_dir
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture()
+def warm_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("TL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("TL_WARM_IDLE", "300")
+    yield tmp_path
+    # Successors are started by workers, not by the test: end every worker this test's folder knows.
+    for f in warm_dir().glob("*.*"):
+        stem = f.name.split(".")[0]
+        if stem.isdigit():
+            try:
+                os.killpg(int(stem), signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def _state(run, states, timeout=240):
+    return wait_for(lambda: run_state(run) in states and run_state(run), timeout,
+                    f"{run.id} to be {states} (log: {run.path / 'stdout.log'})")
+
+
+def _warm(timeout=240) -> int:
+    return wait_for(lambda: ready_workers() and ready_workers()[0], timeout, "a warm worker")
+
+
+def test_a_warm_worker_trains_a_run_and_leaves_a_successor(warm_env, image_folder):
+    first = prewarm()
+    assert first and prewarm() == first  # one worker, however often the page asks
+    assert _warm() == first
+    cfg = TrainConfig(data=str(image_folder), scenario=1, epochs=3, cache_dir=str(warm_env / "cache" / "features"))
+    run = launch(cfg, warm_env / "runs")
+    assert run.status()["pid"] == first and run.status()["warm"] is True
+    assert _state(run, {"succeeded", "failed"}) == "succeeded", (run.path / "stdout.log").read_text()
+    result = run.status()["result"]
+    assert result["epochs_run"] == 3 and result["val_accuracy"] is not None
+    assert "run " in (run.path / "stdout.log").read_text()  # the command's own output, in the run's log
+    assert Predictor.from_run(run.path).predict([str(next(image_folder.rglob("*.jpg")))], k=1)
+    successor = _warm()
+    assert successor != first
+
+
+def test_a_warm_run_can_be_stopped_killed_and_resumed(warm_env, image_folder, monkeypatch):
+    cfg = TrainConfig(data=str(image_folder), scenario=1, augment="light", epochs=6, batch_size=8, patience=0,
+                      cache_dir=str(warm_env / "cache" / "features"))
+    monkeypatch.setenv("TL_TEST_HOLD_AFTER_EPOCH", "1")  # handed to the worker with the job
+    prewarm()
+    worker = _warm()
+    run = launch(cfg, warm_env / "runs")
+    held(run, 1)
+    assert run.status()["pid"] == worker
+    assert stop(run) == "stopped"  # the stop file, as for a cold run
+
+    worker = _warm()  # the stopped run's worker started its successor
+    run = launch(cfg, warm_env / "runs")
+    held(run, 1)
+    os.killpg(os.getpgid(worker), signal.SIGKILL)
+    assert _state(run, {"interrupted"}) == "interrupted"
+    monkeypatch.delenv("TL_TEST_HOLD_AFTER_EPOCH")
+    resume(run)
+    assert _state(run, {"succeeded", "failed"}) == "succeeded", (run.path / "stdout.log").read_text()
+    epochs = [m["epoch"] for m in run.metrics() if m["kind"] == "epoch"]
+    assert epochs == list(range(1, 7))  # epoch 1 from before the kill, then 2-6: nothing twice

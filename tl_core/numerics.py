@@ -1,0 +1,249 @@
+"""The numerics of every forward pass: fp32, or bf16 autocast where this machine does it natively,
+chosen by measurement and recorded in each run.
+
+One owner: this module decides the precision (``choose``), runs it (``autocast``) and remembers
+what it measured (``numerics.json`` in the cache folder, one entry per backbone and machine). A run
+records its choice in ``numerics.json`` and in its checkpoints; its feature cache, its evaluation,
+prediction and Grad-CAM use that same choice.
+
+bf16 is a candidate only on CPUs with native bf16 (AVX-512 bf16 or AMX): elsewhere it was measured
+5-50x slower. It is chosen only when its features agree with fp32 within ``MAX_FEATURE_ERROR`` and
+the ImageNet top-1 class holds (the guardrail; the benchmark checks that heads trained on either
+keep their accuracy), separately for the frozen work (``precision``: a forward pass measured faster)
+and for fine-tuning steps (``train_precision``: a training step measured faster).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from . import settings
+
+FP32, BF16, FP16 = "fp32", "bf16", "fp16"
+NUMERICS_FILE = "numerics.json"
+MAX_FEATURE_ERROR = 0.10  # relative L2 error of pooled features: lite0 bf16 3.6-7.9% on photos, heads held
+MIN_AGREEMENT = 0.9  # share of the sample whose ImageNet top-1 class stays the same
+MIN_SPEEDUP = 1.1  # below this the difference is within this machine's noise: keep fp32
+
+
+@dataclass(frozen=True)
+class Numerics:
+    """How a run computes on ``device``: ``precision`` of the frozen work and of every inference pass
+    (features, prefix activations, evaluation, prediction, Grad-CAM), ``train_precision`` of
+    fine-tuning steps; ``fp32`` = no autocast."""
+
+    precision: str = FP32
+    device: str = "cpu"
+    reason: str = ""
+    train_precision: str = FP32
+    engine: str = "torch"  # what runs the frozen network (PyTorch eager; the only engine so far)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "Numerics":
+        """A recorded choice; runs from before numerics were recorded computed in fp32."""
+        data = data or {}
+        return cls(data.get("precision", FP32), data.get("device", "cpu"), data.get("reason", ""),
+                   data.get("train_precision", FP32), data.get("engine", "torch"))
+
+
+def bf16_native() -> bool:
+    """Whether this CPU computes bf16 natively (AVX-512 bf16 or AMX), as the kernel and oneDNN say."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        flags = []
+    has_flag = "avx512_bf16" in flags or "amx_bf16" in flags
+    if platform.system() != "Linux":  # no cpuinfo to read: trust oneDNN alone
+        has_flag = True
+    return has_flag and bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def candidates(device: torch.device | str = "cpu") -> list[str]:
+    """The precisions worth measuring on ``device``."""
+    if torch.device(device).type == "cuda":
+        return [BF16 if torch.cuda.is_bf16_supported() else FP16]
+    return [FP32, BF16] if bf16_native() else [FP32]
+
+
+def autocast(device: torch.device | str, precision: str = FP32):
+    """The context a forward pass runs in: autocast to ``precision`` (bf16 or fp16), or nothing for fp32."""
+    device = torch.device(device)
+    if precision == FP32:
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == BF16 else torch.float16
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def _machine() -> str:
+    """The key of this machine's measurements: a copied cache folder on another CPU measures again."""
+    model = next((line.split(":", 1)[1].strip() for line in _cpuinfo_lines() if line.startswith("model name")), "")
+    return f"{model or platform.processor()}|{torch.backends.cpu.get_cpu_capability()}|bf16={bf16_native()}"
+
+
+def _cpuinfo_lines() -> list[str]:
+    try:
+        return Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return []
+
+
+def _file() -> Path:
+    return settings.cache_root() / NUMERICS_FILE
+
+
+def measured() -> dict:
+    """Every measurement remembered on this machine: ``{backbone: {...}}``."""
+    try:
+        data = json.loads(_file().read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data.get("backbones", {}) if data.get("machine") == _machine() else {}
+
+
+def _remember(backbone: str, result: dict) -> None:
+    data = {"machine": _machine(), "backbones": {**measured(), backbone: result}}
+    _file().parent.mkdir(parents=True, exist_ok=True)
+    tmp = _file().with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(_file())
+
+
+def _timed(fn, repeats: int) -> float:
+    t0 = time.perf_counter()
+    for _repeat in range(repeats):
+        fn()
+    return (time.perf_counter() - t0) / repeats
+
+
+def _sample(spec, batch: int) -> torch.Tensor:
+    """``batch`` photos of the bundled sample data, preprocessed for ``spec`` (natural images: their
+    feature error is what a head sees); smooth random images when the sample is missing."""
+    from .transforms import eval_transform, load_image
+
+    files = sorted((settings.REPO / "sample_data").rglob("*.JPG"))[::7][:batch]
+    if len(files) == batch:
+        transform = eval_transform(spec.preprocess)
+        return torch.stack([transform(load_image(str(f), spec.preprocess)) for f in files])
+    g = torch.Generator().manual_seed(0)
+    small = torch.rand(batch, 3, spec.input_size // 16, spec.input_size // 16, generator=g) * 2 - 1
+    return torch.nn.functional.interpolate(small, size=spec.input_size, mode="bilinear", align_corners=False)
+
+
+def measure(spec, batch: int = 8, rounds: int = 3, network: torch.nn.Module | None = None) -> dict:
+    """Time a forward pass and a training step in every candidate precision, interleaved, ``rounds``
+    times (medians), and compare each one's pooled features with fp32's. Remembered per backbone.
+
+    Args:
+        network: the pretrained ImageNet network of ``spec`` (its features make the guardrail
+            meaningful); ``None`` loads it, or builds random weights when none are installed.
+    """
+    from .distributed import to_channels_last
+
+    if network is None:
+        try:
+            network = spec.load_pretrained(progress=False)
+        except Exception:  # noqa: BLE001 - no weights offline: random weights cost the same to run
+            network = spec.build()
+    net = to_channels_last(network.eval(), spec.channels_last)
+    x = to_channels_last(_sample(spec, batch), spec.channels_last)
+    body = _pooled(net)
+    times: dict[str, dict[str, list[float]]] = {p: {"forward": [], "step": []} for p in candidates()}
+    feats, top1 = {}, {}
+    for p in times:  # warm-up, and the features and ImageNet classes of each precision
+        with torch.inference_mode(), autocast("cpu", p):
+            feats[p], top1[p] = body(x).float(), net(x).argmax(1)
+    for _round in range(rounds):
+        for p in times:
+            times[p]["forward"].append(_timed(lambda p=p: _forward(body, x, p), 1))
+            times[p]["step"].append(_timed(lambda p=p: _step(net, x, p), 1))
+    result = {"batch": batch, "precisions": {}}
+    for p, t in times.items():
+        err = float((feats[p] - feats[FP32]).norm() / feats[FP32].norm().clamp_min(1e-12))
+        result["precisions"][p] = {"forward_ips": round(batch / statistics.median(t["forward"]), 2),
+                                   "step_ips": round(batch / statistics.median(t["step"]), 2),
+                                   "feature_error": round(err, 5),
+                                   "top1_agreement": float((top1[p] == top1[FP32]).float().mean())}
+    result["choice"], result["reason"] = _pick(result["precisions"], "forward_ips")
+    result["train_choice"], result["train_reason"] = _pick(result["precisions"], "step_ips")
+    _remember(spec.name, result)
+    return result
+
+
+def _pooled(net: torch.nn.Module):
+    """The pooled features of the ImageNet network (what the head sees)."""
+    if hasattr(net, "forward_features") and hasattr(net, "forward_head"):  # timm
+        return lambda x: net.forward_head(net.forward_features(x), pre_logits=True)
+    return lambda x: torch.flatten(torch.nn.Sequential(*list(net.children())[:-1])(x), 1)
+
+
+@torch.inference_mode()
+def _forward(body, x: torch.Tensor, precision: str) -> None:
+    with autocast("cpu", precision):
+        body(x)
+
+
+def _step(net: torch.nn.Module, x: torch.Tensor, precision: str) -> None:
+    """Forward and backward as fine-tuning runs them: BatchNorm keeps ImageNet's statistics (eval
+    mode, the default ``bn_stats``), which costs differently in bf16 than batch statistics do."""
+    with autocast("cpu", precision):
+        loss = net(x).float().logsumexp(1).mean()
+    loss.backward()
+    net.zero_grad(set_to_none=True)
+
+
+def _pick(results: dict, speed: str) -> tuple[str, str]:
+    """The precision that is faster by ``speed`` (``forward_ips`` or ``step_ips``) and passes the
+    guardrail; fp32 otherwise, with the reason."""
+    base = results[FP32]
+    for p, r in results.items():
+        if p == FP32:
+            continue
+        speedup = r[speed] / base[speed]
+        if r["feature_error"] > MAX_FEATURE_ERROR or r["top1_agreement"] < MIN_AGREEMENT:
+            return FP32, (f"{p}: features differ by {r['feature_error']:.1%} (limit {MAX_FEATURE_ERROR:.0%}), "
+                          f"top-1 agreement {r['top1_agreement']:.0%} (at least {MIN_AGREEMENT:.0%})")
+        if speedup < MIN_SPEEDUP:
+            return FP32, f"{p}: {speedup:.2f}x {speed}: not faster"
+        return p, f"{p}: {speedup:.2f}x {speed}, features within {r['feature_error']:.1%}"
+    return FP32, "no native bf16 on this CPU"
+
+
+def choose(spec, device: torch.device | str = "cpu") -> Numerics:
+    """The numerics a new run of ``spec`` uses here: ``TL_PRECISION`` when set, the GPU's mixed
+    precision on CUDA, else this machine's measured choice (measured now when not yet known)."""
+    device = torch.device(device)
+    forced = settings.forced_precision()
+    if forced:
+        return Numerics(forced, device.type, "TL_PRECISION", forced)
+    if device.type == "cuda":
+        return Numerics(candidates(device)[0], "cuda", "GPU mixed precision", candidates(device)[0])
+    if candidates() == [FP32]:
+        return Numerics(FP32, "cpu", "no native bf16 on this CPU")
+    known = measured().get(spec.name)
+    known = known if known and "train_choice" in known else measure(spec)
+    return Numerics(known["choice"], "cpu", f"{known['reason']}; training: {known['train_reason']}",
+                    known["train_choice"])
+
+
+def for_device(numerics: Numerics, device: torch.device | str) -> Numerics:
+    """``numerics`` as they can run on ``device``: a recorded bf16 is honoured on a CPU only with
+    native support, fp16 only on a GPU; else fp32 (same weights, features within the guardrail)."""
+    device = torch.device(device)
+
+    def runnable(precision: str) -> str:
+        if device.type == "cuda" or precision == FP32 or (precision == BF16 and bf16_native()):
+            return precision
+        return FP32
+
+    return Numerics(runnable(numerics.precision), device.type, numerics.reason, runnable(numerics.train_precision))

@@ -1,0 +1,196 @@
+"""A warm training process: Python started, torch imported and the default backbone loaded before
+the click.
+
+A cold training process spends seconds before its first image: starting Python, importing torch
+(4-5 s on two cores), reading the backbone's weights and preparing its kernels. For a class's 90
+photos that is most of the run. A warm worker (``python -m tl_core worker``) pays those costs while
+nobody waits, then waits for one job. Handed a run, it becomes that run's training process exactly as
+``python -m tl_core train --run-dir`` would be: the same command code (pid in ``status.json``,
+SIGTERM → clean stop, queue slot, stop file, failed/stopped recorded), its own process group (Stop
+kills it like any run) and a resumable run directory. It trains one run and exits, so nothing of one
+run leaks into the next; as it ends it starts its successor, so the next click finds one warm.
+
+Hand-off through files in ``<cache>/warm/`` (no sockets): the worker writes ``<pid>.ready`` when
+warm; a launcher claims it by renaming that to ``<pid>.claimed`` (atomic: one launcher wins), then
+writes ``<pid>.job``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import settings
+
+CLAIM_TIMEOUT = 30.0  # a claimed worker whose job never comes (its launcher died) gives up
+RETRY_AFTER_FAILURE = 600.0  # a warm-up that failed (no weights offline, ...) is not retried on every page view
+
+
+def warm_dir() -> Path:
+    return settings.cache_root() / "warm"
+
+
+def _write_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+def _alive(pid: int) -> bool:
+    from .runs import pid_alive
+
+    return pid_alive(pid)
+
+
+def ready_workers(python: str | None = None) -> list[int]:
+    """Pids of live warm workers of ``python`` (this interpreter by default) waiting for a job."""
+    python = python or sys.executable
+    pids = []
+    for f in warm_dir().glob("*.ready"):
+        try:
+            info = json.loads(f.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if info.get("python") == python and _alive(info["pid"]):
+            pids.append(info["pid"])
+        elif not _alive(info.get("pid")):
+            f.unlink(missing_ok=True)  # its worker died (killed, machine restarted)
+    return sorted(pids)
+
+
+def prewarm(python: str | None = None) -> int | None:
+    """Make sure a warm worker waits for the next run (start one when none does); its pid, or None
+    when warm workers are switched off (``TL_WARM_IDLE=0``)."""
+    if settings.warm_idle_seconds() <= 0:
+        return None
+    ready = ready_workers(python)
+    if ready:
+        return ready[0]
+    starting = [int(f.stem) for f in warm_dir().glob("*.starting") if _alive(int(f.stem))]
+    if starting:
+        return starting[0]
+    failed = warm_dir() / "failed"
+    if failed.is_file() and time.time() - failed.stat().st_mtime < RETRY_AFTER_FAILURE:
+        return None  # runs start cold meanwhile; worker.log says why
+    from .launcher import process_env
+
+    warm_dir().mkdir(parents=True, exist_ok=True)
+    with open(warm_dir() / "worker.log", "ab") as log:
+        proc = subprocess.Popen([python or sys.executable, "-m", "tl_core", "worker"], stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                env=process_env())
+    (warm_dir() / f"{proc.pid}.starting").touch()
+    return proc.pid
+
+
+def hand_over(argv: list[str], python: str | None = None, on_claim=None) -> int | None:
+    """Give the command ``argv`` (``["train", "--run-dir", ...]``) to a warm worker of ``python``;
+    its pid, or None when none is ready (start a cold process then). ``on_claim(pid)`` runs after
+    the claim and before the job is written."""
+    from .launcher import process_env
+
+    if settings.warm_idle_seconds() <= 0:  # switched off: every run starts cold
+        return None
+    for pid in ready_workers(python):
+        try:
+            os.rename(warm_dir() / f"{pid}.ready", warm_dir() / f"{pid}.claimed")
+        except FileNotFoundError:
+            continue  # another launcher claimed it first
+        if on_claim is not None:
+            on_claim(pid)
+        env = {k: v for k, v in process_env().items() if k.startswith("TL_")}
+        _write_atomic(warm_dir() / f"{pid}.job", {"argv": argv, "env": env, "handed": time.time()})
+        return pid
+    return None
+
+
+def _warm_up() -> None:
+    """Import what a run imports, load the default backbone and run it once in this machine's numerics."""
+    import torch
+
+    from . import commands, train  # noqa: F401 - importing is the point
+    from .backbones import get_backbone
+    from .distributed import to_channels_last
+    from .model import build_model
+    from .numerics import autocast, choose
+
+    spec = get_backbone(None)
+    numerics = choose(spec)  # measured once per machine; a run then only reads it
+    model = to_channels_last(build_model(spec, 2), spec.channels_last).eval()
+    x = to_channels_last(torch.zeros(2, 3, spec.input_size, spec.input_size), spec.channels_last)
+    with torch.inference_mode(), autocast("cpu", numerics.precision):
+        model.forward_pooled(x)
+
+
+def serve(idle: float | None = None) -> int:
+    """The worker: warm up, wait for a job (at most ``idle`` seconds, ``TL_WARM_IDLE``), run it, exit."""
+    me, folder = os.getpid(), warm_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        _warm_up()
+        _write_atomic(folder / f"{me}.ready", {"pid": me, "python": sys.executable, "warm": time.time()})
+    except BaseException:
+        (folder / "failed").touch()
+        raise
+    finally:
+        (folder / f"{me}.starting").unlink(missing_ok=True)
+    job = _wait_for_job(me, settings.warm_idle_seconds() if idle is None else idle)
+    return _run(job) if job else 0
+
+
+def _wait_for_job(me: int, idle: float) -> dict | None:
+    folder = warm_dir()
+    ready, claimed, job_file = folder / f"{me}.ready", folder / f"{me}.claimed", folder / f"{me}.job"
+    deadline, claimed_at = time.time() + idle, None
+    while True:
+        if job_file.is_file():
+            job = json.loads(job_file.read_text())
+            job_file.unlink(missing_ok=True)
+            claimed.unlink(missing_ok=True)
+            return job
+        if claimed.exists():
+            claimed_at = claimed_at or time.time()
+            if time.time() - claimed_at > CLAIM_TIMEOUT:
+                claimed.unlink(missing_ok=True)
+                return None
+        elif time.time() > deadline:
+            try:
+                os.rename(ready, folder / f"{me}.gone")  # un-advertise; fails when just claimed
+            except FileNotFoundError:
+                continue
+            (folder / f"{me}.gone").unlink(missing_ok=True)
+            return None
+        time.sleep(0.02)
+
+
+def _run(job: dict) -> int:
+    """Become the job's process: its settings, its output file, the CLI's own command; then start
+    the successor."""
+    from . import cli
+
+    for key in [k for k in os.environ if k.startswith("TL_")]:
+        os.environ.pop(key)
+    os.environ.update(job["env"])  # the settings and language of the click, not of the warm-up
+    out = _output_file(job["argv"])
+    if out is not None:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+    try:
+        return cli.main(job["argv"])
+    finally:
+        sys.stdout.flush()
+        prewarm()
+
+
+def _output_file(argv: list[str]) -> Path | None:
+    """Where a cold process of this command would write its output: the run's ``stdout.log``."""
+    for flag in ("--run-dir", "--resume"):
+        if flag in argv:
+            return Path(argv[argv.index(flag) + 1]) / "stdout.log"
+    return None
