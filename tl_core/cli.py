@@ -91,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--similarity", choices=["similar", "different"])
     p.add_argument("--data", help=_("measure size and similarity to ImageNet on this image folder"))
     p.add_argument("--backbone")
+    p.add_argument("--no-race", action="store_true",
+                   help=_("with --data: only measure size and similarity, skip the short race of the scenarios"))
+    p.add_argument("--margin", type=float, default=1.0,
+                   help=_("accuracy points a costlier scenario must win by to be worth its time (default 1)"))
+    p.add_argument("--out", help=_("also write the JSON result to this file"))
     p.add_argument("--json", action="store_true")
     _add_train_args(sub.add_parser("train", help=_("train a classifier (a new run directory)")))
     p = sub.add_parser("predict", help=_("top-k predictions for images"))

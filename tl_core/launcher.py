@@ -64,6 +64,18 @@ def launch_lab(data: str, runs_dir: str | Path, backbone: str | None = None, epo
     return lab
 
 
+def launch_advice(data: str, runs_dir: str | Path, backbone: str | None = None, margin: float = 1.0,
+                  python: str | None = None) -> RunDir:
+    """Start the measured advice (``python -m tl_core advise --data``: measurement + short race) in a
+    new process; it writes ``advice.json`` into the returned folder (not listed as a run)."""
+    job = RunDir.create(runs_dir, prefix="advice")
+    job.write_status(data=str(Path(data).resolve()))
+    args = [python or sys.executable, "-m", "tl_core", "advise", "--data", str(data), "--json", "--margin", str(margin),
+            "--out", str(job.path / ADVICE_FILE)] + (["--backbone", backbone] if backbone else [])
+    _spawn(job, args)
+    return job
+
+
 def check_queue(runs_dir: str | Path) -> None:
     """Refuse a new run when ``TL_MAX_QUEUED`` (default 8) runs already wait in its queue, or, when
     the queue is shared (``TL_QUEUE_ROOT``: a classroom), when this runs folder (one workspace)
@@ -81,6 +93,9 @@ def check_queue(runs_dir: str | Path) -> None:
     if waiting >= limit:
         raise RunError(_("{n} runs are already waiting for a training slot (the limit is {limit}, TL_MAX_QUEUED): "
                          "wait for one to finish or stop one on the Runs page", n=waiting, limit=limit))
+
+
+ADVICE_FILE = "advice.json"
 
 
 def process_env() -> dict[str, str]:

@@ -1,0 +1,101 @@
+"""The measured advice: deciding from planted race results, and the race itself on planted images
+whose right answer is known by construction."""
+
+from __future__ import annotations
+
+import pytest
+
+from tl_core.advice import cheaper_pick, cheaper_sentence, final_pick, pick, race_rows, verdict_sentence
+from tl_core.race import extrapolate, worth_racing
+
+SMALL_DIFFERENT = {"size": "small", "similarity": "different", "scenario": 3}
+
+
+def _cand(k, correct, seconds, n=200, wrong=None):
+    wrong = wrong if wrong is not None else [f"k{k}-{i}" for i in range(n - correct)]
+    return {"scenario": k, "correct": correct, "n": n, "accuracy": correct / n, "estimated_seconds": seconds,
+            "seconds": seconds / 10, "wrong": wrong, "interval": [0.0, 1.0]}
+
+
+def test_pick_is_the_best_measured_and_the_cheapest_among_equals():
+    cands = [_cand(1, 180, 60), _cand(2, 184, 90), _cand(3, 190, 140), _cand(4, 196, 400)]
+    assert pick(cands)["scenario"] == 4
+    tie = [_cand(1, 198, 60), _cand(2, 198, 90)]
+    assert pick(tie)["scenario"] == 1  # equal accuracy: the cheaper one
+
+
+def test_a_costlier_scenario_races_only_while_it_could_win_by_the_margin():
+    assert worth_racing([], 1.0)  # the cheapest always runs
+    assert worth_racing([_cand(1, 190, 60)], 1.0)  # 95%: 5 points left to win
+    assert not worth_racing([_cand(1, 199, 60)], 1.0)  # 99.5%: nothing costlier can win by a point
+    assert worth_racing([_cand(1, 199, 60)], 0.5)  # ... unless the user's margin is smaller
+    assert worth_racing([_cand(1, 200, 60)], 0.0)  # a margin of 0: always race
+
+
+def test_the_trend_along_the_trainable_share_predicts_the_untrained_scenario():
+    rows = [{"trainable_share": x, "accuracy": a} for x, a in ((0.0, 0.955), (0.3, 0.952), (0.58, 0.977))]
+    assert extrapolate(rows, 1.0) == pytest.approx(0.988, abs=0.001)  # rising: fine-tuning more should pay
+    flat = [{"trainable_share": x, "accuracy": 0.991} for x in (0.0, 0.3, 0.58)]
+    assert extrapolate(flat, 1.0) == pytest.approx(0.991)
+    assert extrapolate(rows[:2], 1.0) is None  # two points are no trend
+    steep = [{"trainable_share": x, "accuracy": a} for x, a in ((0.0, 0.80), (0.3, 0.90), (0.58, 0.99))]
+    assert extrapolate(steep, 1.0) == 1.0  # capped: never above 100%
+    same = [{"trainable_share": 0.5, "accuracy": a} for a in (0.8, 0.9, 0.95)]
+    assert extrapolate(same, 1.0) is None  # no spread in the share: no line
+
+
+def test_final_pick_takes_the_prediction_only_when_it_wins_by_the_margin():
+    cands = [_cand(1, 191, 60), _cand(2, 190, 90), _cand(3, 195, 140)]
+    ahead = [{"scenario": 4, "accuracy": 0.99, "predicted": True, "estimated_seconds": 400}]
+    best, cheap = final_pick(cands, ahead, 1.0)
+    assert best["scenario"] == 4 and cheap["scenario"] == 3 and cheap["reason"] == "predicted"
+    assert "predicted 1.5 points better" in cheaper_sentence(best, cheap, 1.0)
+    close = [{**ahead[0], "accuracy": 0.98}]  # half a point: not worth 3x the time on a guess
+    best, cheap = final_pick(cands, close, 1.0)
+    assert best["scenario"] == 3 and cheap is None or cheap["scenario"] in (1, 2)
+    assert final_pick(cands, close, 0.5)[0]["scenario"] == 4
+
+
+def test_cheaper_pick_by_margin_and_by_noise():
+    shared = [f"x{i}" for i in range(4)]
+    best = _cand(4, 196, 400, wrong=shared)
+    # 0.5 points below on the same images: inside the 1-point margin.
+    close = _cand(3, 195, 140, wrong=shared + ["y"])
+    assert cheaper_pick([best, close], best, margin=1.0)["reason"] == "margin"
+    # 2 points below, but the images they disagree on split 5 to 1: chance.
+    noisy = _cand(3, 192, 140, wrong=shared[:3] + [f"y{i}" for i in range(5)])
+    got = cheaper_pick([best, noisy], best, margin=1.0)
+    assert got["reason"] == "noise" and got["p"] > 0.05
+    # 10 points below, all on images the best got right: measurable and beyond the margin.
+    far = _cand(1, 176, 60, wrong=shared + [f"z{i}" for i in range(20)])
+    assert cheaper_pick([best, far], best, margin=1.0) is None
+    assert cheaper_pick([best, far], best, margin=15.0)["scenario"] == 1  # the user's margin decides
+    text = cheaper_sentence(best, got, 1.0)
+    assert text.startswith("Cheaper pick: scenario 3 reached 96.0%") and "in 35% of the time" in text
+
+
+def test_verdict_names_the_textbook_and_the_measured_difference():
+    cands = [_cand(1, 184, 60), _cand(2, 185, 90), _cand(3, 187, 65), _cand(4, 191, 357)]
+    text = verdict_sentence(SMALL_DIFFERENT, cands, pick(cands))
+    assert text == ("The textbook says 3 for small + different; on your images fine-tuning everything measured "
+                    "2.0 points better, at 5.5x the time.")
+    guess = {"scenario": 4, "accuracy": 0.951, "predicted": True, "estimated_seconds": 357}
+    text = verdict_sentence(SMALL_DIFFERENT, cands[:3] + [guess], guess)
+    assert text == ("The textbook says 3 for small + different; on your images the trend of the measured scenarios "
+                    "predicts fine-tuning everything 1.6 points better, at 5.5x the time.")
+    agree = verdict_sentence(SMALL_DIFFERENT, cands[:3], pick(cands[:3]))
+    assert agree.startswith("The textbook says 3 for small + different, and the race on your images agrees")
+    # The textbook's scenario was never raced: the race stopped before it.
+    large = {"size": "large", "similarity": "different", "scenario": 4}
+    stopped = verdict_sentence(large, cands[:2], pick(cands[:2]))
+    assert "fully frozen" not in stopped and "so it was not trained" in stopped and "scenario 2" not in stopped
+
+
+def test_race_rows_mark_textbook_pick_cheaper_and_unraced():
+    advice = {"textbook": 3, "pick": 2, "cheaper": 1,
+              "race": {"candidates": [_cand(1, 190, 60), _cand(2, 192, 90)],
+                       "predicted": [{"scenario": 4, "accuracy": 0.9, "estimated_seconds": 400}]}}
+    rows = race_rows(advice)
+    assert [r[""] for r in rows] == ["cheaper", "pick", "textbook", ""]
+    assert rows[2]["validation accuracy"] == "not raced" and rows[0]["validation accuracy"] == "95.0%"
+    assert rows[3]["validation accuracy"] == "~90.0% (predicted)" and rows[3]["estimated full run (s)"] == 400
