@@ -92,3 +92,20 @@ def test_summary_gives_intervals_and_compares_the_pick_photo_by_photo():
     same = {**_row(2, 0.95), "test_images": 100, "test_wrong": best["test_wrong"]}  # a tie on the same photos
     text = summarize_lab({"advised": 2, "scenarios": [best, same]})
     assert text.endswith("Both got exactly the same 100 test photos right or wrong.") and "chance" not in text
+
+
+def test_summary_offers_the_cheaper_scenario_within_the_margin_or_the_noise():
+    from tl_core.lab import cheaper_in_lab
+
+    def row(k, wrong, seconds):
+        return {**_row(k, 1 - len(wrong) / 310, seconds), "test_images": 310, "test_wrong": wrong}
+
+    base = [f"w{i}" for i in range(3)]
+    best = row(4, base, 410)
+    s3 = row(3, base + [f"a{i}" for i in range(4)], 139)  # 1.3 points below, 4 photos against 0: chance
+    s2 = row(2, base + [f"b{i}" for i in range(12)], 76)  # 3.9 points below, 12 against 0: real
+    assert cheaper_in_lab([s2, s3, best], best)["scenario"] == 3
+    text = summarize_lab({"advised": 4, "scenarios": [s2, s3, best]})
+    assert "scenario 3 reached 97.7% in 139 s, 1.3 points below the best at 2.9x less time" in text
+    assert cheaper_in_lab([s2, best], best) is None  # measurably worse and beyond the margin: no offer
+    assert cheaper_in_lab([s2, best], best, margin=5.0)["scenario"] == 2  # the user's margin

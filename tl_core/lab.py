@@ -148,9 +148,35 @@ def _paired_verdict(best: dict, pick: dict) -> str:
              "no measurable difference (paired test, p = {p:.2f}); the gap may be chance.", **fields)
 
 
-def summarize_lab(state: dict) -> str:
-    """The best scenario with its interval, and whether the advisor's pick was within 1 point of it
-    and measurably worse on the same test images."""
+def cheaper_in_lab(done: list[dict], best: dict, margin: float = 1.0) -> dict | None:
+    """The fastest finished scenario, faster than ``best``, that is below it by less than ``margin``
+    points or by no measurable difference on the same test photos (paired test); None if none."""
+    out = []
+    for s in done:
+        if s is best or s["seconds"] >= best["seconds"]:
+            continue
+        gap = 100 * (best["test_accuracy"] - s["test_accuracy"])
+        noise = best.get("test_wrong") is not None and s.get("test_wrong") is not None and not paired(
+            best["test_wrong"], s["test_wrong"])["measurable"]
+        if gap < margin or noise:
+            out.append(s)
+    return min(out, key=lambda s: s["seconds"], default=None)
+
+
+def _cheaper_text(done: list[dict], best: dict, margin: float) -> str:
+    cheap = cheaper_in_lab(done, best, margin)
+    if cheap is None:
+        return ""
+    return _(" Accuracy per minute: scenario {n} reached {acc:.1%} in {seconds:.0f} s, {gap:.1f} points below the "
+             "best at {ratio:.1f}x less time (less than the {margin:g}-point margin or the noise): the cheaper pick.",
+             n=cheap["scenario"], acc=cheap["test_accuracy"], seconds=cheap["seconds"],
+             gap=100 * (best["test_accuracy"] - cheap["test_accuracy"]),
+             ratio=best["seconds"] / max(cheap["seconds"], 1e-9), margin=margin)
+
+
+def summarize_lab(state: dict, margin: float = 1.0) -> str:
+    """The best scenario with its interval, whether the advisor's pick was within 1 point of it
+    and measurably worse on the same test images, and a cheaper pick within ``margin`` or the noise."""
     done = [s for s in state.get("scenarios", []) if s.get("test_accuracy") is not None]
     if not done:
         return _("No scenario has finished yet.")
@@ -158,6 +184,7 @@ def summarize_lab(state: dict) -> str:
     text = _("Best: scenario {n} with {acc:.1%} test accuracy{interval} ({params:,} trainable parameters, "
              "{seconds:.0f} s).", n=best["scenario"], acc=best["test_accuracy"], interval=_interval(best),
              params=best["trainable_params"], seconds=best["seconds"])
+    text += _cheaper_text(done, best, margin)
     pick = next((s for s in done if s["scenario"] == state.get("advised")), None)
     if pick is None:
         return text + _(" The advisor's pick, scenario {n}, has not finished.", n=state.get("advised"))
