@@ -20,6 +20,8 @@ asserted, nothing is copied from earlier runs.
 5. Prediction latency: a warm single-image prediction (decode, resize, forward) against the bare
    forward of the same image.
 6. Scaling: whole head-only runs for growing N: time and peak memory.
+7. ``--advice`` (alone): the measured advice on the shared data sets, its pick and cost; with
+   ``--with-lab`` against the full lab (``benchmarks/advice.py``).
 """
 
 from __future__ import annotations
@@ -291,7 +293,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="reduced sizes, under 5 minutes")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
+    ap.add_argument("--advice", action="store_true",
+                    help="only the measured advice on the shared data sets (writes benchmarks/advice_results.json)")
+    ap.add_argument("--with-lab", action="store_true", help="with --advice: also run the full lab and compare")
     args = ap.parse_args()
+    if args.advice:
+        from benchmarks.advice import run as run_advice
+
+        result = run_advice(SHARED, args.with_lab, log)
+        (ROOT / "benchmarks" / "advice_results.json").write_text(json.dumps(result, indent=1))
+        print(json.dumps(result, indent=1))
+        return
     quick = args.quick
     head_source, ft_source, data_note = pick_sources(quick)
     per_class = 60 if quick else 1000
