@@ -109,3 +109,20 @@ def test_summary_offers_the_cheaper_scenario_within_the_margin_or_the_noise():
     assert "scenario 3 reached 97.7% in 139 s, 1.3 points below the best at 2.9x less time" in text
     assert cheaper_in_lab([s2, best], best) is None  # measurably worse and beyond the margin: no offer
     assert cheaper_in_lab([s2, best], best, margin=5.0)["scenario"] == 2  # the user's margin
+
+
+def test_repeated_seeds_report_the_spread_and_compare_one_split():
+    from tl_core.lab import lab_progress, spread
+
+    rows = [{**_row(k, acc), "seed": seed} for seed, accs in enumerate(((0.95, 0.97), (0.93, 0.98), (0.96, 0.96)))
+            for k, acc in zip((1, 4), accs)]
+    table = spread(rows)
+    assert table[1] == {"mean": pytest.approx(0.9467, abs=1e-4), "low": 0.93, "high": 0.96, "n": 3}
+    text = summarize_lab({"advised": 1, "scenarios": rows})
+    assert text.startswith("Best: scenario 4 with 97.0%")  # seed 0's split, not the best of all seeds
+    assert "Over 3 seeds (each its own split, head and batch order): scenario 1 94.7% (93.0%-96.0%), " \
+           "scenario 4 97.0% (96.0%-98.0%)." in text
+    assert "Over" not in summarize_lab({"advised": 1, "scenarios": rows[:2]})  # one seed: no spread
+    weights = {"measure": 10.0, "1": 10.0, "2": 10.0, "3": 10.0, "4": 10.0}
+    state = {"weights": weights, "measurement": {}, "repeats": 3, "scenarios": [{"scenario": k} for k in (1, 2, 3, 4)]}
+    assert lab_progress(state) == pytest.approx(50 / 130, abs=1e-3)  # one seed of three done

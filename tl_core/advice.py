@@ -124,7 +124,8 @@ def estimated_seconds(param_counts, n_images: int, images_per_second: float) -> 
 
 
 def lab_seconds_estimate(param_counts, n_images: int, images_per_second: float) -> float:
-    """The full lab's expected time on the same data (its four runs, as ``lab.lab_weights`` plans them)."""
+    """The full lab's expected time on the same data (its four runs, as ``lab.lab_weights`` plans
+    them, in image forward passes) at the measured speed."""
     from .lab import lab_configs, lab_weights
 
     weights = lab_weights(lab_configs("", epochs=5), n_images, param_counts)
@@ -140,7 +141,7 @@ def advise_measured(data: str, backbone: str | None = None, margin: float = DEFA
     from .model import TransferModel
     from .race import RaceSettings, run_race
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     m = measure(data, backbone)
     spec = get_backbone(backbone)
     scan = validate(scan_folder(data))[1]
@@ -152,7 +153,7 @@ def advise_measured(data: str, backbone: str | None = None, margin: float = DEFA
               "estimated_seconds": est[c["scenario"]]} for c in race["candidates"]]
     preds = [{**p, "predicted": True, "estimated_seconds": est[p["scenario"]]} for p in race["predicted"]]
     best, cheap = final_pick(cands, preds, margin)
-    seconds = round(time.perf_counter() - t0, 1)
+    seconds, cpu = round(time.perf_counter() - t0, 1), round(time.process_time() - cpu0, 1)
     lab_est = lab_seconds_estimate(counts, len(scan.items), race["images_per_second"])
     return {**m, "data": str(Path(data).resolve()), "textbook": m["scenario"], "pick": best["scenario"],
             "pick_is_prediction": bool(best.get("predicted")),
@@ -161,7 +162,8 @@ def advise_measured(data: str, backbone: str | None = None, margin: float = DEFA
             "race": {**{k: v for k, v in race.items() if k not in ("candidates", "predicted")},
                      "candidates": [{k: v for k, v in c.items() if k != "wrong"} for c in cands],
                      "predicted": preds},
-            "cost": {"seconds": seconds, "lab_estimate_seconds": lab_est, "share_of_lab": round(seconds / lab_est, 3)}}
+            "cost": {"seconds": seconds, "cpu_seconds": cpu, "lab_estimate_seconds": lab_est,
+                     "share_of_lab": round(seconds / lab_est, 3)}}
 
 def race_rows(advice: dict) -> list[dict]:
     """One row per scenario for a table: raced ones with accuracy, interval and times; the rest

@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-data", help=_("separate labelled folder used as the test split"))
     p.add_argument("--backbone")
     p.add_argument("--epochs", type=int, default=5, help=_("fine-tuning epochs of scenarios 2-4 (default 5)"))
+    p.add_argument("--repeats", type=int, default=1,
+                   help=_("train every scenario with this many seeds (each its own split) and report the spread"))
     p.add_argument("--runs-dir", default="runs", help=_("where the four runs (and the lab folder) are created"))
     p.add_argument("--lab-dir", help=_("lab folder to write lab.json into (default: a new one in --runs-dir)"))
     p.add_argument("--cache-dir", help=_("feature cache folder"))

@@ -177,7 +177,8 @@ def cmd_lab(args):
         slot = _take_slot(lab)  # the lab trains like a run: it waits for a training slot and holds it
         try:
             result = run_lab(args.data, args.test_data, args.runs_dir, backbone=args.backbone, epochs=args.epochs,
-                             lab=lab, cache_dir=args.cache_dir, on_run=lambda run: current.update(run=run))
+                             lab=lab, cache_dir=args.cache_dir, on_run=lambda run: current.update(run=run),
+                             repeats=args.repeats)
         finally:
             slot.close()
     lab.write_status(state="stopped" if lab.stop_requested() else "succeeded", finished=time.time())

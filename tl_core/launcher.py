@@ -53,13 +53,14 @@ def start_process(run: RunDir, python: str | None = None, resume: bool = False, 
 
 
 def launch_lab(data: str, runs_dir: str | Path, backbone: str | None = None, epochs: int = 5,
-               python: str | None = None) -> RunDir:
+               python: str | None = None, repeats: int = 1) -> RunDir:
     """Start the scenario lab (``python -m tl_core lab``) on ``data`` in a new process; returns its folder."""
     check_queue(runs_dir)
     lab = RunDir.create(runs_dir, prefix="lab")
     lab.write_status(state="queued", created=time.time(), queued_at=time.time())
     args = [python or sys.executable, "-m", "tl_core", "lab", "--data", str(data), "--runs-dir", str(runs_dir),
-            "--lab-dir", str(lab.path), "--epochs", str(epochs)] + (["--backbone", backbone] if backbone else [])
+            "--lab-dir", str(lab.path), "--epochs", str(epochs), "--repeats", str(repeats)] + (
+                ["--backbone", backbone] if backbone else [])
     _spawn(lab, args)
     return lab
 
