@@ -99,3 +99,62 @@ def test_race_rows_mark_textbook_pick_cheaper_and_unraced():
     assert [r[""] for r in rows] == ["cheaper", "pick", "textbook", ""]
     assert rows[2]["validation accuracy"] == "not raced" and rows[0]["validation accuracy"] == "95.0%"
     assert rows[3]["validation accuracy"] == "~90.0% (predicted)" and rows[3]["estimated full run (s)"] == 400
+
+
+def _planted_advice(data: str) -> dict:
+    cands = [{**_cand(1, 184, 60), "interval": [0.87, 0.95]}, {**_cand(3, 190, 140), "interval": [0.91, 0.97]}]
+    for c in cands:
+        c.pop("wrong")
+    return {"data": data, "size": "small", "similarity": "different", "scenario": 3, "textbook": 3, "pick": 4,
+            "pick_is_prediction": True, "cheaper": 3, "margin_points": 1.0,
+            "verdict": "The textbook says 3 for small + different; on your images the trend of the measured "
+                       "scenarios predicts fine-tuning everything 1.6 points better, at 2.9x the time.",
+            "cheaper_text": "Cheaper pick: scenario 3 measured 95.0%.",
+            "race": {"candidates": cands, "predicted": [{"scenario": 4, "accuracy": 0.966, "estimated_seconds": 400}],
+                     "stopped": [2], "sample": {"train": 140, "holdout": 200, "epochs": 5}},
+            "cost": {"seconds": 90.0, "cpu_seconds": 170.0, "lab_estimate_seconds": 700.0, "share_of_lab": 0.129}}
+
+
+def test_advice_jobs_are_found_by_data_folder(tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.setattr("tl_core.runs.pid_alive", lambda pid: pid == os.getpid())  # this process: "the job"
+    from tl_core.advice import advice_job
+    from tl_core.runs import RunDir, write_json_atomic
+
+    data = tmp_path / "photos"
+    data.mkdir()
+    assert advice_job(tmp_path / "runs", str(data)) == ("none", None)
+    job = RunDir.create(tmp_path / "runs", prefix="advice")
+    job.write_status(data=str(data.resolve()), pid=os.getpid())
+    assert advice_job(tmp_path / "runs", str(data)) == ("running", job.path)
+    job.write_status(pid=2 ** 22 + 12345)  # no such process: it died before writing its answer
+    assert advice_job(tmp_path / "runs", str(data))[0] == "failed"
+    write_json_atomic(job.path / "advice.json", _planted_advice(str(data.resolve())))
+    state, advice = advice_job(tmp_path / "runs", str(data))
+    assert state == "done" and advice["pick"] == 4
+    assert advice_job(tmp_path / "runs", str(tmp_path / "other")) == ("none", None)
+
+
+def test_plan_page_shows_the_textbook_beside_the_measured_pick(env):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import ROOT
+    from tl_core.runs import RunDir, write_json_atomic
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert any("Choose a data set on the Data page" in c.value for c in at.caption)  # no data yet: no race
+    data = env / "data" / "photos"
+    data.mkdir(parents=True)
+    job = RunDir.create(env / "runs", prefix="advice")
+    write_json_atomic(job.path / "advice.json", _planted_advice(str(data.resolve())))
+    at.session_state["wizard"]["data_dir"] = str(data)
+    at.radio(key="q_similarity").set_value("different").run()
+    assert not at.exception, [e.value for e in at.exception]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Textbook (your answers)"] == "scenario 3" and metrics["Measured on your images"] == "scenario 4"
+    assert any("predicts fine-tuning everything 1.6 points better" in m.value for m in at.markdown)
+    assert any(i.value.startswith("Cheaper pick: scenario 3") for i in at.info)
+    table = at.dataframe[0].value
+    assert list(table["validation accuracy"]) == ["92.0%", "not raced", "95.0%", "~96.6% (predicted)"]
+    assert at.button(key="p_race").label == "Race again"
