@@ -158,3 +158,15 @@ def test_plan_page_shows_the_textbook_beside_the_measured_pick(env):
     table = at.dataframe[0].value
     assert list(table["validation accuracy"]) == ["92.0%", "not raced", "95.0%", "~96.6% (predicted)"]
     assert at.button(key="p_race").label == "Race again"
+
+
+def test_the_race_in_words_names_measured_predicted_and_unraced_scenarios():
+    from tl_core.advice import explain_race
+
+    text = explain_race(_planted_advice("/data"))
+    assert "Race on your images (140 training, 200 validation images; 5 fine-tuning epochs each):" in text
+    assert "- scenario 3: 95.0% (95% interval 91%-97%) on 200 validation images; raced in 14 s" in text
+    assert "- scenario 4: about 96.6%, predicted from the measured ones (not trained)" in text
+    assert "- not raced (the best so far left less than your margin to win): 2" in text
+    assert "**Measured pick: scenario 4.** The textbook says 3" in text and "Cheaper pick: scenario 3" in text
+    assert "about 13% of a full lab" in text
