@@ -107,6 +107,18 @@ def _predict(model: TransferModel, forward, x: torch.Tensor, channels_last: bool
     return torch.cat([forward(to_channels_last(c.float(), channels_last)).argmax(1) for c in x.split(64)])
 
 
+@torch.inference_mode()
+def _advance(model: TransferModel, data: RaceData, frozen_groups: int, channels_last: bool) -> dict[str, torch.Tensor]:
+    """The cached activations carried through the frozen groups between the cache's boundary and
+    ``frozen_groups``, once, so the fine-tuning epochs run only the trainable groups (fp16, as cached)."""
+    if frozen_groups == data.boundary:
+        return data.acts
+    model.eval()
+    return {part: torch.cat([model.forward_body(to_channels_last(c.float(), channels_last), data.boundary,
+                                                frozen_groups).half() for c in a.split(64)])
+            for part, a in data.acts.items()}
+
+
 def train_candidate(base: TransferModel, spec: BackboneSpec, plan: Plan, data: RaceData, n_classes: int,
                     seed: int) -> dict:
     """Train one cached scenario as ``plan`` says (head warm-up on pooled features, then the unfrozen
@@ -129,13 +141,14 @@ def train_candidate(base: TransferModel, spec: BackboneSpec, plan: Plan, data: R
     else:
         model.freeze_to(plan.frozen_groups)
         model.bn_stats_frozen = cfg.bn_stats == "frozen"
+        acts = _advance(model, data, plan.frozen_groups, cl)
 
-        def forward(a):  # the groups between the cache and the plan's boundary run frozen
-            return model.forward_from(a, data.boundary)
+        def forward(a):
+            return model.forward_from(a, plan.frozen_groups)
 
         opt, sched = finetune_recipe(model, plan, cfg, -(-len(data.train) // cfg.batch_size))
-        _fit(model, forward, opt, sched, data.acts["train"], data.labels["train"], plan.epochs, seed + 1, cl)
-        pred = _predict(model, forward, data.acts["holdout"], cl)
+        _fit(model, forward, opt, sched, acts["train"], data.labels["train"], plan.epochs, seed + 1, cl)
+        pred = _predict(model, forward, acts["holdout"], cl)
     right = pred == data.labels["holdout"]
     return {"scenario": plan.scenario, "correct": int(right.sum()), "n": len(right),
             "accuracy": round(float(right.float().mean()), 4), "seconds": round(time.perf_counter() - t0, 1),
