@@ -126,3 +126,23 @@ def test_repeated_seeds_report_the_spread_and_compare_one_split():
     weights = {"measure": 10.0, "1": 10.0, "2": 10.0, "3": 10.0, "4": 10.0}
     state = {"weights": weights, "measurement": {}, "repeats": 3, "scenarios": [{"scenario": k} for k in (1, 2, 3, 4)]}
     assert lab_progress(state) == pytest.approx(50 / 130, abs=1e-3)  # one seed of three done
+
+
+def test_lab_page_shows_every_seed_and_the_spread(env):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import ROOT
+
+    lab = env / "runs" / "20260101-000000-lab-abcdef"
+    lab.mkdir(parents=True)
+    (lab / "status.json").write_text(json.dumps({"state": "succeeded"}))
+    rows = [{**_row(k, acc), "seed": seed, "frozen_fraction": 0.5}
+            for seed, accs in enumerate(((0.95, 0.97), (0.93, 0.98))) for k, acc in zip((1, 4), accs)]
+    (lab / "lab.json").write_text(json.dumps({"data": "/x/sign", "advised": 1, "scenarios": rows, "repeats": 2,
+                                              "seconds": 40}))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.query_params["lab"] = lab.name
+    at.switch_page("pages/lab.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert list(at.dataframe[0].value["seed"]) == [0, 0, 1, 1]
+    assert any("Over 2 seeds" in c.value for c in at.caption)
