@@ -42,7 +42,7 @@ def _poll(data: str) -> None:
     state, _found = advice_job(runs_dir(), data)
     if state != "running":
         st.rerun()
-    st.info(_("Racing the scenarios on a sample of your images (one to a few minutes)…"))
+    st.info(_("Racing the scenarios on your images (a few minutes)…"))
 
 
 def _show_result(state: str, found, textbook: int, data: str) -> None:
