@@ -20,6 +20,9 @@ asserted, nothing is copied from earlier runs.
 5. Prediction latency: a warm single-image prediction (decode, resize, forward) against the bare
    forward of the same image.
 6. Scaling: whole head-only runs for growing N: time and peak memory.
+7. ``--advice`` (alone): the measured advice on the shared data sets, its pick and cost; with
+   ``--with-lab`` against the full lab (``benchmarks/advice.py``).
+8. ``--web`` (alone): int8 against fp32 and the web page in Chromium (``benchmarks/web_int8.py``).
 
 Numerics (fp32 vs bf16 per engine, with the accuracy of the head trained on each), fine-tuning in
 both precisions, click-to-trained with the warm worker, and the head-only sweep at N = 90, 250,
@@ -296,7 +299,17 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="reduced sizes, under 5 minutes")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
     ap.add_argument("--web", action="store_true", help="only the int8 and web page benchmark (benchmarks/web_int8.py)")
+    ap.add_argument("--advice", action="store_true",
+                    help="only the measured advice on the shared data sets (writes benchmarks/advice_results.json)")
+    ap.add_argument("--with-lab", action="store_true", help="with --advice: also run the full lab and compare")
     args = ap.parse_args()
+    if args.advice:
+        from benchmarks.advice import run as run_advice
+
+        result = run_advice(SHARED, args.with_lab, log)
+        (ROOT / "benchmarks" / "advice_results.json").write_text(json.dumps(result, indent=1))
+        print(json.dumps(result, indent=1))
+        return
     quick = args.quick
     if args.web:
         from benchmarks.web_int8 import run_web_benchmark

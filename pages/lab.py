@@ -33,7 +33,8 @@ def start() -> None:
     if lab is not None and is_live(lab):
         return
     try:
-        lab = launch_lab(w["data_dir"], runs_dir(), w["backbone"], st.session_state.get("l_epochs", 5))
+        lab = launch_lab(w["data_dir"], runs_dir(), w["backbone"], st.session_state.get("l_epochs", 5),
+                         repeats=st.session_state.get("l_repeats", 1))
     except TLError as exc:
         st.session_state["lab_error"] = str(exc)
         return
@@ -55,6 +56,8 @@ if not w["data_dir"] and lab is None:
     st.stop()
 st.number_input(_("Fine-tuning epochs for scenarios 2-4 (the same budget for each)"), 1, 50, 5, key="l_epochs",
                 disabled=live)
+st.number_input(_("Seeds per scenario (each its own split; 2-3 show how much the result moves)"), 1, 3, 1,
+                key="l_repeats", disabled=live)
 c1, c2 = st.columns(2)
 c1.button(_("Run the four scenarios"), type="primary", on_click=start, disabled=live or not w["data_dir"],
           key="l_start")
@@ -70,7 +73,8 @@ if lab is None:
 def show_lab() -> None:
     state, info = run_state(lab), read_lab(lab.path)
     status = lab.status()
-    done = info.get("scenarios", [])
+    rows = info.get("scenarios", [])
+    done = [s for s in rows if not s.get("seed")]  # the chart compares one split
     if state == "queued" and waiting_behind(lab):
         st.info(_("Waiting for a free training slot (another run is training on this server)."))
     elif state == "queued":
@@ -90,7 +94,7 @@ def show_lab() -> None:
         st.warning(_("The lab process ended before finishing (killed or the server restarted). "
                      "Finished scenarios are kept below; start the lab again for the rest."))
     elif state == "stopped":
-        st.info(_("Stopped after {n} scenario(s).", n=len(done)))
+        st.info(_("Stopped after {n} scenario(s).", n=len(rows)))
     if info.get("advised") and "measurement" in info:
         m = info["measurement"]
         e = m["evidence"]
@@ -109,7 +113,7 @@ def show_lab() -> None:
                        _("test accuracy"): f"{s['test_accuracy']:.1%}" if s["test_accuracy"] is not None else "n/a",
                        _("trainable parameters"): f"{s['trainable_params']:,}",
                        _("frozen"): f"{s['frozen_fraction']:.0%}", _("seconds"): round(s["seconds"]),
-                       _("run"): s["run_dir"].rsplit("/", 1)[-1]} for s in done],
+                       _("seed"): s.get("seed", 0), _("run"): s["run_dir"].rsplit("/", 1)[-1]} for s in rows],
                      width="stretch", hide_index=True)
     if state == "succeeded":
         st.success(_("The lab finished in {seconds:.0f} s.", seconds=info.get("seconds", 0)))

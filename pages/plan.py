@@ -6,6 +6,7 @@ from tl_core.figures import describe_grid, scenario_grid
 from tl_core.freezing import SCENARIOS, get_scenario, scenario_for
 from tl_core.glossary import explain
 from tl_core.i18n import _
+from ui.advice import show_measured_advice
 from ui.common import lkey, next_step, scenario, wizard, wizard_plan
 
 w = wizard()
@@ -48,6 +49,7 @@ if sc.number != recommended:
     st.warning(_("You chose scenario {n}; for {size} + {similarity} data the method recommends scenario {rec}.",
                  n=sc.number, size=_(w["size"]), similarity=_(w["similarity"]), rec=recommended))
 st.write(_(sc.reason))
+show_measured_advice(w, recommended)
 
 plan = wizard_plan(w)  # what Start training will do, with the Model page's own freeze if any
 way = {"feature_extractor": _("Frozen feature extractor + new classifier"), "fine_tune": _("Fine-tuning")}[plan.way]

@@ -92,3 +92,57 @@ def test_summary_gives_intervals_and_compares_the_pick_photo_by_photo():
     same = {**_row(2, 0.95), "test_images": 100, "test_wrong": best["test_wrong"]}  # a tie on the same photos
     text = summarize_lab({"advised": 2, "scenarios": [best, same]})
     assert text.endswith("Both got exactly the same 100 test photos right or wrong.") and "chance" not in text
+
+
+def test_summary_offers_the_cheaper_scenario_within_the_margin_or_the_noise():
+    from tl_core.lab import cheaper_in_lab
+
+    def row(k, wrong, seconds):
+        return {**_row(k, 1 - len(wrong) / 310, seconds), "test_images": 310, "test_wrong": wrong}
+
+    base = [f"w{i}" for i in range(3)]
+    best = row(4, base, 410)
+    s3 = row(3, base + [f"a{i}" for i in range(4)], 139)  # 1.3 points below, 4 photos against 0: chance
+    s2 = row(2, base + [f"b{i}" for i in range(12)], 76)  # 3.9 points below, 12 against 0: real
+    assert cheaper_in_lab([s2, s3, best], best)["scenario"] == 3
+    text = summarize_lab({"advised": 4, "scenarios": [s2, s3, best]})
+    assert "scenario 3 reached 97.7% in 139 s, 1.3 points below the best at 2.9x less time" in text
+    assert cheaper_in_lab([s2, best], best) is None  # measurably worse and beyond the margin: no offer
+    assert cheaper_in_lab([s2, best], best, margin=5.0)["scenario"] == 2  # the user's margin
+
+
+def test_repeated_seeds_report_the_spread_and_compare_one_split():
+    from tl_core.lab import lab_progress, spread
+
+    rows = [{**_row(k, acc), "seed": seed} for seed, accs in enumerate(((0.95, 0.97), (0.93, 0.98), (0.96, 0.96)))
+            for k, acc in zip((1, 4), accs)]
+    table = spread(rows)
+    assert table[1] == {"mean": pytest.approx(0.9467, abs=1e-4), "low": 0.93, "high": 0.96, "n": 3}
+    text = summarize_lab({"advised": 1, "scenarios": rows})
+    assert text.startswith("Best: scenario 4 with 97.0%")  # seed 0's split, not the best of all seeds
+    assert "Over 3 seeds (each its own split, head and batch order): scenario 1 94.7% (93.0%-96.0%), " \
+           "scenario 4 97.0% (96.0%-98.0%)." in text
+    assert "Over" not in summarize_lab({"advised": 1, "scenarios": rows[:2]})  # one seed: no spread
+    weights = {"measure": 10.0, "1": 10.0, "2": 10.0, "3": 10.0, "4": 10.0}
+    state = {"weights": weights, "measurement": {}, "repeats": 3, "scenarios": [{"scenario": k} for k in (1, 2, 3, 4)]}
+    assert lab_progress(state) == pytest.approx(50 / 130, abs=1e-3)  # one seed of three done
+
+
+def test_lab_page_shows_every_seed_and_the_spread(env):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import ROOT
+
+    lab = env / "runs" / "20260101-000000-lab-abcdef"
+    lab.mkdir(parents=True)
+    (lab / "status.json").write_text(json.dumps({"state": "succeeded"}))
+    rows = [{**_row(k, acc), "seed": seed, "frozen_fraction": 0.5}
+            for seed, accs in enumerate(((0.95, 0.97), (0.93, 0.98))) for k, acc in zip((1, 4), accs)]
+    (lab / "lab.json").write_text(json.dumps({"data": "/x/sign", "advised": 1, "scenarios": rows, "repeats": 2,
+                                              "seconds": 40}))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.query_params["lab"] = lab.name
+    at.switch_page("pages/lab.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert list(at.dataframe[0].value["seed"]) == [0, 0, 1, 1]
+    assert any("Over 2 seeds" in c.value for c in at.caption)

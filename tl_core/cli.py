@@ -91,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--similarity", choices=["similar", "different"])
     p.add_argument("--data", help=_("measure size and similarity to ImageNet on this image folder"))
     p.add_argument("--backbone")
+    p.add_argument("--no-race", action="store_true",
+                   help=_("with --data: only measure size and similarity, skip the short race of the scenarios"))
+    p.add_argument("--margin", type=float, default=1.0,
+                   help=_("accuracy points a costlier scenario must win by to be worth its time (default 1)"))
+    p.add_argument("--out", help=_("also write the JSON result to this file"))
     p.add_argument("--json", action="store_true")
     _add_train_args(sub.add_parser("train", help=_("train a classifier (a new run directory)")))
     p = sub.add_parser("predict", help=_("top-k predictions for images"))
@@ -109,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-data", help=_("separate labelled folder used as the test split"))
     p.add_argument("--backbone")
     p.add_argument("--epochs", type=int, default=5, help=_("fine-tuning epochs of scenarios 2-4 (default 5)"))
+    p.add_argument("--repeats", type=int, default=1,
+                   help=_("train every scenario with this many seeds (each its own split) and report the spread"))
     p.add_argument("--runs-dir", default="runs", help=_("where the four runs (and the lab folder) are created"))
     p.add_argument("--lab-dir", help=_("lab folder to write lab.json into (default: a new one in --runs-dir)"))
     p.add_argument("--cache-dir", help=_("feature cache folder"))

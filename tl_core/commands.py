@@ -41,9 +41,19 @@ def cmd_advise(args):
     if args.data:
         from .measure import explain_measurement, measure
 
-        m = measure(args.data, args.backbone)
         answered = (args.size, args.similarity) if args.size and args.similarity else None
-        return m, explain_measurement(m, answered).replace("**", "").replace("*", "")
+        if args.no_race:
+            m = measure(args.data, args.backbone)
+            return m, explain_measurement(m, answered).replace("**", "").replace("*", "")
+        from .advice import advise_measured, explain_race
+
+        m = advise_measured(args.data, args.backbone, margin=args.margin)
+        if args.out:
+            from .runs import write_json_atomic
+
+            write_json_atomic(args.out, m)
+        text = explain_measurement(m, answered) + "\n\n" + explain_race(m)
+        return m, text.replace("**", "").replace("*", "")
     if not (args.size and args.similarity):
         raise ConfigError(_("advise needs --size and --similarity, or --data DIR to measure them"))
     spec, sc = get_backbone(args.backbone), scenario_for(args.size, args.similarity)
@@ -207,7 +217,8 @@ def cmd_lab(args):
         slot = _take_slot(lab)  # the lab trains like a run: it waits for a training slot and holds it
         try:
             result = run_lab(args.data, args.test_data, args.runs_dir, backbone=args.backbone, epochs=args.epochs,
-                             lab=lab, cache_dir=args.cache_dir, on_run=lambda run: current.update(run=run))
+                             lab=lab, cache_dir=args.cache_dir, on_run=lambda run: current.update(run=run),
+                             repeats=args.repeats)
         finally:
             slot.close()
     lab.write_status(state="stopped" if lab.stop_requested() else "succeeded", finished=time.time())

@@ -59,15 +59,28 @@ def start_process(run: RunDir, python: str | None = None, resume: bool = False, 
 
 
 def launch_lab(data: str, runs_dir: str | Path, backbone: str | None = None, epochs: int = 5,
-               python: str | None = None) -> RunDir:
+               python: str | None = None, repeats: int = 1) -> RunDir:
     """Start the scenario lab (``python -m tl_core lab``) on ``data`` in a new process; returns its folder."""
     check_queue(runs_dir)
     lab = RunDir.create(runs_dir, prefix="lab")
     lab.write_status(state="queued", created=time.time(), queued_at=time.time())
     args = [python or sys.executable, "-m", "tl_core", "lab", "--data", str(data), "--runs-dir", str(runs_dir),
-            "--lab-dir", str(lab.path), "--epochs", str(epochs)] + (["--backbone", backbone] if backbone else [])
+            "--lab-dir", str(lab.path), "--epochs", str(epochs), "--repeats", str(repeats)] + (
+                ["--backbone", backbone] if backbone else [])
     _spawn(lab, args)
     return lab
+
+
+def launch_advice(data: str, runs_dir: str | Path, backbone: str | None = None, margin: float = 1.0,
+                  python: str | None = None) -> RunDir:
+    """Start the measured advice (``python -m tl_core advise --data``: measurement + short race) in a
+    new process; it writes ``advice.json`` into the returned folder (not listed as a run)."""
+    job = RunDir.create(runs_dir, prefix="advice")
+    job.write_status(data=str(Path(data).resolve()))
+    args = [python or sys.executable, "-m", "tl_core", "advise", "--data", str(data), "--json", "--margin", str(margin),
+            "--out", str(job.path / ADVICE_FILE)] + (["--backbone", backbone] if backbone else [])
+    _spawn(job, args)
+    return job
 
 
 def check_queue(runs_dir: str | Path) -> None:
@@ -87,6 +100,9 @@ def check_queue(runs_dir: str | Path) -> None:
     if waiting >= limit:
         raise RunError(_("{n} runs are already waiting for a training slot (the limit is {limit}, TL_MAX_QUEUED): "
                          "wait for one to finish or stop one on the Runs page", n=waiting, limit=limit))
+
+
+ADVICE_FILE = "advice.json"
 
 
 def process_env() -> dict[str, str]:
