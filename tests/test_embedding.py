@@ -3,6 +3,7 @@ figure / Data-page section that show it."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from tl_core.embedding import class_overlap, describe_overlap, embedding_map, pca_2d
@@ -50,6 +51,7 @@ def test_map_of_a_folder_and_its_figure(image_folder, cache_dir):
     assert fig.data[0].customdata[0][0].endswith(".jpg")
 
 
+@pytest.mark.slow
 def test_maps_before_and_after_training(trained_run, image_folder, tmp_path):
     from tl_core.config import TrainConfig
     from tl_core.embedding import run_maps
@@ -57,6 +59,9 @@ def test_maps_before_and_after_training(trained_run, image_folder, tmp_path):
     from tl_core.runs import RunDir, read_json
     from tl_core.splits import split_from_json
     from tl_core.train import train_run
+
+    from tl_core.errors import DatasetError
+    from tl_core.runs import write_json_atomic
 
     frozen = run_maps(trained_run.path, cache_dir=str(tmp_path / "cache"))  # scenario 1: the body never changed
     n_test = len(split_from_json(read_json(trained_run.split_file))["test"])
@@ -77,6 +82,10 @@ def test_maps_before_and_after_training(trained_run, image_folder, tmp_path):
         trained = extract_features(model, items, get_backbone(cfg.backbone))
     assert maps["after"]["x"] == [round(float(v), 4) for v in pca_2d(trained)[0][:, 0]]  # the trained network's
     assert maps["before"]["x"] != maps["after"]["x"]
+    split = read_json(run.split_file)
+    write_json_atomic(run.split_file, {**split, "test": split["test"][:2]})  # trained without a real test part
+    with pytest.raises(DatasetError, match="has 2 test images: a map needs at least 3"):
+        run_maps(run.path)
 
 
 def test_data_page_shows_the_map(env):

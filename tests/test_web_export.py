@@ -134,6 +134,26 @@ def test_shared_zip_hostile_forms_are_refused(entries, message, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.parametrize("damage, message", [
+    (lambda info, folder: (folder / "model.onnx").write_bytes(b"not a protobuf"), "not a model onnxruntime can open"),
+    (lambda info, folder: info.pop("labels"), "not a valid bundle description"),
+    (lambda info, folder: info.update(labels=[1, 2]), "not a valid bundle description"),
+    (lambda info, folder: info.update(preprocess={}), "not a valid bundle description"),
+    (lambda info, folder: info.update(labels=["only one"]), "one probability per label"),
+])
+def test_a_damaged_shared_bundle_is_one_clear_error(web, tmp_path, damage, message):
+    from tl_core.errors import TLError
+
+    out, _info = web
+    folder = tmp_path / "b"
+    shutil.copytree(out, folder)
+    info = json.loads((folder / "bundle.json").read_text())
+    damage(info, folder)
+    (folder / "bundle.json").write_text(json.dumps(info))
+    with pytest.raises(TLError, match=message):
+        BundlePredictor(folder)
+
+
 def test_shared_torchscript_zip_opens_only_when_trusted(trained_run, tmp_path):
     export_run(trained_run.path, "torchscript", tmp_path / "ts")
     folder = unpack_bundle(zip_bundle(tmp_path / "ts"), tmp_path / "in", "ts.zip")
@@ -144,12 +164,23 @@ def test_shared_torchscript_zip_opens_only_when_trusted(trained_run, tmp_path):
 def test_publish_web_copies_the_page_under_an_unguessable_name(web, tmp_path):
     out, _info = web
     first = publish_web(out, tmp_path / "static")
-    assert re.fullmatch(r"web/export-web-[0-9a-f]{16}/index\.html", first.replace(out.parent.name, "export-web")) \
-        or first.startswith("web/")
+    assert re.fullmatch(rf"web/{re.escape(out.parent.name)}-[0-9a-f]{{16}}/index\.html", first), first
     page = tmp_path / "static" / first
     assert page.is_file() and (page.parent / "model.js").is_file() and not (page.parent / "model.onnx").exists()
     second = publish_web(out, tmp_path / "static", old=first)
     assert not page.exists() and (tmp_path / "static" / second).is_file()
+
+
+@pytest.mark.parametrize("forged", ["web/../index.html", "web/..", "../web/x-0123456789abcdef/index.html",
+                                    "web/x-0123456789abcdef/../../index.html", "/etc/passwd", "web/keep/index.html"])
+def test_a_forged_published_path_deletes_nothing(web, tmp_path, forged):
+    out, _info = web
+    static = tmp_path / "static"
+    (static / "web" / "keep").mkdir(parents=True)
+    (static / "web" / "keep" / "index.html").write_text("another run's page")
+    (static / "precious.txt").write_text("x")
+    publish_web(out, static, old=forged)
+    assert (static / "precious.txt").is_file() and (static / "web" / "keep" / "index.html").is_file()
 
 
 def test_deleting_a_run_or_clearing_a_workspace_unpublishes_its_page(web, env, monkeypatch):

@@ -14,6 +14,7 @@ from .i18n import _
 
 MAX_POINTS_PER_CLASS = 150  # the map stays readable and light in the browser
 NEIGHBOURS = 5
+MIN_MAP_IMAGES = 3  # two directions of variation need three points
 
 
 def pca_2d(features: torch.Tensor) -> tuple[torch.Tensor, list[float]]:
@@ -123,6 +124,11 @@ def run_maps(run_dir: str | Path, cache_dir: str | None = None,
     run = RunDir.open(run_dir)
     cfg = read_json(run.config_file, {}) or {}
     items = split_from_json(read_json(run.split_file, {}))["test"]
+    if len(items) < MIN_MAP_IMAGES:
+        from .errors import DatasetError
+
+        raise DatasetError(_("{run} has {n} test images: a map needs at least {k}. Train with a test part (or "
+                             "--test-data) to see one.", run=run.id, n=len(items), k=MIN_MAP_IMAGES))
     predictor = Predictor.from_run(run.path)
     spec, labels, paths = get_backbone(cfg.get("backbone")), [it.label for it in items], [it.path for it in items]
     pretrained = OnDemand(lambda: build_model(spec, len(predictor.labels), hidden=0, weights=cfg.get("weights")))

@@ -112,11 +112,10 @@ def measured() -> dict:
 
 
 def _remember(backbone: str, result: dict) -> None:
-    data = {"machine": _machine(), "backbones": {**measured(), backbone: result}}
+    from .runs import write_json_atomic  # a unique temporary file: two measuring processes cannot collide
+
     _file().parent.mkdir(parents=True, exist_ok=True)
-    tmp = _file().with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(_file())
+    write_json_atomic(_file(), {"machine": _machine(), "backbones": {**measured(), backbone: result}})
 
 
 def _timed(fn, repeats: int) -> float:
@@ -150,9 +149,10 @@ def measure(spec, batch: int = 8, rounds: int = 3, network: torch.nn.Module | No
     """
     from .distributed import to_channels_last
 
+    pretrained = network is not None
     if network is None:
         try:
-            network = spec.load_pretrained(progress=False)
+            network, pretrained = spec.load_pretrained(progress=False), True
         except Exception:  # noqa: BLE001 - no weights offline: random weights cost the same to run
             network = spec.build()
     net = to_channels_last(network.eval(), spec.channels_last)
@@ -176,7 +176,8 @@ def measure(spec, batch: int = 8, rounds: int = 3, network: torch.nn.Module | No
                                    "top1_agreement": float((top1[p] == top1[FP32]).float().mean())}
     result["choice"], result["reason"] = _pick(result["precisions"], "forward_ips")
     result["train_choice"], result["train_reason"] = _pick(result["precisions"], "step_ips")
-    _remember(spec.name, result)
+    if pretrained:  # random weights make the guardrail meaningless: measured again once weights exist
+        _remember(spec.name, result)
     return result
 
 

@@ -147,7 +147,8 @@ def train_candidate(base: TransferModel, spec: BackboneSpec, plan: Plan, data: R
             return model.forward_from(a, plan.frozen_groups)
 
         opt, sched = finetune_recipe(model, plan, cfg, -(-len(data.train) // cfg.batch_size))
-        _fit(model, forward, opt, sched, acts["train"], data.labels["train"], plan.epochs, seed + 1, cl)
+        _fit(model, forward, opt, sched, acts["train"], data.labels["train"], plan.epochs, seed + 1, cl,
+             batch_size=cfg.batch_size)  # the steps per epoch the one-cycle schedule was sized for
         pred = _predict(model, forward, acts["holdout"], cl)
     right = pred == data.labels["holdout"]
     return {"scenario": plan.scenario, "correct": int(right.sum()), "n": len(right),

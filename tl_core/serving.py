@@ -50,21 +50,43 @@ def _model_file(folder: Path, name) -> Path:
     return path
 
 
+def _onnx_session(model_file: Path, n_labels: int):
+    """An onnxruntime session of ``model_file``, or a RunError saying why the file cannot serve."""
+    import onnxruntime as ort
+
+    try:
+        session = ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types for a damaged file
+        raise RunError(_("{file} is not a model onnxruntime can open ({error}); export the run again",
+                         file=model_file.name, error=str(exc).splitlines()[0][:200])) from None
+    shape = session.get_outputs()[0].shape
+    per_image = shape[-1] if shape else None  # an int, or a name / None when the graph leaves it open
+    if [i.name for i in session.get_inputs()] != ["images"] or (isinstance(per_image, int) and per_image != n_labels):
+        raise RunError(_("{file} does not take the bundle's input (uint8 'images') or give one probability per "
+                         "label; export the run again", file=model_file.name))
+    return session
+
+
 class BundlePredictor:
     """Predictions from an exported bundle (ONNX, or TorchScript when trusted)."""
 
     def __init__(self, folder: str | Path, trust: bool = False):
         self.folder = Path(folder)
         info = read_json(self.folder / BUNDLE_FILE)
+        invalid = RunError(_("{file} is not a valid bundle description; export the run again", file=BUNDLE_FILE))
         if not isinstance(info, dict) or info.get("format") not in FORMATS:
-            raise RunError(_("{file} is not a valid bundle description; export the run again", file=BUNDLE_FILE))
-        self.info, self.labels = info, list(info["labels"])
-        self.pre = Preprocess.from_dict(info["preprocess"])
+            raise invalid
+        labels = info.get("labels")
+        if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+            raise invalid
+        try:  # a bundle made elsewhere: every field it needs, or one clear message
+            self.pre = Preprocess.from_dict(info["preprocess"])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise invalid from None
+        self.info, self.labels = info, list(labels)
         model_file = _model_file(self.folder, info.get("model_file"))
         if info["format"] in ONNX_FORMATS:
-            import onnxruntime as ort
-
-            self.session = ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"])
+            self.session = _onnx_session(model_file, len(labels))
             self._run = lambda x: self.session.run(None, {"images": x})[0]
             return
         if not trust:

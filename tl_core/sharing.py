@@ -9,6 +9,7 @@ policy: ONNX opens, TorchScript (code) only when the caller trusts it, which an 
 from __future__ import annotations
 
 import io
+import re
 import secrets
 import shutil
 import zipfile
@@ -78,15 +79,28 @@ def open_zip_path(path: str | Path, dest: str | Path):
     return unpack_bundle(path.read_bytes(), Path(dest) / path.stem, path.name)
 
 
+PUBLISHED_PATH = re.compile(rf"{STATIC_WEB}/[\w.-]+-[0-9a-f]{{16}}/index\.html")
+
+
+def published_folder(static_root: str | Path, path: str | None) -> Path | None:
+    """The folder of a published page from its recorded ``path``: only the exact form
+    ``publish_web`` writes, and only inside ``static_root/web`` (the record is a file on disk: a
+    forged one must not name another folder to delete)."""
+    if not path or not PUBLISHED_PATH.fullmatch(path) or ".." in path:
+        return None
+    root = (Path(static_root) / STATIC_WEB).resolve()
+    folder = (Path(static_root) / path).parent.resolve()
+    return folder if folder.parent == root and folder.is_dir() else None
+
+
 def publish_web(bundle: str | Path, static_root: str | Path, old: str | None = None) -> str:
     """Copy a web export under the app's ``static/`` folder, in a folder with an unguessable name
     (static files need no login). Removes the previous copy ``old``. Returns the path after
     ``/app/static/``, e.g. ``web/run-x-3f9a.../index.html``."""
     root = Path(static_root) / STATIC_WEB
-    if old:
-        previous = root / PurePosixPath(old).parts[1] if len(PurePosixPath(old).parts) > 2 else None
-        if previous is not None and previous.parent == root and previous.is_dir():
-            shutil.rmtree(previous, ignore_errors=True)
+    previous = published_folder(static_root, old)
+    if previous is not None:
+        shutil.rmtree(previous, ignore_errors=True)
     name = f"{Path(bundle).parent.name}-{secrets.token_hex(8)}"
     root.mkdir(parents=True, exist_ok=True)
     target = root / name
@@ -111,18 +125,18 @@ def published_page(run) -> str | None:
     from .settings import static_root
 
     path = (read_json(run.path / PUBLISHED, {}) or {}).get("path")
-    return path if path and (static_root() / path).is_file() else None
+    folder = published_folder(static_root(), path)
+    return path if folder is not None and (folder / "index.html").is_file() else None
 
 
 def unpublish(run) -> None:
     """Remove ``run``'s published page (a deleted run's model is not left at an address)."""
+    from .runs import read_json
     from .settings import static_root
 
-    path = published_page(run)
-    if path is not None:
-        folder = static_root() / PurePosixPath(path).parent
-        if folder.parent == static_root() / STATIC_WEB:
-            shutil.rmtree(folder, ignore_errors=True)
+    folder = published_folder(static_root(), (read_json(run.path / PUBLISHED, {}) or {}).get("path"))
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def static_url(base: str, path: str) -> str:
