@@ -42,6 +42,22 @@ def fake_run(runs: Path, run_id: str, data: str = "colours", acc: float | None =
     return path
 
 
+def test_an_advice_race_waits_in_the_queue_and_the_teacher_sees_it(classroom):
+    from tl_core.launcher import launch_advice
+    from tl_core.teacher import live_runs
+
+    a = workspaces.join("Ann", CODE)
+    (a.data_root / "hands").mkdir(parents=True)
+    job = launch_advice(str(a.data_root / "hands"), a.runs_dir, python="/bin/false")  # started, then gone
+    assert job.status()["state"] == "queued" and job.status().get("queued_at")
+    fake = a.runs_dir / "20260101-000000-advice-bbbbbb"  # a race that is waiting (its pid not known yet)
+    fake.mkdir()
+    (fake / "status.json").write_text(json.dumps({"state": "queued", "queued_at": time.time()}))
+    with pytest.raises(RunError, match="is already waiting for a training slot"):
+        launch_advice(str(a.data_root / "hands"), a.runs_dir)  # a second race, or a run, must wait its turn
+    assert [run.path.name for _ws, run in live_runs()] == [fake.name]
+
+
 @pytest.mark.parametrize("name", ["", "   ", "../x", "a/b", "x" * 33, "_hidden", "a\x00b", "<script>", "a;rm -rf"])
 def test_hostile_names_are_refused(classroom, name):
     with pytest.raises(WorkspaceError):

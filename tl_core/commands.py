@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 from . import settings
 from .errors import ConfigError, TLError
@@ -47,11 +48,20 @@ def cmd_advise(args):
             return m, explain_measurement(m, answered).replace("**", "").replace("*", "")
         from .advice import advise_measured, explain_race
 
-        m = advise_measured(args.data, args.backbone, margin=args.margin)
-        if args.out:
-            from .runs import write_json_atomic
+        if not args.out:
+            m = advise_measured(args.data, args.backbone, margin=args.margin)
+        else:  # a job the app started: it trains, so it takes a slot of the training queue like a run
+            from .runs import RunDir, lifecycle, write_json_atomic
 
-            write_json_atomic(args.out, m)
+            job = RunDir(Path(args.out).parent)
+            with lifecycle(job, log_file=False):
+                slot = _take_slot(job)
+                try:
+                    m = advise_measured(args.data, args.backbone, margin=args.margin)
+                finally:
+                    slot.close()
+                write_json_atomic(args.out, m)
+                job.write_status(state="succeeded", finished=time.time())
         text = explain_measurement(m, answered) + "\n\n" + explain_race(m)
         return m, text.replace("**", "").replace("*", "")
     if not (args.size and args.similarity):
@@ -153,7 +163,6 @@ def _pct(value) -> str:
 
 
 def cmd_predict(args):
-    from pathlib import Path
 
     from .predict import Predictor
 
@@ -248,7 +257,6 @@ def cmd_import_dataset(args):
 
 
 def cmd_export(args):
-    from pathlib import Path
 
     from .export import describe, export_run
 

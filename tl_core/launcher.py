@@ -18,7 +18,7 @@ from . import settings
 from .config import TrainConfig
 from .errors import RunError
 from .i18n import _, language
-from .runs import TERMINAL_STATES, RunDir, list_runs, pid_alive, run_state
+from .runs import TERMINAL_STATES, RunDir, list_jobs, pid_alive, run_state
 from .warm import hand_over
 
 # glibc's allocator returns big buffers to the OS after each forward pass and page-faults them
@@ -74,9 +74,11 @@ def launch_lab(data: str, runs_dir: str | Path, backbone: str | None = None, epo
 def launch_advice(data: str, runs_dir: str | Path, backbone: str | None = None, margin: float = 1.0,
                   python: str | None = None) -> RunDir:
     """Start the measured advice (``python -m tl_core advise --data``: measurement + short race) in a
-    new process; it writes ``advice.json`` into the returned folder (not listed as a run)."""
+    new process; it writes ``advice.json`` into the returned folder (not listed as a run). The race
+    trains, so it waits in the training queue like a run, within the same limits."""
+    check_queue(runs_dir)
     job = RunDir.create(runs_dir, prefix="advice")
-    job.write_status(data=str(Path(data).resolve()))
+    job.write_status(state="queued", created=time.time(), queued_at=time.time(), data=str(Path(data).resolve()))
     args = [python or sys.executable, "-m", "tl_core", "advise", "--data", str(data), "--json", "--margin", str(margin),
             "--out", str(job.path / ADVICE_FILE)] + (["--backbone", backbone] if backbone else [])
     _spawn(job, args)
@@ -89,13 +91,13 @@ def check_queue(runs_dir: str | Path) -> None:
     already has ``TL_MAX_QUEUED_PER_WORKSPACE`` (1) waiting: one student cannot fill the queue."""
     root = settings.queue_root()
     shared = root is not None and Path(runs_dir).resolve().is_relative_to(root)
-    mine = [r for r in list_runs(runs_dir) if run_state(r) == "queued"]
+    mine = [r for r in list_jobs(runs_dir) if run_state(r) == "queued"]
     if shared and len(mine) >= settings.max_queued_per_workspace():
         raise RunError(_("Your run {run} is already waiting for a training slot, and each workspace may have "
                          "{limit} waiting: wait until it starts, or stop it on the Train page, then start this one",
                          run=mine[0].id, limit=settings.max_queued_per_workspace()))
     folders = [p for p in root.glob("*/runs") if p.is_dir()] if shared else [Path(runs_dir)]
-    waiting = sum(run_state(r) == "queued" for folder in folders for r in list_runs(folder))
+    waiting = sum(run_state(r) == "queued" for folder in folders for r in list_jobs(folder))
     limit = settings.max_queued()
     if waiting >= limit:
         raise RunError(_("{n} runs are already waiting for a training slot (the limit is {limit}, TL_MAX_QUEUED): "

@@ -199,6 +199,15 @@ def is_lab(path: str | Path) -> bool:
             and ((path / "lab.json").is_file() or path.name.split("-")[2:3] == ["lab"]))
 
 
+def list_jobs(runs_dir: str | Path) -> list[RunDir]:
+    """``list_runs`` plus the measured-advice jobs (``*-advice-*``): everything that takes a training
+    slot, for the queue's limits and the teacher's list of live work."""
+    runs_dir = Path(runs_dir)
+    jobs = [RunDir(p) for p in runs_dir.glob("*-advice-*") if p.is_dir() and not p.is_symlink()
+            and (p / "status.json").is_file()] if runs_dir.is_dir() else []
+    return sorted(list_runs(runs_dir) + jobs, key=lambda r: r.path.name, reverse=True)
+
+
 def list_runs(runs_dir: str | Path) -> list[RunDir]:
     """Every run and lab folder in ``runs_dir``, newest first."""
     runs_dir = Path(runs_dir)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .runs import RunDir, is_lab, list_runs, read_json, run_state
+from .runs import RunDir, is_lab, list_jobs, list_runs, read_json, run_state
 from .workspaces import Workspace, list_workspaces, usage_bytes
 
 
@@ -48,6 +48,6 @@ def leaderboard() -> dict[str, list[dict]]:
 
 
 def live_runs() -> list[tuple[Workspace, RunDir]]:
-    """Every queued or training run and lab of the class, with its workspace."""
-    return [(ws, run) for ws in list_workspaces() for run in list_runs(ws.runs_dir)
+    """Every queued or training run, lab and advice race of the class, with its workspace."""
+    return [(ws, run) for ws in list_workspaces() for run in list_jobs(ws.runs_dir)
             if run_state(run) in ("queued", "running")]
