@@ -42,9 +42,22 @@ def _warm(timeout=240) -> int:
     return wait_for(lambda: ready_workers() and ready_workers()[0], timeout, "a warm worker")
 
 
-def test_a_warm_worker_trains_a_run_and_leaves_a_successor(warm_env, image_folder):
-    first = prewarm()
-    assert first and prewarm() == first  # one worker, however often the page asks
+def test_a_warm_worker_trains_a_run_leaves_a_successor_and_leaves_with_its_server(warm_env, image_folder):
+    import subprocess
+    import sys
+
+    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])  # stands in for the app
+    try:
+        _train_and_succeed(warm_env, image_folder, server.pid)
+    finally:
+        server.kill()
+        server.wait()
+    wait_for(lambda: not ready_workers(), 60, "the warm worker to leave when its server is gone")
+
+
+def _train_and_succeed(warm_env, image_folder, server: int) -> None:
+    first = prewarm(owner=server)
+    assert first and prewarm(owner=server) == first  # one worker, however often the page asks
     assert _warm() == first
     cfg = TrainConfig(data=str(image_folder), scenario=1, epochs=3, cache_dir=str(warm_env / "cache" / "features"))
     run = launch(cfg, warm_env / "runs")
@@ -56,6 +69,21 @@ def test_a_warm_worker_trains_a_run_and_leaves_a_successor(warm_env, image_folde
     assert Predictor.from_run(run.path).predict([str(next(image_folder.rglob("*.jpg")))], k=1)
     successor = _warm()
     assert successor != first
+
+
+def test_a_worker_runs_only_a_train_job_its_own_user_wrote(tmp_path):
+    import json
+
+    from tl_core.warm import _read_job
+
+    job = tmp_path / "1.job"
+    for argv, ok in ((["train", "--run-dir", "x"], True), (["predict", "--trust", "evil.pt", "a.jpg"], False),
+                     ("train", False), ([], False)):
+        job.write_text(json.dumps({"argv": argv, "env": {}}))
+        assert (_read_job(job) is not None) is ok, argv
+        assert not job.exists()  # read once, whatever it held
+    job.write_text("{not json")
+    assert _read_job(job) is None
 
 
 def test_a_warm_run_can_be_stopped_killed_and_resumed(warm_env, image_folder, monkeypatch):

@@ -128,5 +128,5 @@ def forced_precision() -> str:
 
 
 def warm_idle_seconds() -> float:
-    """``TL_WARM_IDLE`` (1800): seconds a warm training worker waits for a job before it exits (0 = no warm worker)."""
-    return _number("TL_WARM_IDLE", 1800)
+    """``TL_WARM_IDLE`` (600): seconds a warm training worker waits for a job before it exits (0 = no warm worker)."""
+    return _number("TL_WARM_IDLE", 600)

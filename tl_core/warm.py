@@ -10,9 +10,11 @@ SIGTERM → clean stop, queue slot, stop file, failed/stopped recorded), its own
 kills it like any run) and a resumable run directory. It trains one run and exits, so nothing of one
 run leaks into the next; as it ends it starts its successor, so the next click finds one warm.
 
-Hand-off through files in ``<cache>/warm/`` (no sockets): the worker writes ``<pid>.ready`` when
-warm; a launcher claims it by renaming that to ``<pid>.claimed`` (atomic: one launcher wins), then
-writes ``<pid>.job``.
+Hand-off through files in ``<cache>/warm/`` (no sockets; the folder is this user's only, mode 700):
+the worker writes ``<pid>.ready`` when warm; a launcher claims it by renaming that to
+``<pid>.claimed`` (atomic: one launcher wins), then writes ``<pid>.job``. A worker runs only a
+``train`` job from a file its own user wrote, and it leaves when the app server that started it
+(its owner) is gone, so no warm process outlives the app.
 """
 
 from __future__ import annotations
@@ -26,12 +28,22 @@ from pathlib import Path
 
 from . import settings
 
+OWNER = "TL_WARM_OWNER"  # the pid of the app server a worker serves
 CLAIM_TIMEOUT = 30.0  # a claimed worker whose job never comes (its launcher died) gives up
 RETRY_AFTER_FAILURE = 600.0  # a warm-up that failed (no weights offline, ...) is not retried on every page view
 
 
 def warm_dir() -> Path:
     return settings.cache_root() / "warm"
+
+
+def _make_dir() -> Path:
+    """The hand-off folder, readable and writable by this user only."""
+    folder = warm_dir()
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if folder.stat().st_mode & 0o077 and folder.stat().st_uid == os.getuid():
+        folder.chmod(0o700)
+    return folder
 
 
 def _write_atomic(path: Path, data: dict) -> None:
@@ -55,16 +67,17 @@ def ready_workers(python: str | None = None) -> list[int]:
             info = json.loads(f.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        if info.get("python") == python and _alive(info["pid"]):
+        if info.get("python") == python and _alive(info.get("pid")):
             pids.append(info["pid"])
         elif not _alive(info.get("pid")):
             f.unlink(missing_ok=True)  # its worker died (killed, machine restarted)
     return sorted(pids)
 
 
-def prewarm(python: str | None = None) -> int | None:
+def prewarm(python: str | None = None, owner: int | None = None) -> int | None:
     """Make sure a warm worker waits for the next run (start one when none does); its pid, or None
-    when warm workers are switched off (``TL_WARM_IDLE=0``)."""
+    when warm workers are switched off (``TL_WARM_IDLE=0``). The worker leaves when ``owner`` (this
+    process by default: the app server) is gone."""
     if settings.warm_idle_seconds() <= 0:
         return None
     ready = ready_workers(python)
@@ -78,11 +91,11 @@ def prewarm(python: str | None = None) -> int | None:
         return None  # runs start cold meanwhile; worker.log says why
     from .launcher import process_env
 
-    warm_dir().mkdir(parents=True, exist_ok=True)
+    _make_dir()
     with open(warm_dir() / "worker.log", "ab") as log:
         proc = subprocess.Popen([python or sys.executable, "-m", "tl_core", "worker"], stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                                env=process_env())
+                                env={**process_env(), OWNER: str(owner or os.getpid())})
     (warm_dir() / f"{proc.pid}.starting").touch()
     return proc.pid
 
@@ -128,8 +141,7 @@ def _warm_up() -> None:
 
 def serve(idle: float | None = None) -> int:
     """The worker: warm up, wait for a job (at most ``idle`` seconds, ``TL_WARM_IDLE``), run it, exit."""
-    me, folder = os.getpid(), warm_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    me, folder, owner = os.getpid(), _make_dir(), int(os.environ.get(OWNER) or os.getppid())
     try:
         _warm_up()
         _write_atomic(folder / f"{me}.ready", {"pid": me, "python": sys.executable, "warm": time.time()})
@@ -138,26 +150,47 @@ def serve(idle: float | None = None) -> int:
         raise
     finally:
         (folder / f"{me}.starting").unlink(missing_ok=True)
-    job = _wait_for_job(me, settings.warm_idle_seconds() if idle is None else idle)
-    return _run(job) if job else 0
+    job = _wait_for_job(me, settings.warm_idle_seconds() if idle is None else idle, owner)
+    return _run(job, owner) if job else 0
 
 
-def _wait_for_job(me: int, idle: float) -> dict | None:
+def _owner_alive(owner: int) -> bool:
+    try:
+        os.kill(owner, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def _read_job(job_file: Path) -> dict | None:
+    """The job in ``job_file`` if this user wrote it and it is a ``train`` command; else None."""
+    try:
+        mine = job_file.stat().st_uid == os.getuid()
+        job = json.loads(job_file.read_text()) if mine else None
+    except (OSError, json.JSONDecodeError):
+        job = None
+    job_file.unlink(missing_ok=True)
+    ok = isinstance(job, dict) and isinstance(job.get("argv"), list) and job["argv"][:1] == ["train"] \
+        and isinstance(job.get("env"), dict)
+    return job if ok else None
+
+
+def _wait_for_job(me: int, idle: float, owner: int) -> dict | None:
     folder = warm_dir()
     ready, claimed, job_file = folder / f"{me}.ready", folder / f"{me}.claimed", folder / f"{me}.job"
     deadline, claimed_at = time.time() + idle, None
     while True:
         if job_file.is_file():
-            job = json.loads(job_file.read_text())
-            job_file.unlink(missing_ok=True)
             claimed.unlink(missing_ok=True)
-            return job
+            return _read_job(job_file)
         if claimed.exists():
             claimed_at = claimed_at or time.time()
             if time.time() - claimed_at > CLAIM_TIMEOUT:
                 claimed.unlink(missing_ok=True)
                 return None
-        elif time.time() > deadline:
+        elif time.time() > deadline or not _owner_alive(owner):
             try:
                 os.rename(ready, folder / f"{me}.gone")  # un-advertise; fails when just claimed
             except FileNotFoundError:
@@ -167,7 +200,7 @@ def _wait_for_job(me: int, idle: float) -> dict | None:
         time.sleep(0.02)
 
 
-def _run(job: dict) -> int:
+def _run(job: dict, owner: int) -> int:
     """Become the job's process: its settings, its output file, the CLI's own command; then start
     the successor."""
     from . import cli
@@ -185,7 +218,8 @@ def _run(job: dict) -> int:
         return cli.main(job["argv"])
     finally:
         sys.stdout.flush()
-        prewarm()
+        if _owner_alive(owner):
+            prewarm(owner=owner)
 
 
 def _output_file(argv: list[str]) -> Path | None:
