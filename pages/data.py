@@ -17,7 +17,7 @@ from tl_core.paths import data_folders
 from tl_core.zips import extract_images, prune_uploads, unpacked_size
 from tl_core.runs import data_in_use
 from ui.data_tools import background_hint, duplicates_section, embedding_section, suspects_section
-from ui.common import SAMPLE_DATA, check_space, data_root, lkey, next_step, runs_dir, wizard
+from ui.common import SAMPLE_DATA, check_space, space_used, data_root, lkey, next_step, runs_dir, wizard
 
 w = wizard()
 st.title(_("2 · Data: your images, one folder per class"))
@@ -90,7 +90,9 @@ elif source == "open":
 
         try:
             # Classroom mode: the workspace's quota counts the PNGs as they are written.
-            import_dataset(name, dest, per_class=per_class or None, progress=show, check=lambda: check_space(0))
+            used = space_used()  # measured once: the import adds what it writes
+            import_dataset(name, dest, per_class=per_class or None, progress=show,
+                           check=lambda written: check_space(written, used))
             bar.progress(1.0, text=_("Done"))
             w["data_dir"] = str(dest)
         except TLError as exc:

@@ -102,14 +102,14 @@ def _folder_name(label: str) -> str:
 
 
 def import_dataset(name: str, out: str | Path, root: str | Path | None = None, per_class: int | None = None,
-                   progress: Progress | None = None, check: Callable[[], None] | None = None) -> dict:
+                   progress: Progress | None = None, check: Callable[[int], None] | None = None) -> dict:
     """Fetch ``name`` and write it to ``out`` as ``train/`` and ``test/`` ImageFolders of PNGs.
 
     Args:
         per_class: keep at most this many images per class and split (a quick classroom subset).
-        check: called every ``CHECK_EVERY`` images written and at the end of each split; raising
-            there (a classroom's disk quota, which counts what is already written) stops the import
-            and removes what it wrote.
+        check: called with the bytes written so far, every ``CHECK_EVERY`` images and at the end
+            of each split; raising there (a classroom's disk quota) stops the import and removes
+            what it wrote.
 
     Returns:
         ``{"name", "out", "classes", "counts": {"train": n, "test": n}}``.
@@ -153,15 +153,15 @@ def _import_lock(out: Path, root: Path):
 
 
 def _write_dataset(name: str, out: Path, root: Path, per_class: int | None, progress: Progress | None,
-                   check: Callable[[], None] | None) -> dict:
+                   check: Callable[[int], None] | None) -> dict:
     """Write into a private temporary folder next to ``out``, then rename it into place."""
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
-    counts, classes = {}, []
+    counts, classes, written = {}, [], [0]  # bytes written by this import, across both splits
     try:
         for part, train in (("train", True), ("test", False)):
             ds = _load(name, root, train, progress)
             classes = [str(c) for c in ds.classes]
-            counts[part] = _write_part(ds, tmp / part, per_class, progress, part, check or (lambda: None))
+            counts[part] = _write_part(ds, tmp / part, per_class, progress, part, check or (lambda _n: None), written)
         if out.exists():
             out.rmdir()
         tmp.rename(out)
@@ -171,7 +171,7 @@ def _write_dataset(name: str, out: Path, root: Path, per_class: int | None, prog
 
 
 def _write_part(ds, folder: Path, per_class: int | None, progress: Progress | None, part: str,
-                check: Callable[[], None]) -> int:
+                check: Callable[[int], None], written_bytes: list[int]) -> int:
     """One split of ``ds`` as PNG class folders under ``folder``; returns how many were written."""
     folders = [_folder_name(str(c)) for c in ds.classes]
     for f in set(folders):
@@ -184,11 +184,13 @@ def _write_part(ds, folder: Path, per_class: int | None, progress: Progress | No
         if per_class and taken[label] >= per_class:
             continue
         taken[label] += 1
-        ds[i][0].save(folder / folders[label] / f"{i:05d}.png")
+        path = folder / folders[label] / f"{i:05d}.png"
+        ds[i][0].save(path)
+        written_bytes[0] += path.stat().st_size
         written += 1
         if written % CHECK_EVERY == 0:
-            check()
+            check(written_bytes[0])
         if progress and (written % 200 == 0 or written == total):
             progress(_("writing {part} images", part=_(part)), written, total)
-    check()
+    check(written_bytes[0])
     return written

@@ -164,9 +164,10 @@ def usage_bytes(ws: Workspace) -> int:
     return total
 
 
-def check_space(ws: Workspace, incoming: int) -> None:
-    """Refuse ``incoming`` bytes that would take the workspace over ``TL_WORKSPACE_QUOTA_MB``."""
-    quota, used = settings.workspace_quota_bytes(), usage_bytes(ws)
+def check_space(ws: Workspace, incoming: int, used: int | None = None) -> None:
+    """Refuse ``incoming`` bytes that would take the workspace over ``TL_WORKSPACE_QUOTA_MB``
+    (``used``: what it held before, when the caller measured it already)."""
+    quota, used = settings.workspace_quota_bytes(), usage_bytes(ws) if used is None else used
     if used + incoming > quota:
         raise WorkspaceError(_("Your workspace would hold {need:.3g} MB, over its limit of {quota:.3g} MB: delete a "
                                "data set you no longer need (or use fewer or smaller images), or ask the teacher "

@@ -14,7 +14,7 @@ from tl_core.backbones import DEFAULT_BACKBONE, group_table
 from tl_core.paths import run_path
 from tl_core.recipe import Plan, plan_run, train_images
 from tl_core.runs import RunDir
-from tl_core.workspaces import Workspace, WorkspaceError, check_space as check_workspace_space, from_token
+from tl_core.workspaces import Workspace, WorkspaceError, check_space as check_workspace_space, from_token, usage_bytes
 from tl_core.workspaces import load_wizard, save_wizard as save_workspace_wizard, token_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,11 +79,17 @@ def runs_dir() -> Path:
     return ws.runs_dir if ws else settings.runs_dir()
 
 
-def check_space(incoming: int) -> None:
+def check_space(incoming: int, used: int | None = None) -> None:
     """Classroom mode: refuse ``incoming`` bytes over the workspace's quota (a WorkspaceError)."""
     ws = workspace()
     if ws is not None:
-        check_workspace_space(ws, incoming)
+        check_workspace_space(ws, incoming, used)
+
+
+def space_used() -> int:
+    """Bytes the visitor's workspace holds now (0 outside classroom mode)."""
+    ws = workspace()
+    return usage_bytes(ws) if ws is not None else 0
 
 
 class _SavedAnswers(dict):
