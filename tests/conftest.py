@@ -174,6 +174,16 @@ def trained_run(image_folder, tmp_path_factory):
     return run
 
 
+@pytest.fixture(scope="session")
+def web_export(trained_run, tmp_path_factory):
+    """``trained_run`` exported as a web page once (folder, export info), read-only for the tests
+    that open it in Python and in Chromium."""
+    from tl_core.export import export_run
+
+    out = tmp_path_factory.mktemp("web") / "export-web"
+    return out, export_run(trained_run.path, "web", out)
+
+
 def wait_for(condition, timeout: float = 240, what: str = "the condition", poll: float = 0.2):
     """Wait for an event a run writes (an epoch, a state); fail loudly at the deadline, never pass
     silently. Returns the condition's last (truthy) value."""

@@ -10,7 +10,6 @@ from camera_clip import write_y4m
 from conftest import make_image, COLOURS
 from test_e2e_browser import ARTIFACTS, CHROMIUM
 
-from tl_core.export import export_run
 from tl_core.predict import Predictor
 from tl_core.serving import pixels
 
@@ -19,14 +18,12 @@ FLAGS = ["--disable-gpu", "--disable-quic", "--disable-sync", "--disable-backgro
          "--disable-component-update", "--no-first-run"]
 
 
-@pytest.fixture(scope="module")
-def web(trained_run, tmp_path_factory):
+@pytest.fixture()
+def web(web_export):
     if not CHROMIUM:
         pytest.skip("chromium is not installed") if not __import__("os").environ.get("TL_REQUIRE_BROWSER") else \
             pytest.fail("chromium is not installed; browser tests are required in CI")
-    out = tmp_path_factory.mktemp("web") / "export-web"
-    export_run(trained_run.path, "web", out)
-    return out
+    return web_export[0]
 
 
 def open_offline(p, folder, extra_args=(), camera=False):

@@ -26,10 +26,9 @@ from tl_core.webexport import STRINGS, WEB_FILES
 pytestmark = pytest.mark.slow  # exports (and the session's trained run) take tens of seconds here
 
 
-@pytest.fixture(scope="module")
-def web(trained_run, tmp_path_factory):
-    out = tmp_path_factory.mktemp("web") / "export-web"
-    return out, export_run(trained_run.path, "web", out)
+@pytest.fixture()
+def web(web_export):
+    return web_export
 
 
 def test_web_folder_is_an_offline_page_and_an_onnx_bundle(web, trained_run, image_folder):
@@ -95,13 +94,12 @@ def test_int8_that_loses_accuracy_is_refused_unless_accepted(trained_run, tmp_pa
     assert info["quantization"]["accepted_loss"] and (tmp_path / "bad" / "index.html").is_file()
 
 
-def test_cli_exports_web_int8_and_predicts_from_the_zip(trained_run, image_folder, tmp_path):
-    out = tmp_path / "cli-web"
-    r = run_cli("export", str(trained_run.path), "--format", "web", "--quantize", "int8", "--out", str(out),
-                "--json")
+def test_cli_exports_web_and_predicts_from_the_zip(trained_run, image_folder, tmp_path):
+    out = tmp_path / "cli-web"  # int8 itself is measured in-process above; here the command line
+    r = run_cli("export", str(trained_run.path), "--format", "web", "--out", str(out), "--json")
     assert r.returncode == 0, r.stderr
     info = json.loads(r.stdout.strip().splitlines()[-1])
-    assert info["quantization"]["int8"]["bytes"] < info["quantization"]["fp32"]["bytes"]
+    assert info["format"] == "web" and (out / "index.html").is_file()
     (tmp_path / "shared.zip").write_bytes(zip_bundle(out))
     photo = next((image_folder / "red").glob("*.jpg"))
     r = run_cli("predict", str(tmp_path / "shared.zip"), str(photo), "--json")
