@@ -174,12 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from . import commands
+    from . import commands, data_commands
     from .errors import TLError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     try:
-        result, text = getattr(commands, "cmd_" + args.command.replace("-", "_"))(args)
+        name = "cmd_" + args.command.replace("-", "_")
+        command = getattr(commands, name, None) or getattr(data_commands, name)
+        result, text = command(args)
     except TLError as exc:
         print(_("error: {exc}", exc=exc), file=sys.stderr)
         return 2
