@@ -33,11 +33,17 @@ def test_race_stops_at_the_frozen_network_when_it_already_gets_everything_right(
 
 @pytest.mark.slow
 def test_advise_cli_adds_the_race_and_keeps_the_measurement(image_folder, tmp_path):
+    from tl_core.runs import RunDir
+
     out = tmp_path / "advice.json"
-    proc = run_cli("advise", "--data", str(image_folder), "--json", "--out", str(out))
+    job = RunDir.create(tmp_path / "runs", prefix="advice")  # as the Plan page's launcher makes it
+    job.write_status(state="queued", queued_at=0)
+    proc = run_cli("advise", "--data", str(image_folder), "--json", "--out", str(out), "--job-dir", str(job.path))
     assert proc.returncode == 0, proc.stderr[-1500:]
     advice = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert json.loads(out.read_text()) == advice
+    assert json.loads(out.read_text()) == advice == json.loads((job.path / "advice.json").read_text())
+    status = job.status()  # it took a training slot and ended as a run does
+    assert status["state"] == "succeeded" and status["started"] and status["finished"] >= status["started"]
     assert {"size", "similarity", "scenario", "evidence"} <= set(advice)  # the measurement's fields stay
     assert (advice["textbook"], advice["pick"], advice["cheaper"]) == (3, 1, None)
     assert advice["verdict"].startswith("The textbook says 3 for small + different; on your images the frozen "

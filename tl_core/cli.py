@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--margin", type=float, default=1.0,
                    help=_("accuracy points a costlier scenario must win by to be worth its time (default 1)"))
     p.add_argument("--out", help=_("also write the JSON result to this file"))
+    p.add_argument("--job-dir", help=argparse.SUPPRESS)  # the app's advice job: queued, stoppable, advice.json
     p.add_argument("--json", action="store_true")
     _add_train_args(sub.add_parser("train", help=_("train a classifier (a new run directory)")))
     p = sub.add_parser("predict", help=_("top-k predictions for images"))

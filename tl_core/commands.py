@@ -48,20 +48,27 @@ def cmd_advise(args):
             return m, explain_measurement(m, answered).replace("**", "").replace("*", "")
         from .advice import advise_measured, explain_race
 
-        if not args.out:
+        from .runs import write_json_atomic
+
+        if not args.job_dir:
             m = advise_measured(args.data, args.backbone, margin=args.margin)
         else:  # a job the app started: it trains, so it takes a slot of the training queue like a run
-            from .runs import RunDir, lifecycle, write_json_atomic
+            from .launcher import ADVICE_FILE
+            from .runs import RunDir, lifecycle
 
-            job = RunDir(Path(args.out).parent)
+            job = RunDir(args.job_dir)
+            if not job.status_file.is_file():
+                raise ConfigError(_("{path} is not an advice job folder (no status.json)", path=args.job_dir))
             with lifecycle(job, log_file=False):
                 slot = _take_slot(job)
                 try:
                     m = advise_measured(args.data, args.backbone, margin=args.margin)
                 finally:
                     slot.close()
-                write_json_atomic(args.out, m)
+                write_json_atomic(job.path / ADVICE_FILE, m)
                 job.write_status(state="succeeded", finished=time.time())
+        if args.out:
+            write_json_atomic(args.out, m)
         text = explain_measurement(m, answered) + "\n\n" + explain_race(m)
         return m, text.replace("**", "").replace("*", "")
     if not (args.size and args.similarity):

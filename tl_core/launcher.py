@@ -80,7 +80,7 @@ def launch_advice(data: str, runs_dir: str | Path, backbone: str | None = None, 
     job = RunDir.create(runs_dir, prefix="advice")
     job.write_status(state="queued", created=time.time(), queued_at=time.time(), data=str(Path(data).resolve()))
     args = [python or sys.executable, "-m", "tl_core", "advise", "--data", str(data), "--json", "--margin", str(margin),
-            "--out", str(job.path / ADVICE_FILE)] + (["--backbone", backbone] if backbone else [])
+            "--job-dir", str(job.path)] + (["--backbone", backbone] if backbone else [])
     _spawn(job, args)
     return job
 
