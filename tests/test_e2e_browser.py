@@ -127,7 +127,7 @@ def set_epochs_and_light_augmentation(page, epochs: int) -> None:
     set_number(page, "Epochs (0 = automatic)", epochs)
     page.locator('[data-testid="stSelectbox"]', has_text="Augmentation").click()
     page.get_by_role("option", name="light").click()
-    expect(page.locator('[data-testid="stSelectbox"]', has_text="Augmentation")).to_contain_text("light")
+    expect(page.get_by_role("combobox", name=re.compile("Augmentation"))).to_have_value("light")
     settled(page)
 
 
