@@ -85,7 +85,7 @@ def plant_run(classroom: Path, token: str, run_id: str, **status) -> Path:
 
 def nav(page, title: str) -> None:
     page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
-    page.get_by_role("heading", name=re.compile(re.escape(title.split(" · ")[-1]))).first.wait_for(timeout=30_000)
+    page.get_by_role("heading", name=re.compile(re.escape(title.split(" · ")[-1]))).first.wait_for(timeout=90_000)
 
 
 def test_two_students_a_teacher_and_a_full_workspace(classroom_server, browser):  # noqa: F811

@@ -71,7 +71,8 @@ def shot(page, name: str) -> None:
 
 def goto_page(page, title: str) -> None:
     page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
-    page.get_by_role("heading", name=re.compile(re.escape(title.split(" · ")[1]))).first.wait_for(timeout=30_000)
+    # A deadline, not a speed: a page that loads a run on a loaded machine may take a while.
+    page.get_by_role("heading", name=re.compile(re.escape(title.split(" · ")[1]))).first.wait_for(timeout=90_000)
 
 
 def held_run(tmp, run_id: str) -> RunDir:
