@@ -156,12 +156,13 @@ def _write_dataset(name: str, out: Path, root: Path, per_class: int | None, prog
                    check: Callable[[int], None] | None) -> dict:
     """Write into a private temporary folder next to ``out``, then rename it into place."""
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
-    counts, classes, written = {}, [], [0]  # bytes written by this import, across both splits
+    counts, classes, written = {}, [], 0  # bytes written by this import, across both splits
     try:
         for part, train in (("train", True), ("test", False)):
             ds = _load(name, root, train, progress)
             classes = [str(c) for c in ds.classes]
-            counts[part] = _write_part(ds, tmp / part, per_class, progress, part, check or (lambda _n: None), written)
+            counts[part], written = _write_part(ds, tmp / part, per_class, progress, part,
+                                                check or (lambda _n: None), written)
         if out.exists():
             out.rmdir()
         tmp.rename(out)
@@ -171,8 +172,8 @@ def _write_dataset(name: str, out: Path, root: Path, per_class: int | None, prog
 
 
 def _write_part(ds, folder: Path, per_class: int | None, progress: Progress | None, part: str,
-                check: Callable[[int], None], written_bytes: list[int]) -> int:
-    """One split of ``ds`` as PNG class folders under ``folder``; returns how many were written."""
+                check: Callable[[int], None], written_bytes: int) -> tuple[int, int]:
+    """One split of ``ds`` as PNG class folders under ``folder``; returns how many were written and the bytes written so far (``written_bytes`` before it, plus its own)."""
     folders = [_folder_name(str(c)) for c in ds.classes]
     for f in set(folders):
         (folder / f).mkdir(parents=True, exist_ok=True)
@@ -186,11 +187,11 @@ def _write_part(ds, folder: Path, per_class: int | None, progress: Progress | No
         taken[label] += 1
         path = folder / folders[label] / f"{i:05d}.png"
         ds[i][0].save(path)
-        written_bytes[0] += path.stat().st_size
+        written_bytes += path.stat().st_size
         written += 1
         if written % CHECK_EVERY == 0:
-            check(written_bytes[0])
+            check(written_bytes)
         if progress and (written % 200 == 0 or written == total):
             progress(_("writing {part} images", part=_(part)), written, total)
-    check(written_bytes[0])
-    return written
+    check(written_bytes)
+    return written, written_bytes
