@@ -173,7 +173,8 @@ def _write_dataset(name: str, out: Path, root: Path, per_class: int | None, prog
 
 def _write_part(ds, folder: Path, per_class: int | None, progress: Progress | None, part: str,
                 check: Callable[[int], None], written_bytes: int) -> tuple[int, int]:
-    """One split of ``ds`` as PNG class folders under ``folder``; returns how many were written and the bytes written so far (``written_bytes`` before it, plus its own)."""
+    """One split of ``ds`` as PNG class folders under ``folder``. Returns how many images were
+    written, and the import's bytes so far (``written_bytes`` before this split, plus its own)."""
     folders = [_folder_name(str(c)) for c in ds.classes]
     for f in set(folders):
         (folder / f).mkdir(parents=True, exist_ok=True)
