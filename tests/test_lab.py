@@ -64,7 +64,7 @@ def test_the_lab_bar_is_weighted_by_each_scenarios_expected_cost():
     from tl_core.lab import lab_configs, lab_progress, lab_weights
 
     configs = lab_configs("sample", epochs=5)
-    weights = lab_weights(configs, 200, group_table(configs[0].backbone)[1])
+    weights = lab_weights(configs, 200, *group_table(configs[0].backbone)[1:])
     assert weights["1"] < weights["2"] < weights["4"]  # freezing less costs more
     measured = {"weights": weights, "measurement": {}, "scenarios": []}
     after_s1 = {**measured, "scenarios": [{"scenario": 1}]}

@@ -106,7 +106,7 @@ def cheaper_sentence(best: dict, cheap: dict | None, margin: float) -> str:
              "images cannot tell from chance (paired test, p = {pv:.2f}), {time}.", **words)
 
 
-def estimated_seconds(param_counts, n_images: int, images_per_second: float) -> dict[int, float]:
+def estimated_seconds(param_counts, flops, n_images: int, images_per_second: float) -> dict[int, float]:
     """Each scenario's expected time for a default run on the whole data set, from its planned work
     (``progress.run_budget``, in image forward passes) at the measured speed."""
     from .config import TrainConfig
@@ -118,24 +118,24 @@ def estimated_seconds(param_counts, n_images: int, images_per_second: float) -> 
         cfg = TrainConfig(data="", scenario=k)
         n_train = train_images(n_images, cfg)
         plan = plan_run(cfg, param_counts, n_train)
-        work = run_budget(plan, n_train, round(n_images * cfg.val_fraction), n_images).total
+        work = run_budget(plan, n_train, round(n_images * cfg.val_fraction), n_images, flops).total
         out[k] = round(work / max(images_per_second, 1e-6), 1)
     return out
 
 
-def lab_seconds_estimate(param_counts, n_images: int, images_per_second: float) -> float:
+def lab_seconds_estimate(param_counts, flops, n_images: int, images_per_second: float) -> float:
     """The full lab's expected time on the same data (its four runs, as ``lab.lab_weights`` plans
     them, in image forward passes) at the measured speed."""
     from .lab import lab_configs, lab_weights
 
-    weights = lab_weights(lab_configs("", epochs=5), n_images, param_counts)
+    weights = lab_weights(lab_configs("", epochs=5), n_images, param_counts, flops)
     return round(sum(weights.values()) / max(images_per_second, 1e-6), 1)
 
 
 def advise_measured(data: str, backbone: str | None = None, margin: float = DEFAULT_MARGIN, race_settings=None) -> dict:
     """The measurement (size, similarity, textbook scenario, evidence) plus the race: every raced
     scenario's holdout accuracy with its 95% interval and time, the pick, a cheaper pick, the verdict."""
-    from .backbones import get_backbone
+    from .backbones import get_backbone, group_flops
     from .data import scan_folder, validate
     from .measure import measure
     from .model import TransferModel
@@ -147,14 +147,14 @@ def advise_measured(data: str, backbone: str | None = None, margin: float = DEFA
     scan = validate(scan_folder(data))[1]
     model = TransferModel(spec.groups(spec.load_pretrained()), spec.feature_dim, 2)
     race = run_race(model, spec, data, len(scan.classes), race_settings or RaceSettings(), margin)
-    counts = model.group_param_counts()
-    est = estimated_seconds(counts, len(scan.items), race["images_per_second"])
+    counts, flops = model.group_param_counts(), group_flops(model.body, spec.input_size)
+    est = estimated_seconds(counts, flops, len(scan.items), race["images_per_second"])
     cands = [{**c, "interval": [round(x, 4) for x in wilson(c["correct"], c["n"])],
               "estimated_seconds": est[c["scenario"]]} for c in race["candidates"]]
     preds = [{**p, "predicted": True, "estimated_seconds": est[p["scenario"]]} for p in race["predicted"]]
     best, cheap = final_pick(cands, preds, margin)
     seconds, cpu = round(time.perf_counter() - t0, 1), round(time.process_time() - cpu0, 1)
-    lab_est = lab_seconds_estimate(counts, len(scan.items), race["images_per_second"])
+    lab_est = lab_seconds_estimate(counts, flops, len(scan.items), race["images_per_second"])
     return {**m, "data": str(Path(data).resolve()), "textbook": m["scenario"], "pick": best["scenario"],
             "pick_is_prediction": bool(best.get("predicted")),
             "cheaper": cheap["scenario"] if cheap else None, "margin_points": margin,

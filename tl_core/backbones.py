@@ -269,8 +269,44 @@ def count_params(module: nn.Module) -> int:
 
 
 @functools.lru_cache(maxsize=None)
-def group_table(name: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
-    """Names and parameter counts of a backbone's layer groups (built once per process)."""
+def group_table(name: str) -> tuple[tuple[str, ...], tuple[int, ...], tuple[float, ...]]:
+    """Names, parameter counts and forward FLOPs of a backbone's layer groups (built once per process)."""
     spec = get_backbone(name)
     groups = spec.groups(spec.build())
-    return tuple(n for n, _module in groups), tuple(count_params(m) for _name, m in groups)
+    return (tuple(n for n, _module in groups), tuple(count_params(m) for _name, m in groups),
+            group_flops([m for _name, m in groups], spec.input_size))
+
+
+def group_flops(groups, input_size: int) -> tuple[float, ...]:
+    """Forward FLOPs of each layer group on one image, counted in its convolutions and linear layers
+    (nearly all of a CNN's work). The time a group costs follows its operations, not its parameters:
+    the early groups hold few parameters and most of the operations. Leaves every module's mode and
+    BatchNorm statistics as they were."""
+    counted = [0.0]
+
+    def count(module: nn.Module, _inputs, out: torch.Tensor) -> None:
+        if isinstance(module, nn.Conv2d):
+            kh, kw = module.kernel_size
+            counted[0] += 2.0 * out.numel() * module.in_channels // module.groups * kh * kw
+        else:
+            counted[0] += 2.0 * out.numel() * module.in_features
+
+    groups = list(groups)
+    modes = {m: m.training for g in groups for m in g.modules()}
+    hooks = [m.register_forward_hook(count) for m in modes if isinstance(m, (nn.Conv2d, nn.Linear))]
+    device = next((q.device for g in groups for q in g.parameters()), torch.device("cpu"))
+    x, flops = torch.zeros(1, 3, input_size, input_size, device=device), []
+    try:
+        with torch.no_grad():
+            for group in groups:
+                group.eval()
+                counted[0] = 0.0
+                x = group(x)
+                flops.append(counted[0])
+    finally:
+        for hook in hooks:
+            hook.remove()
+        for module, training in modes.items():
+            module.training = training
+    return tuple(flops)
+

@@ -61,7 +61,8 @@ def run_lab(data: str, test_data: str | None = None, runs_dir: str | Path = "run
     t0 = time.time()
     configs = [cfg for seed in range(max(1, repeats))
                for cfg in lab_configs(data, test_data, backbone=backbone, epochs=epochs, cache_dir=cache_dir, seed=seed)]
-    weights = lab_weights(configs[:len(SCENARIOS)], len(scan_folder(data).items), group_table(configs[0].backbone)[1])
+    _names, counts, flops = group_table(configs[0].backbone)
+    weights = lab_weights(configs[:len(SCENARIOS)], len(scan_folder(data).items), counts, flops)
     write_json_atomic(lab.path / LAB_FILE, {"data": str(data), "weights": weights, "started": t0})
     measurement = measure(data, backbone)
     state = {"data": str(data), "test_data": test_data, "backbone": measurement["evidence"]["backbone"],
@@ -98,7 +99,7 @@ def run_lab(data: str, test_data: str | None = None, runs_dir: str | Path = "run
             "lab_dir": str(lab.path), "seconds": state["seconds"]}
 
 
-def lab_weights(configs: list[TrainConfig], n_images: int, group_counts) -> dict[str, float]:
+def lab_weights(configs: list[TrainConfig], n_images: int, group_counts, flops) -> dict[str, float]:
     """Each part's expected cost (``progress.run_budget``, in image forward passes): "measure"
     (two passes over a sample of at most 30 images per class, as ``measure`` takes) and each
     scenario, so the lab's bar moves as the work does."""
@@ -110,7 +111,7 @@ def lab_weights(configs: list[TrainConfig], n_images: int, group_counts) -> dict
         n_train = train_images(n_images, cfg)
         n_val = round(n_images * cfg.val_fraction)
         weights[str(cfg.scenario)] = round(run_budget(plan_run(cfg, group_counts, n_train), n_train, n_val,
-                                                      n_images).total, 1)
+                                                      n_images, flops).total, 1)
     return weights
 
 

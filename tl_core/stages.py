@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from . import checkpoints as ckpt
 from . import settings
-from .backbones import BackboneSpec
+from .backbones import BackboneSpec, group_flops
 from .config import TrainConfig
 from .distributed import Dist, RecordingSampler, to_channels_last
 from .engine import EarlyStopping, MetricsLogger, StopFile, Trainer, test_hooks
@@ -118,7 +118,8 @@ class Stages:
         self.head_epochs = plan.epochs if plan.head_only else plan.head_epochs
         self.total_epochs = self.head_epochs + (0 if plan.head_only else plan.epochs)
         split = parts.split
-        self.budget = run_budget(plan, len(split["train"]), len(split["val"]), sum(len(v) for v in split.values()))
+        self.budget = run_budget(plan, len(split["train"]), len(split["val"]), sum(len(v) for v in split.values()),
+                                 group_flops(parts.model.body, parts.spec.input_size))
 
     def run_all(self) -> str:
         reason = "completed"
