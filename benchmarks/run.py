@@ -23,6 +23,9 @@ asserted, nothing is copied from earlier runs.
 7. ``--advice`` (alone): the measured advice on the shared data sets, its pick and cost; with
    ``--with-lab`` against the full lab (``benchmarks/advice.py``).
 8. ``--web`` (alone): int8 against fp32 and the web page in Chromium (``benchmarks/web_int8.py``).
+9. ``--live`` (alone): the Predict page's live camera in Chromium against the app's server, frame
+   sent to bars drawn (``benchmarks/live_predict.py``; ``--split-cores`` puts the browser on a core of
+   its own, as on a student's device).
 
 Numerics (fp32 vs bf16 per engine, with the accuracy of the head trained on each), fine-tuning in
 both precisions, click-to-trained with the warm worker, and the head-only sweep at N = 90, 250,
@@ -302,7 +305,12 @@ def main() -> None:
     ap.add_argument("--advice", action="store_true",
                     help="only the measured advice on the shared data sets (writes benchmarks/advice_results.json)")
     ap.add_argument("--with-lab", action="store_true", help="with --advice: also run the full lab and compare")
+    ap.add_argument("--live", action="store_true", help="only the live camera benchmark (benchmarks/live_predict.py)")
+    ap.add_argument("--split-cores", action="store_true", help="with --live: server and browser on a core each")
     args = ap.parse_args()
+    if args.live:
+        extra = ["--split-cores"] if args.split_cores else []
+        raise SystemExit(subprocess.call([sys.executable, str(ROOT / "benchmarks" / "live_predict.py"), *extra]))
     if args.advice:
         from benchmarks.advice import run as run_advice
 

@@ -58,9 +58,11 @@ def test_planted_errors_in_the_sample_photos_are_all_flagged(tmp_path, cache_dir
     planted = plant_errors(root, 10)
     result = find_suspects(root, cache_dir=str(cache_dir))
     listed = [s["path"] for s in result["suspects"]]
-    # 200 hand photos, 16 per class per fold: a weak head. Most planted errors are confidently of
-    # their true class (flagged), and they rank high among honest errors.
-    assert len(planted & set(listed)) >= 7, sorted(planted - set(listed))
+    # 200 hand photos, 16 per class per fold: a weak head. Most planted errors are flagged, and they
+    # rank high among honest errors. (Pruned by class, 6 of the 10 are flagged here against 8 with
+    # the plain off-diagonal rule, which on the 2062 sign photos with 103 flips flagged 59 against
+    # 76 of 95: docs/DATA_QUALITY.md.)
+    assert len(planted & set(listed)) >= 6, sorted(planted - set(listed))
     assert sum(p in planted for p in listed[:20]) >= 5, listed[:20]
 
 
