@@ -4,7 +4,7 @@ import streamlit as st
 
 from tl_core import settings
 from tl_core.i18n import _, language
-from ui.common import device_line, language_switch, workspace
+from ui.common import collect_garbage, device_line, language_switch, workspace
 
 st.set_page_config(page_title=_("Transfer learning wizard"), page_icon=":material/explore:", layout="wide")
 language_switch()
@@ -27,4 +27,5 @@ if settings.classroom():  # every visitor works in their own workspace: joining 
     pages = [join, *pages, teacher] if workspace() is not None else [join, teacher]
 nav = st.navigation(pages)
 st.sidebar.caption(f":material/memory: {device_line(language())}")
+collect_garbage()
 nav.run()

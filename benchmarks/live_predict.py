@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import shutil
+import shlex
 import signal
 import socket
 import statistics
@@ -98,7 +99,7 @@ def measure_in_browser(url: str, clip: Path, seconds: float, cpus: str | None = 
     chromium = shutil.which("chromium")
     if cpus:  # the browser on a core of its own, as on a student's own device
         chromium = str(clip.parent / "chromium-pinned")
-        Path(chromium).write_text(f'#!/bin/sh\nexec taskset -c {cpus} {shutil.which("chromium")} "$@"\n')
+        Path(chromium).write_text(f'#!/bin/sh\nexec taskset -c {cpus} {shlex.quote(shutil.which("chromium"))} "$@"\n')
         os.chmod(chromium, 0o755)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=[
@@ -146,10 +147,11 @@ def main() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     clip = write_y4m(tmp / "five.y4m", sorted((SAMPLE / "5").glob("*.JPG"))[:4], seconds_each=0.5)
-    split = args.split_cores and os.cpu_count() >= 2 and shutil.which("taskset")
-    proc = serve(runs, port, "0" if split else None)
+    cores = sorted(os.sched_getaffinity(0))
+    split = args.split_cores and len(cores) >= 2 and shutil.which("taskset")
+    proc = serve(runs, port, str(cores[0]) if split else None)
     try:
-        result = measure_in_browser(f"http://127.0.0.1:{port}", clip, args.seconds, "1" if split else None)
+        result = measure_in_browser(f"http://127.0.0.1:{port}", clip, args.seconds, str(cores[1]) if split else None)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(15)

@@ -309,7 +309,7 @@ def main() -> None:
     ap.add_argument("--split-cores", action="store_true", help="with --live: server and browser on a core each")
     args = ap.parse_args()
     if args.live:
-        extra = ["--split-cores"] if args.split_cores else []
+        extra = ["--split-cores"] if args.split_cores else []  # live_predict.py --help: its other options
         raise SystemExit(subprocess.call([sys.executable, str(ROOT / "benchmarks" / "live_predict.py"), *extra]))
     if args.advice:
         from benchmarks.advice import run as run_advice

@@ -66,7 +66,7 @@ elif weights.state == "unusable":
     st.error(_("{name}'s weights cannot be used here: {detail}", name=spec.name, detail=weights.detail))
 
 sc = get_scenario(scenario())
-names_g, counts = map(list, group_table(spec.name))
+names_g, counts, flops = map(list, group_table(spec.name))
 default_k = wizard_plan(w, planned=True).frozen_groups
 override = frozen_override(w)
 chosen = default_k if override is None else override
@@ -139,7 +139,8 @@ if fresh:  # one estimate: the timed batches when there are some, else the measu
                      "augmentation) they run once: **{took}**.", took=_duration(pf["cached_seconds"])))
         st.button(_("Use cached features (augmentation off)"), key="m_use_cache", on_click=_augment_off)
 elif ips and n:
-    seconds = estimate_seconds(plan, n, train_images(n, config_from_wizard(w)), ips)
+    cfg = config_from_wizard(w)
+    seconds = estimate_seconds(plan, n, train_images(n, cfg), round(n * cfg.val_fraction), ips, flops)
     w["estimate"] = {"config": config_from_wizard(w), "seconds": seconds}
     st.info(_("{name} reads about {ips:.0f} images/s here. Estimated training time for {n} images: **{took}**",
               name=spec.name, ips=ips, n=n, took=_duration(seconds))

@@ -425,3 +425,32 @@ def test_outcome_first_on_train_and_evaluate_with_steps_that_apply(env):
     new = [p for p in (env / "runs").iterdir() if p.name != run.id]
     assert len(new) == 1 and json.loads((new[0] / "config.json").read_text())["scenario"] == 3
     assert at.query_params["run"] in (new[0].name, [new[0].name])
+
+
+def test_what_a_page_run_held_is_freed_by_the_collection_at_most_once_a_minute():
+    """Streamlit's collection after every run is off (it cost ~300 ms a frame): the app's own, on a
+    full page run at most once a minute, frees a page namespace's reference cycle."""
+    import gc
+    import weakref
+
+    from ui import common
+
+    class Held:  # what a page's namespace holds, e.g. an uploaded photo
+        pass
+
+    def page_run():
+        namespace = {"photo": Held()}
+        namespace["self"] = namespace  # a page namespace and its functions: a cycle
+        return weakref.ref(namespace["photo"])
+
+    gc.disable()  # only the app's collection may free it in this test
+    try:
+        common._last_gc[0] = common.time.monotonic()
+        held = page_run()
+        common.collect_garbage()
+        assert held() is not None  # collected less than a minute ago: not again
+        common._last_gc[0] -= common.GC_EVERY_SECONDS
+        common.collect_garbage()
+        assert held() is None
+    finally:
+        gc.enable()

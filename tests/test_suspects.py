@@ -81,6 +81,20 @@ def test_only_images_confidently_of_another_class_are_flagged():
     assert flag.tolist() == [False] * 7 + [True]
 
 
+def test_a_flagged_image_is_one_another_class_wins_and_a_class_is_never_flagged_whole():
+    """The confident joint says how many images of a class are suspects; only images some other
+    class wins are picked (an image the model agrees with is no suspect, whatever its confidence)."""
+    import torch
+
+    probs = torch.tensor([[0.45, 0.55, 0.0],  # labelled 0, class 1 wins: the suspect
+                          [0.40, 0.30, 0.30],  # labelled 0, least self-confident, but 0 still wins
+                          [0.95, 0.05, 0.0], [0.45, 0.55, 0.0], [0.5, 0.5, 0.0]])
+    _order, flag = rank_suspects(probs, [0, 0, 0, 1, 1])
+    assert flag.tolist() == [True, False, False, False, False]
+    _order, flag = rank_suspects(torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.1, 0.9]]), [1, 1, 0])
+    assert flag.tolist() == [True, False, False]  # all disputed: one image of each class stays
+
+
 def test_out_of_fold_heads_never_see_the_image_they_score():
     # Two identical copies of random features with opposite labels: a head that saw the image would
     # be unsure; out of fold, each copy is judged by its twin in another fold only if folds differ.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .backbones import BackboneSpec
+from .backbones import BackboneSpec, group_flops
 from .distributed import to_channels_last
 from .config import TrainConfig
 from .settings import cache_root
@@ -49,19 +49,12 @@ def measure_forward(spec: BackboneSpec, batch: int = 8, repeats: int = 2) -> flo
     return ips
 
 
-def estimate_seconds(plan: Plan, n_images: int, n_train: int, forward_ips: float) -> float:
-    """Rough wall time of a planned run from the measured forward speed: one feature pass over all
-    images, plus the fine-tuning epochs.
+def estimate_seconds(plan: Plan, n_images: int, n_train: int, n_val: int, forward_ips: float, flops) -> float:
+    """Rough wall time of a planned run from the measured forward speed: its planned work
+    (``progress.run_budget``, in image forward passes, the trainable part weighed by its FLOPs)."""
+    from .progress import run_budget
 
-    A training step costs about 3x a forward pass (forward + backward) for the unfrozen part;
-    with the frozen-prefix cache (no augmentation) the frozen part is never re-run.
-    """
-    extract = n_images / forward_ips
-    if plan.head_only:
-        return extract * (1 if plan.augment == "none" else plan.epochs * 3)
-    trainable = 1 - plan.frozen_groups / plan.total_groups
-    per_epoch = n_train / forward_ips * (3 * trainable + (0 if plan.augment == "none" else 1 - trainable))
-    return extract + plan.epochs * (per_epoch + (n_images - n_train) / forward_ips * 0.5)
+    return run_budget(plan, n_train, n_val, n_images, flops).total / forward_ips
 
 
 def preflight(cfg: TrainConfig, batch_size: int = 16, batches: int = 2) -> dict:
@@ -88,7 +81,9 @@ def preflight(cfg: TrainConfig, batch_size: int = 16, batches: int = 2) -> dict:
     model = to_channels_last(model, spec.channels_last)
     counts = model.group_param_counts()
     plan = plan_run(cfg, counts, n_train)
-    k, augment, e, share = plan.frozen_groups, plan.augment, plan.epochs, plan.frozen_share
+    k, augment, e = plan.frozen_groups, plan.augment, plan.epochs
+    flops = group_flops(model.body, spec.input_size)
+    trainable = sum(flops[k:]) / (sum(flops) or 1.0)  # the cached epochs' share of a step: operations, not parameters
     step_items = [scan.items[i * len(scan.items) // (batch_size * batches)] for i in range(batch_size * batches)]
     pre = spec.preprocess
 
@@ -124,7 +119,7 @@ def preflight(cfg: TrainConfig, batch_size: int = 16, batches: int = 2) -> dict:
         cached = extract
     else:
         # features once; prefix activations once; then epochs over the unfrozen part only
-        cached = 2 * extract + e * n_train * step * (1 - share)
+        cached = 2 * extract + e * n_train * step * trainable
     if augment == "none":
         seconds = cached
     elif head_only:

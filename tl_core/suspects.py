@@ -136,9 +136,10 @@ def rank_suspects(probs: torch.Tensor, labels: list[int]) -> tuple[torch.Tensor,
     Confident learning, pruned by class (cleanlab's ``prune_by_class``): the confident joint counts,
     per given class, the images another class claims confidently (its probability reaches that
     class's own threshold, the mean over the images labelled with it, and it is the likeliest such
-    class); that many images of the class are flagged, the least self-confident first. The count
-    comes from the confident joint (a hard but correct image, unsure between classes, adds nothing
-    to it), the choice from the ranking (which put 89-97% of planted flips among the N worst)."""
+    class); that many images of the class are flagged, the least self-confident first among those
+    another class wins, and never the whole class. The count comes from the confident joint (a hard
+    but correct image, unsure between classes, adds nothing to it), the choice from the ranking
+    (which put 89-97% of planted flips among the N worst)."""
     y = torch.tensor(labels)
     rows = torch.arange(len(y))
     self_conf = probs[rows, y]
@@ -149,10 +150,12 @@ def rank_suspects(probs: torch.Tensor, labels: list[int]) -> tuple[torch.Tensor,
     likeliest = torch.where(confident, probs, torch.full_like(probs, -1.0)).argmax(1)
     off_diagonal = confident.any(1) & (likeliest != y)
     order = torch.argsort(self_conf, stable=True)
+    disputed = probs.argmax(1) != y  # only an image some other class wins can be flagged
     flag = torch.zeros(len(y), dtype=torch.bool)
     for c in y.unique():
-        members = order[y[order] == c]  # this class's images, least self-confident first
-        flag[members[:int(off_diagonal[y == c].sum())]] = True
+        size = int((y == c).sum())
+        members = order[(y[order] == c) & disputed[order]]  # least self-confident first
+        flag[members[:min(int(off_diagonal[y == c].sum()), size - 1)]] = True  # never a whole class
     return order, flag
 
 
