@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -235,6 +236,17 @@ def settled(page, timeout: float = 60_000) -> None:
     """Wait until the page's script run has ended (Streamlit marks its root element): after it, what
     the page does not show it will not show, without sleeping a guess."""
     page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=timeout)
+
+
+def rerun_done(page) -> None:
+    """After an action that reruns the script: wait for that run to end. The page marks a run only
+    after the action's message reached the server, so first the run is awaited (briefly: a quick one
+    may already be over), then its end."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    with contextlib.suppress(PlaywrightTimeout):
+        page.locator('[data-testid="stApp"][data-test-script-state="running"]').wait_for(timeout=3_000)
+    settled(page)
 
 
 def stop_group(proc: subprocess.Popen, grace: float = 10) -> None:

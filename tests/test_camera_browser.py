@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from camera_clip import write_y4m
-from conftest import ROOT, free_port, start_streamlit, stop_group
+from conftest import ROOT, free_port, rerun_done, start_streamlit, stop_group
 from test_e2e_browser import CHROMIUM, goto_page, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -65,12 +65,15 @@ def open_collect(page) -> None:
     page.get_by_role("heading", name="Collect images with the camera").first.wait_for(timeout=30_000)
     page.get_by_label("Data set name").fill("hands")
     page.get_by_label("Data set name").press("Enter")
+    rerun_done(page)  # the data set's rerun ends before the class is typed (typed during it, it was lost)
 
 
 def record_class(url: str, clip: Path, name: str, seconds: float) -> None:
     with camera_page(clip, url) as page:
         open_collect(page)
         page.get_by_label("New class").fill(name)
+        page.get_by_label("New class").press("Enter")
+        rerun_done(page)
         page.get_by_role("button", name="Add class").click()
         button = page.get_by_role("button", name=f"Hold to record '{name}'")
         button.wait_for(timeout=90_000)  # a deadline, not a speed: a loaded machine renders the widget late
