@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/numerics_bench.py            # full
     .venv/bin/python benchmarks/numerics_bench.py --quick    # reduced
 
-1. Extraction images/s of the frozen backbone per precision (fp32; bf16 where this CPU has it
-   natively), batches interleaved, medians; the share of the physical peak; and the test accuracy of
+1. Extraction images/s of the frozen backbone per engine and precision (PyTorch fp32; bf16 where
+   this CPU has it natively; OpenVINO in the same precisions where installed), batches interleaved, medians; the share of the physical peak; and the test accuracy of
    the same head trained on each precision's features (and of the bf16 head fed fp32 features, which
    is what an exported bundle computes), on cats-vs-dogs and sign-language digits.
 2. Fine-tune epoch time fp32 vs bf16 for scenarios 3 and 4 (whole runs, median epoch).
@@ -44,7 +44,22 @@ log, ROOT, SHARED, BACKBONE = base.log, base.ROOT, base.SHARED, base.BACKBONE
 
 
 def precisions() -> list[str]:
+    """PyTorch's precisions (what fine-tuning can use)."""
     return numerics.candidates()
+
+
+def labels() -> list[str]:
+    """Every way to run the frozen part here: PyTorch's precisions, then ``engine:precision``."""
+    return numerics.candidates() + numerics.engine_candidates()
+
+
+def frozen(model, spec, label: str):
+    engine, precision = numerics.split_label(label)
+    return numerics.frozen_forward(model, spec, numerics.Numerics(precision, engine=engine))
+
+
+def label_of(chosen: numerics.Numerics) -> str:
+    return chosen.precision if chosen.engine == numerics.TORCH else f"{chosen.engine}:{chosen.precision}"
 
 
 def load_batches(items, spec, batch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -55,19 +70,18 @@ def load_batches(items, spec, batch: int) -> list[tuple[torch.Tensor, torch.Tens
 
 
 @torch.inference_mode()
-def extract_interleaved(model, batches, precs: list[str]) -> tuple[dict, dict]:
-    """Features of every batch in every precision, alternating precisions batch by batch (so noise
-    from the shared machine hits all alike); returns (features, images/s medians)."""
+def extract_interleaved(model, spec, batches, precs: list[str]) -> tuple[dict, dict]:
+    """Features of every batch in every engine and precision, alternating them batch by batch (so
+    noise from the shared machine hits all alike); returns (features, images/s medians)."""
     feats = {p: [] for p in precs}
     rates = {p: [] for p in precs}
-    with numerics.autocast("cpu", precs[-1]):
-        model.forward_pooled(batches[0][0])  # warm-up of both kernels
-    model.forward_pooled(batches[0][0])
+    forwards = {p: frozen(model, spec, p) for p in precs}
+    for forward in forwards.values():
+        forward(batches[0][0])  # warm-up (and an engine's compilation), untimed
     for x, _y in batches:
         for p in precs:
             t = time.perf_counter()
-            with numerics.autocast("cpu", p):
-                f = model.forward_pooled(x).float()
+            f = forwards[p](x)
             rates[p].append(len(x) / (time.perf_counter() - t))
             feats[p].append(f.half().float())  # as cached
     return {p: torch.cat(v) for p, v in feats.items()}, {p: statistics.median(v) for p, v in rates.items()}
@@ -102,12 +116,13 @@ def extraction_section(name: str, train_dir: Path, test_dir: Path | None, per_cl
         train_items = _per_class(validate(scan_folder(train_dir))[1].items, per_class)
         test_items = _per_class(validate(scan_folder(test_dir))[1].items, per_class // 2)
     model = to_channels_last(build_model(spec, 2), spec.channels_last).eval()
-    precs = precisions()
+    precs = labels()
     out = {"data": name, "train": len(train_items), "test": len(test_items), "precisions": {}}
     t0 = time.perf_counter()
     batches = {part: load_batches(its, spec, 16) for part, its in (("train", train_items), ("test", test_items))}
     out["decode_images_per_s"] = round((len(train_items) + len(test_items)) / (time.perf_counter() - t0), 1)
-    (tr, tr_rate), (te, _te_rate) = (extract_interleaved(model, batches[part], precs) for part in ("train", "test"))
+    (tr, tr_rate), (te, _te_rate) = (extract_interleaved(model, spec, batches[part], precs)
+                                     for part in ("train", "test"))
     ytr = torch.cat([y for _x, y in batches["train"]])
     yte = torch.cat([y for _x, y in batches["test"]])
     n_cls = int(ytr.max()) + 1
@@ -117,7 +132,9 @@ def extraction_section(name: str, train_dir: Path, test_dir: Path | None, per_cl
         row = {"images_per_s": round(tr_rate[p], 1), "feature_error": round(err, 4),
                "head_test_accuracy": round(accuracy(head, te[p], yte), 4),
                "head_on_fp32_features_accuracy": round(accuracy(head, te[numerics.FP32], yte), 4),
-               "share_of_peak": round(tr_rate[p] * spec.gflops / (peak * (2 if p == numerics.BF16 else 1)), 3)}
+               "speedup_vs_fp32": round(tr_rate[p] / tr_rate[numerics.FP32], 2),
+               "share_of_peak": round(tr_rate[p] * spec.gflops
+                                      / (peak * (2 if p.endswith(numerics.BF16) else 1)), 3)}
         out["precisions"][p] = row
         log(f"  {name} {p}: {row}")
     return out
@@ -232,7 +249,7 @@ def sweep_section(source: Path, work: Path, sizes: list[int], epochs: int) -> li
     from tl_core.features import extract_features
 
     spec = get_backbone(BACKBONE)
-    chosen = numerics.choose(spec).precision
+    chosen = label_of(numerics.choose(spec))
     n_classes = sum(1 for d in source.iterdir() if d.is_dir())
     rows = []
     for n in sizes:
@@ -241,9 +258,10 @@ def sweep_section(source: Path, work: Path, sizes: list[int], epochs: int) -> li
         items = [Item(str(p), 0) for part in ("train", "val", "test") for p in sorted(dirs[part].rglob("*.*"))]
         model = to_channels_last(build_model(spec, 2), spec.channels_last)
         passes = {}
-        for p in precisions():
+        for p in labels():
+            engine, precision = numerics.split_label(p)
             t0 = time.perf_counter()
-            extract_features(model, items, spec, 32, precision=p)
+            extract_features(model, items, spec, 32, numerics=numerics.Numerics(precision, engine=engine))
             passes[p] = time.perf_counter() - t0
         tutorial = base.tutorial_baseline(dirs, epochs, 32, 0)
         cmd = [sys.executable, "-m", "tl_core", "train", "--data", str(dirs["train"].parent), "--test-data",
@@ -257,6 +275,7 @@ def sweep_section(source: Path, work: Path, sizes: list[int], epochs: int) -> li
         rows.append({"n": len(items), "tutorial_s": round(tutorial["seconds"], 1),
                      "tutorial_test_accuracy": round(tutorial["test_accuracy"], 4), "ours_process_s": round(ours, 1),
                      "ours_test_accuracy": result["test_accuracy"], "ours_precision": result.get("precision"),
+                     "ours_engine": result.get("engine"),
                      "speedup": round(tutorial["seconds"] / ours, 2),
                      "one_pass_s": {p: round(t, 1) for p, t in passes.items()},
                      "ours_vs_one_pass": round(ours / passes[chosen], 2)})
@@ -288,7 +307,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="tl-numerics-"))
     os.environ.setdefault("TL_CACHE_DIR", str(work / "tl-cache"))
     spec = get_backbone(BACKBONE)
-    results: dict = {"quick": quick, "bf16_native": numerics.bf16_native(), "precisions": precisions(),
+    results: dict = {"quick": quick, "bf16_native": numerics.bf16_native(), "precisions": labels(),
                      "cpu_peak_gflops_fp32": round(peak, 1), "threads": torch.get_num_threads(),
                      "measured_choice": numerics.measure(spec), "load_average_at_start": os.getloadavg()}
     log(f"choice here: {results['measured_choice']['choice']} ({results['measured_choice']['reason']})")

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from tl_core import numerics
+from tl_core import numerics, ovengine
 from tl_core.backbones import get_backbone
 from tl_core.config import TrainConfig
 from tl_core.data import scan_folder
@@ -44,6 +44,7 @@ def test_the_pick_needs_speed_and_agreement():
 
 def test_without_native_bf16_the_measured_choice_is_fp32(measured_here, monkeypatch):
     monkeypatch.setattr(numerics, "bf16_native", lambda: False)
+    monkeypatch.setattr(ovengine, "available", lambda: False)  # PyTorch alone (test_ovengine measures OpenVINO)
     spec = get_backbone("mobilenet_v3_large")
     assert numerics.candidates() == [FP32]
     result = numerics.measure(spec, batch=2, rounds=1, network=spec.build())
@@ -53,6 +54,7 @@ def test_without_native_bf16_the_measured_choice_is_fp32(measured_here, monkeypa
 
 def test_with_native_bf16_both_are_measured_and_remembered(measured_here, monkeypatch):
     monkeypatch.setattr(numerics, "bf16_native", lambda: True)
+    monkeypatch.setattr(ovengine, "available", lambda: False)
     spec = get_backbone("mobilenet_v3_large")
     result = numerics.measure(spec, batch=2, rounds=1, network=spec.build())
     assert set(result["precisions"]) == {FP32, BF16}
@@ -77,13 +79,13 @@ def test_the_cache_keeps_precisions_apart(image_folder, tmp_path):
     assert cache_key(paths, spec) == cache_key(paths, spec, precision=FP32)  # old fp32 caches still hit
     assert cache_key(paths, spec, precision=BF16) != cache_key(paths, spec)
     model = build_model(spec, 3)
-    fp32, status = cached_features(model, items, spec, tmp_path, precision=FP32)
+    fp32, status = cached_features(model, items, spec, tmp_path, numerics=Numerics(FP32))
     assert status == "miss"
-    bf16, status = cached_features(model, items, spec, tmp_path, precision=BF16)
+    bf16, status = cached_features(model, items, spec, tmp_path, numerics=Numerics(BF16))
     assert status == "miss"  # never the fp32 file
     assert len(list(tmp_path.glob("*.pt"))) == 2
     assert not torch.equal(fp32, bf16)
-    again, status = cached_features(model, items, spec, tmp_path, precision=BF16)
+    again, status = cached_features(model, items, spec, tmp_path, numerics=Numerics(BF16))
     assert status == "hit" and torch.equal(again, bf16)
 
 

@@ -119,7 +119,7 @@ def calibrate_run(run_dir: str | Path) -> dict:
         raise RunError(_("run {id} has no validation images to calibrate on", id=run.id))
     predictor = Predictor.from_run(run.path)
     spec = get_backbone(read_json(run.config_file)["backbone"])
-    parts = {part: ([it.label for it in split[part]], predict_probs(predictor.model, split[part], spec))
+    parts = {part: ([it.label for it in split[part]], predict_probs(predictor, split[part], spec))
              for part in ("val", "test") if split[part]}
     result = calibrate(parts)
     write_json_atomic(run.path / CALIBRATION_FILE, result)

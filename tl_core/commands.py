@@ -26,11 +26,13 @@ def cmd_numerics(args):
     result = measure(spec)
     chosen = choose(spec)
     rows = [_("{precision}: {fwd} images/s forward, {step} images/s training, features within {err:.1%} of fp32",
-              precision=p, fwd=r["forward_ips"], step=r["step_ips"], err=r["feature_error"])
+              precision=p, fwd=r["forward_ips"], step=r["step_ips"], err=r["feature_error"]) if "step_ips" in r
+            else _("{precision}: {fwd} images/s forward (frozen part only), features within {err:.1%} of fp32",
+                   precision=p, fwd=r["forward_ips"], err=r["feature_error"])
             for p, r in result["precisions"].items()]
     return {**result, "chosen": chosen.to_dict()}, "\n".join(
-        rows + [_("new runs of {backbone} compute in {precision} ({reason})", backbone=spec.name,
-                  precision=chosen.precision, reason=chosen.reason)])
+        rows + [_("new runs of {backbone} compute in {precision} on {engine} ({reason})", backbone=spec.name,
+                  precision=chosen.precision, engine=chosen.engine, reason=chosen.reason)])
 
 
 def cmd_advise(args):

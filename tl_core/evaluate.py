@@ -16,16 +16,23 @@ from .transforms import ImageDataset, eval_transform
 @torch.inference_mode()
 def predict_probs(model, items: list[Item], spec: BackboneSpec, batch_size: int = 32,
                   precision: str = FP32) -> torch.Tensor:
-    """Class probabilities ``[N, C]`` of ``model`` for the images of ``items``, in ``precision``."""
-    model.eval()
-    device = next(model.parameters()).device
+    """Class probabilities ``[N, C]`` of ``model`` for the images of ``items``, in ``precision``;
+    ``model`` may be a ``Predictor`` (its numerics, engine included)."""
+    from .predict import Predictor
+
+    if isinstance(model, Predictor):
+        device, logits = model.device, model.logits
+    else:
+        model.eval()
+        device = next(model.parameters()).device
+
+        def logits(x):
+            with autocast(device, precision):
+                return model(to_channels_last(x, spec.channels_last)).float()
+
     loader = DataLoader(ImageDataset(items, eval_transform(spec.preprocess), spec.preprocess),
                         batch_size=batch_size, shuffle=False)
-    out = []
-    for x, _labels, _index in loader:
-        x = to_channels_last(x.to(device), spec.channels_last)
-        with autocast(device, precision):
-            out.append(torch.softmax(model(x).float(), 1).cpu())
+    out = [torch.softmax(logits(x.to(device)), 1).cpu() for x, _labels, _index in loader]
     return torch.cat(out) if out else torch.zeros(0, 0)
 
 
@@ -92,7 +99,7 @@ def evaluate_run(run_dir, data: str | None = None, batch_size: int = 32) -> dict
         items = split_from_json(read_json(run.split_file, {}))["test"]
     if not items:
         raise DatasetError(_("nothing to evaluate: the run has no test split; pass --data DIR with labelled images"))
-    probs = predict_probs(predictor.model, items, spec, batch_size, predictor.numerics.precision)
+    probs = predict_probs(predictor, items, spec, batch_size)
     metrics = compute_metrics(items, probs, predictor.labels)
     if not data:
         write_json_atomic(run.eval_file, {**read_json(run.eval_file, {}), "test": metrics})

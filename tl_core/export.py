@@ -111,10 +111,9 @@ def export_run(run_dir: str | Path, fmt: str, out_dir: str | Path, which: str = 
         raise RunError(_("{path} has no {which} checkpoint yet; train it (or wait for its first epoch)",
                          path=run.path, which=which))
     # A bundle computes in fp32 on any device; the gate compares it with the app's predictor in fp32
-    # (same weights). The run's own numerics (bf16 here) are compared and recorded beside it.
+    # (same weights). The run's own numerics (bf16, OpenVINO here) are compared and recorded beside it.
     predictor = Predictor.from_run(run.path, which, device="cpu", numerics=Numerics())  # export traces on the CPU
-    in_run = Predictor(predictor.model, predictor.labels, predictor.pre, predictor.channels_last, "cpu",
-                       Numerics.from_dict(ckpt_numerics(run, which)))
+    in_run = Predictor.from_run(run.path, which, device="cpu")
     pre, size = predictor.pre, predictor.pre.crop
     tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent if out.parent.exists() else None))
     try:
@@ -135,8 +134,10 @@ def export_run(run_dir: str | Path, fmt: str, out_dir: str | Path, which: str = 
                      for _noise in range(2)]
         bundle = BundlePredictor(tmp, trust=True)
         info["parity"] = check_parity(predictor, bundle, readable)
-        info["numerics"] = {"run": in_run.numerics.precision, "bundle": FP32}
-        if in_run.numerics.precision != FP32:  # what a user of the app saw against what the bundle says
+        run_numerics = in_run.numerics.precision + ("" if in_run.numerics.engine == "torch"
+                                                    else f" ({in_run.numerics.engine})")
+        info["numerics"] = {"run": run_numerics, "bundle": FP32}
+        if run_numerics != FP32:  # what a user of the app saw against what the bundle says
             info["numerics"]["vs_run_numerics"] = check_parity(in_run, bundle, readable)
         if not info["parity"]["top1_equal"] or info["parity"]["max_abs_diff"] > PARITY_TOLERANCE:
             raise RunError(_("exported model disagrees with the app: {parity}; nothing was written",
@@ -165,13 +166,6 @@ def _finish(run: RunDir, tmp: Path, info: dict, quantize: str | None, accept_los
         from .webexport import write_page
 
         write_page(tmp, info)
-
-
-def ckpt_numerics(run: RunDir, which: str) -> dict:
-    """The numerics recorded with a run's checkpoint (fp32 for runs from before they were recorded)."""
-    from .checkpoints import load_checkpoint
-
-    return load_checkpoint(run.checkpoint(which)).get("numerics") or {}
 
 
 def _bundle_info(run: RunDir, fmt: str, predictor: Predictor, which: str) -> dict:

@@ -21,7 +21,7 @@ from . import settings
 from .backbones import BackboneSpec
 from .data import Item
 from .distributed import to_channels_last
-from .numerics import FP32, autocast
+from .numerics import FP32, TORCH, Numerics, frozen_forward
 from .transforms import ImageDataset, eval_transform, prefetch
 
 Progress = Callable[[int, int], None]
@@ -40,9 +40,9 @@ CACHE_FILE = re.compile(r"[A-Za-z0-9_]+-[0-9a-f]{32}\.pt")  # f"{backbone}-{cach
 
 
 def cache_key(paths: list[str], spec: BackboneSpec, weights: str | None = None,
-              frozen_groups: int = 0, precision: str = FP32) -> str:
+              frozen_groups: int = 0, precision: str = FP32, engine: str = TORCH) -> str:
     """Hex key of the features of ``paths`` under ``spec`` (and a custom weights file, if any),
-    computed in ``precision`` (features of different numerics never share a file)."""
+    computed in ``precision`` by ``engine`` (features of different numerics never share a file)."""
     weights_fp = _file_fingerprint(weights) if weights else spec.weights_id
     payload = {
         "files": sorted(_file_fingerprint(p) for p in paths),
@@ -54,14 +54,17 @@ def cache_key(paths: list[str], spec: BackboneSpec, weights: str | None = None,
     }
     if precision != FP32:  # fp32 keys stay as they were: caches written before numerics were recorded hit
         payload["precision"] = precision
+    if engine != TORCH:
+        payload["engine"] = engine
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
 @torch.inference_mode()
 def extract_features(model, items: list[Item], spec: BackboneSpec, batch_size: int = 32,
                      progress: Progress | None = None, frozen_groups: int | None = None,
-                     precision: str = FP32) -> torch.Tensor:
-    """Backbone outputs of ``items`` (model in eval mode, no grad), computed in ``precision``.
+                     numerics: Numerics | None = None) -> torch.Tensor:
+    """Backbone outputs of ``items`` (model in eval mode, no grad), computed in ``numerics`` (fp32
+    PyTorch unless given).
 
     ``frozen_groups=None``: pooled features ``[N, feature_dim]``. ``frozen_groups=k``: the
     activations coming out of the first ``k`` groups (the frozen prefix), in fp16 to halve their memory.
@@ -70,14 +73,14 @@ def extract_features(model, items: list[Item], spec: BackboneSpec, batch_size: i
     device = next(model.parameters()).device
     loader = DataLoader(ImageDataset(items, eval_transform(spec.preprocess), spec.preprocess),
                         batch_size=batch_size, shuffle=False, num_workers=0)
+    forward = frozen_forward(model, spec, numerics or Numerics(), frozen_groups)
     out, done = [], 0
     for x, _labels, _index in prefetch(loader):  # decode the next batch while this one runs through the network
         x = to_channels_last(x.to(device), spec.channels_last)
-        with autocast(device, precision):
-            if frozen_groups is None:
-                out.append(model.forward_pooled(x).float().cpu())
-            else:
-                out.append(model.forward_body(x, 0, frozen_groups).half().contiguous().cpu())
+        if frozen_groups is None:
+            out.append(forward(x).cpu())
+        else:
+            out.append(forward(x).half().contiguous().cpu())
         done += len(x)
         if progress:
             progress(done, len(items))
@@ -94,7 +97,7 @@ def activation_bytes(model, spec: BackboneSpec, frozen_groups: int, n_images: in
 def cached_features(model, items: list[Item], spec: BackboneSpec, cache_dir: str | Path | None = None, *,
                     weights: str | None = None, batch_size: int = 32,
                     progress: Progress | None = None,
-                    frozen_groups: int | None = None, precision: str = FP32) -> tuple[torch.Tensor, str]:
+                    frozen_groups: int | None = None, numerics: Numerics | None = None) -> tuple[torch.Tensor, str]:
     """Features (or prefix activations, with ``frozen_groups``) of ``items``: from the cache when the key
     matches, else extracted and stored.
 
@@ -103,7 +106,9 @@ def cached_features(model, items: list[Item], spec: BackboneSpec, cache_dir: str
     """
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     paths = [it.path for it in items]
-    key = cache_key(paths, spec, weights, frozen_groups=frozen_groups or 0, precision=precision)
+    numerics = numerics or Numerics()
+    key = cache_key(paths, spec, weights, frozen_groups=frozen_groups or 0, precision=numerics.precision,
+                    engine=numerics.engine)
     file = cache_dir / f"{spec.name}-{key}.pt"
     if file.is_file():
         try:
@@ -114,7 +119,7 @@ def cached_features(model, items: list[Item], spec: BackboneSpec, cache_dir: str
             return (feats.float() if frozen_groups is None else feats), "hit"
         except Exception:  # noqa: BLE001 - a damaged cache file is simply recomputed
             file.unlink(missing_ok=True)
-    feats = extract_features(model, items, spec, batch_size, progress, frozen_groups, precision).half()
+    feats = extract_features(model, items, spec, batch_size, progress, frozen_groups, numerics).half()
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = file.with_suffix(f".{os.getpid()}.tmp")
     torch.save({"paths": [os.path.abspath(p) for p in paths], "features": feats}, tmp)

@@ -11,12 +11,18 @@ bf16 is a candidate only on CPUs with native bf16 (AVX-512 bf16 or AMX): elsewhe
 the ImageNet top-1 class holds (the guardrail; the benchmark checks that heads trained on either
 keep their accuracy), separately for the frozen work (``precision``: a forward pass measured faster)
 and for fine-tuning steps (``train_precision``: a training step measured faster).
+
+The frozen work can also run on another engine: OpenVINO (``ovengine``), where installed, compiles
+the frozen part for this CPU in fp32 or bf16. It is measured beside PyTorch with the same guardrail
+and chosen when it is the fastest; ``frozen_forward`` is the one place that runs a frozen part, so
+the feature cache, evaluation and prediction of a run all compute it the same way.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import platform
 import statistics
 import time
@@ -25,9 +31,12 @@ from pathlib import Path
 
 import torch
 
-from . import settings
+from . import ovengine, settings
+
+log = logging.getLogger(__name__)
 
 FP32, BF16, FP16 = "fp32", "bf16", "fp16"
+TORCH, OPENVINO = "torch", ovengine.ENGINE
 NUMERICS_FILE = "numerics.json"
 MAX_FEATURE_ERROR = 0.10  # relative L2 error of pooled features: lite0 bf16 3.6-7.9% on photos, heads held
 MIN_AGREEMENT = 0.9  # share of the sample whose ImageNet top-1 class stays the same
@@ -44,7 +53,7 @@ class Numerics:
     device: str = "cpu"
     reason: str = ""
     train_precision: str = FP32
-    engine: str = "torch"  # what runs the frozen network (PyTorch eager; the only engine so far)
+    engine: str = TORCH  # what runs the frozen part: PyTorch, or OpenVINO (``ovengine``) in ``precision``
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -54,7 +63,7 @@ class Numerics:
         """A recorded choice; runs from before numerics were recorded computed in fp32."""
         data = data or {}
         return cls(data.get("precision", FP32), data.get("device", "cpu"), data.get("reason", ""),
-                   data.get("train_precision", FP32), data.get("engine", "torch"))
+                   data.get("train_precision", FP32), data.get("engine", TORCH))
 
 
 def bf16_native() -> bool:
@@ -74,6 +83,42 @@ def candidates(device: torch.device | str = "cpu") -> list[str]:
     if torch.device(device).type == "cuda":
         return [BF16 if torch.cuda.is_bf16_supported() else FP16]
     return [FP32, BF16] if bf16_native() else [FP32]
+
+
+def engine_candidates() -> list[str]:
+    """The frozen work's other engines worth measuring here, as ``engine:precision`` labels."""
+    if not ovengine.available():
+        return []
+    return [f"{OPENVINO}:{p}" for p in candidates()]
+
+
+def split_label(label: str) -> tuple[str, str]:
+    """``"openvino:bf16"`` -> ``("openvino", "bf16")``; a bare precision is PyTorch's."""
+    engine, _sep, precision = label.rpartition(":")
+    return engine or TORCH, precision
+
+
+def frozen_forward(model: torch.nn.Module, spec, numerics: "Numerics", frozen_groups: int | None = None):
+    """The frozen part of ``model`` (a ``TransferModel``) as ``numerics`` compute it: a function from
+    an image batch to the pooled features (``frozen_groups=None``) or to the activations after the
+    first ``frozen_groups`` groups, as float tensors on the model's device.
+
+    The OpenVINO engine runs on the CPU only; if it cannot build the part here (a broken install,
+    an operation it does not convert) PyTorch runs it in the same precision, and the log says so."""
+    device = next(model.parameters()).device
+    if numerics.engine == OPENVINO and device.type == "cpu":
+        try:
+            run = ovengine.compiled(model, spec, frozen_groups, numerics.precision)
+            return lambda x: run(x).to(device)
+        except Exception as exc:  # noqa: BLE001 - reliability first: PyTorch computes the same part
+            log.warning("OpenVINO could not run the frozen part (%s): PyTorch computes it", exc)
+
+    def run_torch(x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode(), autocast(device, numerics.precision):
+            out = model.forward_pooled(x) if frozen_groups is None else model.forward_body(x, 0, frozen_groups)
+        return out.float()
+
+    return run_torch
 
 
 def autocast(device: torch.device | str, precision: str = FP32):
@@ -140,14 +185,17 @@ def _sample(spec, batch: int) -> torch.Tensor:
 
 
 def measure(spec, batch: int = 8, rounds: int = 3, network: torch.nn.Module | None = None) -> dict:
-    """Time a forward pass and a training step in every candidate precision, interleaved, ``rounds``
-    times (medians), and compare each one's pooled features with fp32's. Remembered per backbone.
+    """Time a forward pass and a training step in every candidate precision, and the frozen part's
+    forward on every other engine (``engine_candidates``), interleaved, ``rounds`` times (medians);
+    compare each one's pooled features and ImageNet top-1 classes with PyTorch fp32's. Remembered
+    per backbone.
 
     Args:
         network: the pretrained ImageNet network of ``spec`` (its features make the guardrail
             meaningful); ``None`` loads it, or builds random weights when none are installed.
     """
     from .distributed import to_channels_last
+    from .model import TransferModel
 
     pretrained = network is not None
     if network is None:
@@ -163,22 +211,64 @@ def measure(spec, batch: int = 8, rounds: int = 3, network: torch.nn.Module | No
     for p in times:  # warm-up, and the features and ImageNet classes of each precision
         with torch.inference_mode(), autocast("cpu", p):
             feats[p], top1[p] = body(x).float(), net(x).argmax(1)
+    # Other engines run the frozen part as a run builds it (the same modules): pooled features.
+    part = TransferModel(spec.groups(net), spec.feature_dim, 2).eval()
+    engines = _engines(part, spec)
+    with torch.inference_mode():
+        reference = part.forward_pooled(x).float()
+    classify = _imagenet_classifier(net, spec.feature_dim)
+    for label, run in engines.items():
+        feats[label] = run(x)
+        top1[label] = classify(feats[label]).argmax(1) if classify else None
+        times[label] = {"forward": []}
     for _round in range(rounds):
         for p in times:
+            if p in engines:
+                times[p]["forward"].append(_timed(lambda p=p: engines[p](x), 1))
+                continue
             times[p]["forward"].append(_timed(lambda p=p: _forward(body, x, p), 1))
             times[p]["step"].append(_timed(lambda p=p: _step(net, x, p), 1))
-    result = {"batch": batch, "precisions": {}}
+    result = {"batch": batch, "precisions": {}, "engines": engine_candidates()}
     for p, t in times.items():
-        err = float((feats[p] - feats[FP32]).norm() / feats[FP32].norm().clamp_min(1e-12))
+        ref = reference if p in engines else feats[FP32]
+        err = float((feats[p] - ref).norm() / ref.norm().clamp_min(1e-12))
+        agree = None if top1[p] is None else float((top1[p] == top1[FP32]).float().mean())
         result["precisions"][p] = {"forward_ips": round(batch / statistics.median(t["forward"]), 2),
-                                   "step_ips": round(batch / statistics.median(t["step"]), 2),
-                                   "feature_error": round(err, 5),
-                                   "top1_agreement": float((top1[p] == top1[FP32]).float().mean())}
+                                   "feature_error": round(err, 5), "top1_agreement": agree}
+        if t.get("step"):
+            result["precisions"][p]["step_ips"] = round(batch / statistics.median(t["step"]), 2)
     result["choice"], result["reason"] = _pick(result["precisions"], "forward_ips")
     result["train_choice"], result["train_reason"] = _pick(result["precisions"], "step_ips")
     if pretrained:  # random weights make the guardrail meaningless: measured again once weights exist
         _remember(spec.name, result)
     return result
+
+
+def _engines(part: torch.nn.Module, spec) -> dict:
+    """The frozen ``part`` compiled by every other engine worth measuring; one that fails is left out."""
+    engines = {}
+    for label in engine_candidates():
+        try:
+            engines[label] = ovengine.compiled(part, spec, None, split_label(label)[1])
+        except Exception as exc:  # noqa: BLE001 - an engine that cannot build this network is not a choice
+            log.warning("%s could not compile %s: %s", label, spec.name, exc)
+    return engines
+
+
+def _imagenet_classifier(net: torch.nn.Module, dim: int):
+    """The ImageNet classifier of ``net`` as a function of pooled features of size ``dim``, or
+    ``None`` where it reads something else (VGG's classifier reads the 7x7 map, not the mean)."""
+    layer = net.get_classifier() if hasattr(net, "get_classifier") else list(net.children())[-1]
+    linear = next((m for m in layer.modules() if isinstance(m, torch.nn.Linear)), None) \
+        if isinstance(layer, torch.nn.Module) else None
+    if linear is None or linear.in_features != dim:
+        return None
+
+    def classify(features: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return layer(features)
+
+    return classify
 
 
 def _pooled(net: torch.nn.Module):
@@ -204,42 +294,52 @@ def _step(net: torch.nn.Module, x: torch.Tensor, precision: str) -> None:
 
 
 def _pick(results: dict, speed: str) -> tuple[str, str]:
-    """The precision that is faster by ``speed`` (``forward_ips`` or ``step_ips``) and passes the
-    guardrail; fp32 otherwise, with the reason."""
-    base = results[FP32]
-    for p, r in results.items():
-        if p == FP32:
+    """The fastest candidate by ``speed`` (``forward_ips`` or ``step_ips``) that passes the
+    guardrail and beats PyTorch fp32 by ``MIN_SPEEDUP``; fp32 otherwise, with the reasons."""
+    base, best, rejected = results[FP32], None, []
+    for label, r in results.items():
+        if label == FP32 or speed not in r:
             continue
         speedup = r[speed] / base[speed]
-        if r["feature_error"] > MAX_FEATURE_ERROR or r["top1_agreement"] < MIN_AGREEMENT:
-            return FP32, (f"{p}: features differ by {r['feature_error']:.1%} (limit {MAX_FEATURE_ERROR:.0%}), "
-                          f"top-1 agreement {r['top1_agreement']:.0%} (at least {MIN_AGREEMENT:.0%})")
-        if speedup < MIN_SPEEDUP:
-            return FP32, f"{p}: {speedup:.2f}x {speed}: not faster"
-        return p, f"{p}: {speedup:.2f}x {speed}, features within {r['feature_error']:.1%}"
-    return FP32, "no native bf16 on this CPU"
+        agree = r.get("top1_agreement")
+        if r["feature_error"] > MAX_FEATURE_ERROR or (agree is not None and agree < MIN_AGREEMENT):
+            rejected.append(f"{label}: features differ by {r['feature_error']:.1%} (limit {MAX_FEATURE_ERROR:.0%}), "
+                            f"top-1 agreement {agree if agree is None else f'{agree:.0%}'} "
+                            f"(at least {MIN_AGREEMENT:.0%})")
+        elif speedup < MIN_SPEEDUP:
+            rejected.append(f"{label}: {speedup:.2f}x {speed}: not faster")
+        elif best is None or speedup > best[1]:
+            best = (label, speedup, r["feature_error"])
+    if best:
+        return best[0], f"{best[0]}: {best[1]:.2f}x {speed}, features within {best[2]:.1%}"
+    return FP32, "; ".join(rejected) or "no native bf16 on this CPU"
 
 
 def choose(spec, device: torch.device | str = "cpu") -> Numerics:
-    """The numerics a new run of ``spec`` uses here: ``TL_PRECISION`` when set, the GPU's mixed
-    precision on CUDA, else this machine's measured choice (measured now when not yet known)."""
+    """The numerics a new run of ``spec`` uses here: ``TL_PRECISION`` / ``TL_ENGINE`` when set, the
+    GPU's mixed precision on CUDA, else this machine's measured choice (measured now when not yet known)."""
     device = torch.device(device)
-    forced = settings.forced_precision()
-    if forced:
-        return Numerics(forced, device.type, "TL_PRECISION", forced)
+    forced, forced_engine = settings.forced_precision(), settings.forced_engine()
+    if forced or forced_engine:
+        numerics = Numerics(forced or FP32, device.type, "TL_PRECISION / TL_ENGINE", forced or FP32,
+                            forced_engine or TORCH)
+        return for_device(numerics, device)
     if device.type == "cuda":
         return Numerics(candidates(device)[0], "cuda", "GPU mixed precision", candidates(device)[0])
-    if candidates() == [FP32]:
+    if candidates() == [FP32] and not engine_candidates():
         return Numerics(FP32, "cpu", "no native bf16 on this CPU")
     known = measured().get(spec.name)
-    known = known if known and "train_choice" in known else measure(spec)
-    return Numerics(known["choice"], "cpu", f"{known['reason']}; training: {known['train_reason']}",
-                    known["train_choice"])
+    fresh = known and "train_choice" in known and known.get("engines") == engine_candidates()
+    known = known if fresh else measure(spec)
+    engine, precision = split_label(known["choice"])
+    return Numerics(precision, "cpu", f"{known['reason']}; training: {known['train_reason']}",
+                    known["train_choice"], engine)
 
 
 def for_device(numerics: Numerics, device: torch.device | str) -> Numerics:
     """``numerics`` as they can run on ``device``: a recorded bf16 is honoured on a CPU only with
-    native support, fp16 only on a GPU; else fp32 (same weights, features within the guardrail)."""
+    native support, fp16 only on a GPU, OpenVINO only on a CPU where it is installed; else fp32 in
+    PyTorch (same weights, features within the guardrail)."""
     device = torch.device(device)
 
     def runnable(precision: str) -> str:
@@ -247,4 +347,7 @@ def for_device(numerics: Numerics, device: torch.device | str) -> Numerics:
             return precision
         return FP32
 
-    return Numerics(runnable(numerics.precision), device.type, numerics.reason, runnable(numerics.train_precision))
+    engine = numerics.engine if numerics.engine == TORCH or (device.type == "cpu" and ovengine.available()) \
+        else TORCH
+    return Numerics(runnable(numerics.precision), device.type, numerics.reason, runnable(numerics.train_precision),
+                    engine)

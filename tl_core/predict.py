@@ -14,7 +14,7 @@ from .distributed import pick_device, to_channels_last
 from .errors import RunError
 from .i18n import _
 from .model import build_model
-from .numerics import Numerics, autocast, for_device
+from .numerics import TORCH, Numerics, autocast, for_device, frozen_forward
 from .runs import RunDir
 from .transforms import crop_transform, eval_transform, load_image
 
@@ -30,16 +30,26 @@ def imagenet_labels() -> list[str]:
 
 class Predictor:
     """A model loaded once, answering top-k queries for images (paths, bytes or PIL images), in the
-    numerics its head was trained on (fp32 unless given)."""
+    numerics its head was trained on (fp32 unless given).
+
+    A trained run whose numerics run the frozen part on another engine (OpenVINO) computes that part
+    there, ``frozen_groups`` groups of ``spec``'s network, and the rest in PyTorch: the same
+    numbers its feature cache held when the head was trained."""
 
     def __init__(self, model: torch.nn.Module, labels: list[str], pre: Preprocess, channels_last: bool = False,
-                 device: torch.device | str | None = None, numerics: Numerics | None = None):
+                 device: torch.device | str | None = None, numerics: Numerics | None = None,
+                 spec: BackboneSpec | None = None, frozen_groups: int = 0):
         self.device = torch.device(device) if device else pick_device()
         self.numerics = for_device(numerics or Numerics(), self.device)
         self.model, self.labels, self.pre = model.eval().to(self.device), labels, pre
         self.transform = eval_transform(pre)
         self.channels_last = channels_last
         self.model = to_channels_last(self.model, channels_last)
+        self.frozen_groups, self._frozen = 0, None
+        if self.numerics.engine != TORCH and spec is not None and frozen_groups > 0:
+            self.frozen_groups = min(frozen_groups, len(self.model.body))
+            whole = self.frozen_groups == len(self.model.body)  # scenario 1: the head read pooled features
+            self._frozen = frozen_forward(self.model, spec, self.numerics, None if whole else self.frozen_groups)
 
     @classmethod
     def from_run(cls, run_dir: str | Path, which: str = "best", device: str | None = None,
@@ -57,7 +67,8 @@ class Predictor:
             raise RunError(_("checkpoint {path} does not match its backbone: {exc}",
                              path=run.checkpoint(which), exc=exc)) from None
         numerics = numerics or Numerics.from_dict(state.get("numerics"))
-        return cls(model, list(state["labels"]), spec.preprocess, spec.channels_last, device, numerics)
+        return cls(model, list(state["labels"]), spec.preprocess, spec.channels_last, device, numerics, spec,
+                   int(state.get("frozen_groups") or 0))
 
     @classmethod
     def imagenet(cls, backbone: str | None = None, weights: str | None = None) -> "Predictor":
@@ -70,11 +81,22 @@ class Predictor:
         return self.transform(img)
 
     @torch.inference_mode()
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of a preprocessed image batch on the predictor's device, in the run's numerics."""
+        x = to_channels_last(x, self.channels_last)
+        if self._frozen is None:
+            with autocast(self.device, self.numerics.precision):
+                return self.model(x).float()
+        inner = self._frozen(x)
+        with autocast(self.device, self.numerics.precision):
+            if self.frozen_groups == len(self.model.body):
+                return self.model.forward_head(inner).float()
+            return self.model.forward_from(to_channels_last(inner, self.channels_last), self.frozen_groups).float()
+
     def probs(self, images: list[ImageLike]) -> torch.Tensor:
         """Class probabilities ``[N, C]``."""
-        x = to_channels_last(torch.stack([self._tensor(im) for im in images]).to(self.device), self.channels_last)
-        with autocast(self.device, self.numerics.precision):
-            return torch.softmax(self.model(x).float(), 1).cpu()
+        x = torch.stack([self._tensor(im) for im in images]).to(self.device)
+        return torch.softmax(self.logits(x), 1).cpu()
 
     def explain(self, image: ImageLike, target: int | None = None) -> tuple[Image.Image, int]:
         """Grad-CAM overlay on the model's view of ``image`` (resized and cropped) and the class it
@@ -83,6 +105,8 @@ class Predictor:
 
         img = load_image(image, self.pre)
         x = self.transform(img).unsqueeze(0).to(self.device)
+        if target is None and self._frozen is not None:  # gradients need PyTorch: explain what the engine predicted
+            target = int(self.logits(x).argmax(1))
         cam, target = grad_cam(self.model, x, target, self.numerics.precision)
         return overlay(TF.to_pil_image(crop_transform(self.pre)(img)), cam), target
 

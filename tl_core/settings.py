@@ -127,6 +127,12 @@ def forced_precision() -> str:
     return value if value in ("fp32", "bf16") else ""
 
 
+def forced_engine() -> str:
+    """``TL_ENGINE``: ``torch`` or ``openvino`` forces what runs the frozen part of new runs; empty = measured."""
+    value = os.environ.get("TL_ENGINE", "").strip().lower()
+    return value if value in ("torch", "openvino") else ""
+
+
 def warm_idle_seconds() -> float:
     """``TL_WARM_IDLE`` (600): seconds a warm training worker waits for a job before it exits (0 = no warm worker)."""
     return _number("TL_WARM_IDLE", 600)

@@ -192,7 +192,7 @@ class Stages:
         def extract():
             return cached_features(p.model, items, p.spec, p.cfg.cache_dir, weights=p.cfg.weights,
                                    batch_size=p.cfg.batch_size, frozen_groups=frozen_groups,
-                                   precision=p.numerics.precision,
+                                   numerics=p.numerics,
                                    progress=extraction_progress(p.run, self.budget, "features" if frozen_groups is None
                                                                 else "prefix", self.started))
 

@@ -68,7 +68,7 @@ def data_features(data: str | Path, backbone: str | None = None, cache_dir: str 
     items = sorted(scan.items, key=lambda it: it.path)
     model = OnDemand(lambda: build_model(spec, len(scan.classes), hidden=0))
     # The numerics a run of this machine would use: the same cache file serves both.
-    feats, status = cached_features(model, items, spec, cache_dir, progress=progress, precision=choose(spec).precision)
+    feats, status = cached_features(model, items, spec, cache_dir, progress=progress, numerics=choose(spec))
     left_out = excluded_paths(data)
     excluded = torch.tensor([os.path.normpath(it.path) in left_out for it in items], dtype=torch.bool)
     return DataFeatures(scan, items, feats, excluded, status, spec.name)

@@ -191,6 +191,7 @@ def _finish(parts: RunParts, classes: list[str], stages: Stages, reason: str, t_
         "epochs_run": stages.epochs_run, "seconds": round(time.time() - t_start, 2),
         "feature_cache": stages.cache_status, "prefix_cache": stages.prefix_status, "stop_reason": reason,
         "precision": parts.numerics.precision, "train_precision": parts.numerics.train_precision,
+        "engine": parts.numerics.engine,
     }
     run.write_status(state=state, stage="done", progress=1.0, finished=time.time(), result=summary, eta_seconds=0)
     return summary

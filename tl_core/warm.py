@@ -129,14 +129,13 @@ def _warm_up() -> None:
     from .backbones import get_backbone
     from .distributed import to_channels_last
     from .model import build_model
-    from .numerics import autocast, choose
+    from .numerics import choose, frozen_forward
 
     spec = get_backbone(None)
     numerics = choose(spec)  # measured once per machine; a run then only reads it
     model = to_channels_last(build_model(spec, 2), spec.channels_last).eval()
     x = to_channels_last(torch.zeros(2, 3, spec.input_size, spec.input_size), spec.channels_last)
-    with torch.inference_mode(), autocast("cpu", numerics.precision):
-        model.forward_pooled(x)
+    frozen_forward(model, spec, numerics)(x)  # another engine compiles the frozen part now, not after the click
 
 
 def serve(idle: float | None = None) -> int:
