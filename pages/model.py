@@ -119,18 +119,19 @@ st.subheader(_("How long will it take?"))
 st.caption(_("Times a few real batches of your images on this machine (decoding, the frozen forward pass and one "
              "training step at the chosen freeze) and works out how long the run will take."))
 augment = plan.augment
+cfg = config_from_wizard(w)
 if w["data_dir"] and st.button(_("Time a few batches"), key="m_preflight"):
     with st.spinner(_("Timing 2 batches of your images…")):
         try:
-            st.session_state["preflight"] = {"key": config_from_wizard(w), **preflight(config_from_wizard(w))}
+            st.session_state["preflight"] = {"key": cfg, **preflight(cfg)}
         except TLError as exc:
             st.error(str(exc))
 pf = st.session_state.get("preflight")
-fresh = bool(pf) and pf["key"] == config_from_wizard(w)
+fresh = bool(pf) and pf["key"] == cfg
 w["estimate"] = None
 if fresh:  # one estimate: the timed batches when there are some, else the measured forward speed
     ms = pf["ms_per_image"]
-    w["estimate"] = {"config": config_from_wizard(w), "seconds": pf["seconds"]}
+    w["estimate"] = {"config": cfg, "seconds": pf["seconds"]}
     st.info(_("Expected duration: **{took}** for {images} images and {epochs} epochs (per image: decoding {load:.1f} "
               "ms, frozen forward {forward:.1f} ms, training step {step:.1f} ms).", took=_duration(pf["seconds"]),
               images=pf["images"], epochs=pf["epochs"], load=ms["load"], forward=ms["forward"], step=ms["step"]))
@@ -139,9 +140,8 @@ if fresh:  # one estimate: the timed batches when there are some, else the measu
                      "augmentation) they run once: **{took}**.", took=_duration(pf["cached_seconds"])))
         st.button(_("Use cached features (augmentation off)"), key="m_use_cache", on_click=_augment_off)
 elif ips and n:
-    cfg = config_from_wizard(w)
     seconds = estimate_seconds(plan, n, train_images(n, cfg), round(n * cfg.val_fraction), ips, flops)
-    w["estimate"] = {"config": config_from_wizard(w), "seconds": seconds}
+    w["estimate"] = {"config": cfg, "seconds": seconds}
     st.info(_("{name} reads about {ips:.0f} images/s here. Estimated training time for {n} images: **{took}**",
               name=spec.name, ips=ips, n=n, took=_duration(seconds))
             + (_(" (features cached once, then each epoch takes a moment)") if plan.head_only and plan.use_cache

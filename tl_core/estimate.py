@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from .backbones import BackboneSpec, group_flops
+from .progress import run_budget, trainable_share
 from .distributed import to_channels_last
 from .config import TrainConfig
 from .settings import cache_root
@@ -52,7 +53,6 @@ def measure_forward(spec: BackboneSpec, batch: int = 8, repeats: int = 2) -> flo
 def estimate_seconds(plan: Plan, n_images: int, n_train: int, n_val: int, forward_ips: float, flops) -> float:
     """Rough wall time of a planned run from the measured forward speed: its planned work
     (``progress.run_budget``, in image forward passes, the trainable part weighed by its FLOPs)."""
-    from .progress import run_budget
 
     return run_budget(plan, n_train, n_val, n_images, flops).total / forward_ips
 
@@ -83,7 +83,7 @@ def preflight(cfg: TrainConfig, batch_size: int = 16, batches: int = 2) -> dict:
     plan = plan_run(cfg, counts, n_train)
     k, augment, e = plan.frozen_groups, plan.augment, plan.epochs
     flops = group_flops(model.body, spec.input_size)
-    trainable = sum(flops[k:]) / (sum(flops) or 1.0)  # the cached epochs' share of a step: operations, not parameters
+    trainable = trainable_share(flops, k)  # the cached epochs' share of a step
     step_items = [scan.items[i * len(scan.items) // (batch_size * batches)] for i in range(batch_size * batches)]
     pre = spec.preprocess
 

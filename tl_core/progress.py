@@ -39,6 +39,12 @@ class Budget:
         return round(min(1.0, done / self.total), 4)
 
 
+def trainable_share(flops: Sequence[float], frozen_groups: int) -> float:
+    """The share of a forward pass's operations after the first ``frozen_groups`` layer groups: what
+    a fine-tuning step on the frozen-prefix cache runs (operations, not parameters)."""
+    return sum(flops[frozen_groups:]) / (sum(flops) or 1.0)
+
+
 def run_budget(plan: Plan, n_train: int, n_val: int, n_all: int, flops: Sequence[float]) -> Budget:
     """The expected work of a run planned as ``plan`` on a split of ``n_all`` images; ``flops``: each
     layer group's forward FLOPs (``backbones.group_flops``), which set the trainable part's share of
@@ -54,7 +60,7 @@ def run_budget(plan: Plan, n_train: int, n_val: int, n_all: int, flops: Sequence
         phases.append(("features", float(n_all)))
         phases.append(("head", head_epochs * (n_train + n_val) * CACHED_EPOCH))
     if not plan.head_only:
-        trainable = sum(flops[plan.frozen_groups:]) / (sum(flops) or 1.0)
+        trainable = trainable_share(flops, plan.frozen_groups)
         if plan.use_cache and plan.frozen_groups > 0:  # the frozen prefix runs once, then only the rest
             phases.append(("prefix", float(n_all)))
             per_epoch = 3 * trainable * n_train + trainable * n_val
