@@ -58,10 +58,6 @@ def frozen(model, spec, label: str):
     return numerics.frozen_forward(model, spec, numerics.Numerics(precision, engine=engine))
 
 
-def label_of(chosen: numerics.Numerics) -> str:
-    return chosen.precision if chosen.engine == numerics.TORCH else f"{chosen.engine}:{chosen.precision}"
-
-
 def load_batches(items, spec, batch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Decoded, preprocessed batches (decoding is the same for every precision: timed apart)."""
     ds = ImageDataset(items, eval_transform(spec.preprocess), spec.preprocess)
@@ -249,7 +245,7 @@ def sweep_section(source: Path, work: Path, sizes: list[int], epochs: int) -> li
     from tl_core.features import extract_features
 
     spec = get_backbone(BACKBONE)
-    chosen = label_of(numerics.choose(spec))
+    chosen = numerics.choose(spec).label
     n_classes = sum(1 for d in source.iterdir() if d.is_dir())
     rows = []
     for n in sizes:

@@ -15,7 +15,10 @@ from tl_core.model import build_model
 from tl_core.numerics import BF16, FP32, OPENVINO, TORCH, Numerics, frozen_forward
 from tl_core.predict import Predictor
 from tl_core.runs import RunDir, read_json
+from tl_core.errors import RunError
 from tl_core.train import train_run
+
+needs_openvino = pytest.mark.skipif(not ovengine.available(), reason="OpenVINO is not installed here")
 
 
 @pytest.fixture()
@@ -26,10 +29,10 @@ def cache(tmp_path, monkeypatch):
     ovengine._COMPILED.clear()
 
 
+@needs_openvino
 def test_the_frozen_part_computes_what_pytorch_does_and_its_converted_model_is_reused(cache, monkeypatch):
     import openvino
 
-    assert ovengine.available()
     spec = get_backbone(None)
     model = build_model(spec, 3).eval()
     x = torch.rand(3, 3, spec.input_size, spec.input_size) * 2 - 1
@@ -68,6 +71,42 @@ def test_the_pick_is_the_fastest_that_holds_and_a_cpu_without_bf16_stays_fp32():
     assert numerics.split_label("openvino:bf16") == (OPENVINO, BF16) and numerics.split_label(BF16) == (TORCH, BF16)
 
 
+@needs_openvino
+def test_a_predictor_runs_the_cached_groups_on_the_engine_and_the_rest_in_pytorch(cache, monkeypatch):
+    spec = get_backbone(None)
+    model = build_model(spec, 3).eval()
+    x = torch.rand(2, 3, spec.input_size, spec.input_size) * 2 - 1
+    calls = []
+    real = ovengine.compiled
+    monkeypatch.setattr(ovengine, "compiled", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
+    in_torch = Predictor(model, ["a", "b", "c"], spec.preprocess, spec.channels_last, "cpu")
+    for cached, part in ((2, 2), (len(model.body), None), (0, "none")):  # a prefix, pooled features, images
+        calls.clear()
+        on_engine = Predictor(model, ["a", "b", "c"], spec.preprocess, spec.channels_last, "cpu",
+                              Numerics(FP32, engine=OPENVINO), spec, cached)
+        assert calls == ([] if part == "none" else [part])
+        assert on_engine.numerics.engine == (TORCH if part == "none" else OPENVINO)
+        assert (on_engine.logits(x) - in_torch.logits(x)).abs().max() <= 1e-4
+
+    def broken(*_a, **_k):
+        raise RuntimeError("unsupported operation")
+
+    monkeypatch.setattr(ovengine, "compiled", broken)  # the engine fails here: training says so, never mislabels
+    with pytest.raises(RunError, match="TL_ENGINE=torch"):
+        frozen_forward(model, spec, Numerics(FP32, engine=OPENVINO))
+    fallback = Predictor(model, ["a", "b", "c"], spec.preprocess, spec.channels_last, "cpu",
+                         Numerics(FP32, engine=OPENVINO), spec, 2)  # a prediction still answers, in PyTorch
+    assert fallback.numerics.engine == TORCH and torch.equal(fallback.logits(x), in_torch.logits(x))
+
+
+def test_the_imagenet_top1_check_reads_only_a_classifier_of_the_pooled_features():
+    lite = get_backbone(None).build()
+    assert numerics._imagenet_classifier(lite, 1280)(torch.zeros(2, 1280)).shape == (2, 1000)
+    convnext = get_backbone("convnext_tiny")
+    assert numerics._imagenet_classifier(convnext.build(), convnext.feature_dim) is None  # it normalises the map
+
+
+@needs_openvino
 def test_without_native_bf16_openvino_is_measured_in_fp32_only(cache, monkeypatch):
     monkeypatch.delenv("TL_PRECISION", raising=False)
     monkeypatch.setattr(numerics, "bf16_native", lambda: False)
@@ -75,13 +114,15 @@ def test_without_native_bf16_openvino_is_measured_in_fp32_only(cache, monkeypatc
     result = numerics.measure(spec, batch=2, rounds=1, network=spec.build())
     assert set(result["precisions"]) == {FP32, "openvino:fp32"}
     assert result["precisions"]["openvino:fp32"]["feature_error"] < 1e-4
+    monkeypatch.setattr(numerics, "measure", lambda *a, **k: pytest.fail("measured again"))
     chosen = numerics.choose(spec)  # read back, not measured again
     assert chosen.precision == FP32 and chosen.engine == numerics.split_label(result["choice"])[0]
-    monkeypatch.setattr(ovengine, "available", lambda: False)  # OpenVINO removed: measured again, PyTorch fp32
+    monkeypatch.setattr(ovengine, "available", lambda: False)  # OpenVINO removed: PyTorch fp32, nothing to measure
     assert numerics.choose(spec) == Numerics(FP32, "cpu", "no native bf16 on this CPU")
     assert numerics.for_device(Numerics(FP32, engine=OPENVINO), "cpu").engine == TORCH
 
 
+@needs_openvino
 @pytest.mark.slow
 def test_an_openvino_run_records_its_engine_and_every_consumer_runs_it(image_folder, tmp_path, cache, monkeypatch):
     from tl_core.export import export_run
@@ -92,7 +133,7 @@ def test_an_openvino_run_records_its_engine_and_every_consumer_runs_it(image_fol
     cfg.save(run.config_file)
     summary = train_run(run, cfg)
     assert read_json(run.path / numerics.NUMERICS_FILE)["engine"] == OPENVINO
-    monkeypatch.delenv("TL_ENGINE")  # what the run recorded counts now, not the setting
+    assert list((cache / "openvino").glob("*.xml"))  # the engine really computed the features    monkeypatch.delenv("TL_ENGINE")  # what the run recorded counts now, not the setting
     paths = [str(f) for f in (tmp_path / "features").glob("*.pt")]
     assert len(paths) == 1  # its features were cached under the engine's own key
     spec = get_backbone(summary["backbone"])
@@ -116,7 +157,7 @@ def test_an_openvino_run_records_its_engine_and_every_consumer_runs_it(image_fol
 
     info = export_run(run.path, "onnx", tmp_path / "bundle")
     assert info["parity"]["max_abs_diff"] <= 1e-4 and info["parity"]["top1_equal"]
-    assert info["numerics"]["run"] == "fp32 (openvino)"
+    assert info["numerics"]["run"] == "openvino:fp32"
     vs = info["numerics"]["vs_run_numerics"]
     assert vs["top1_equal"] and vs["max_abs_diff"] <= 1e-4
     assert cache_key(images, spec, engine=OPENVINO) != cache_key(images, spec)

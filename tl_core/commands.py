@@ -31,8 +31,8 @@ def cmd_numerics(args):
                    precision=p, fwd=r["forward_ips"], err=r["feature_error"])
             for p, r in result["precisions"].items()]
     return {**result, "chosen": chosen.to_dict()}, "\n".join(
-        rows + [_("new runs of {backbone} compute in {precision} on {engine} ({reason})", backbone=spec.name,
-                  precision=chosen.precision, engine=chosen.engine, reason=chosen.reason)])
+        rows + [_("new runs of {backbone} compute in {precision} ({reason})", backbone=spec.name,
+                  precision=chosen.label, reason=chosen.reason)])
 
 
 def cmd_advise(args):

@@ -7,7 +7,6 @@ from torch.utils.data import DataLoader
 
 from .backbones import BackboneSpec
 from .data import Item
-from .distributed import to_channels_last
 from .numerics import FP32, autocast
 from .i18n import _
 from .transforms import ImageDataset, eval_transform
@@ -16,23 +15,17 @@ from .transforms import ImageDataset, eval_transform
 @torch.inference_mode()
 def predict_probs(model, items: list[Item], spec: BackboneSpec, batch_size: int = 32,
                   precision: str = FP32) -> torch.Tensor:
-    """Class probabilities ``[N, C]`` of ``model`` for the images of ``items``, in ``precision``;
-    ``model`` may be a ``Predictor`` (its numerics, engine included)."""
+    """Class probabilities ``[N, C]`` for the images of ``items``: of a ``Predictor`` in its own
+    numerics (engine included), or of a bare ``model`` in ``precision``."""
+    from .numerics import Numerics
     from .predict import Predictor
 
-    if isinstance(model, Predictor):
-        device, logits = model.device, model.logits
-    else:
-        model.eval()
-        device = next(model.parameters()).device
-
-        def logits(x):
-            with autocast(device, precision):
-                return model(to_channels_last(x, spec.channels_last)).float()
-
+    if not isinstance(model, Predictor):
+        model = Predictor(model, [], spec.preprocess, spec.channels_last, next(model.parameters()).device,
+                          Numerics(precision))
     loader = DataLoader(ImageDataset(items, eval_transform(spec.preprocess), spec.preprocess),
                         batch_size=batch_size, shuffle=False)
-    out = [torch.softmax(logits(x.to(device)), 1).cpu() for x, _labels, _index in loader]
+    out = [torch.softmax(model.logits(x.to(model.device)), 1).cpu() for x, _labels, _index in loader]
     return torch.cat(out) if out else torch.zeros(0, 0)
 
 

@@ -134,10 +134,8 @@ def export_run(run_dir: str | Path, fmt: str, out_dir: str | Path, which: str = 
                      for _noise in range(2)]
         bundle = BundlePredictor(tmp, trust=True)
         info["parity"] = check_parity(predictor, bundle, readable)
-        run_numerics = in_run.numerics.precision + ("" if in_run.numerics.engine == "torch"
-                                                    else f" ({in_run.numerics.engine})")
-        info["numerics"] = {"run": run_numerics, "bundle": FP32}
-        if run_numerics != FP32:  # what a user of the app saw against what the bundle says
+        info["numerics"] = {"run": in_run.numerics.label, "bundle": FP32}
+        if in_run.numerics.label != FP32:  # what a user of the app saw against what the bundle says
             info["numerics"]["vs_run_numerics"] = check_parity(in_run, bundle, readable)
         if not info["parity"]["top1_equal"] or info["parity"]["max_abs_diff"] > PARITY_TOLERANCE:
             raise RunError(_("exported model disagrees with the app: {parity}; nothing was written",

@@ -32,6 +32,8 @@ from pathlib import Path
 import torch
 
 from . import ovengine, settings
+from .errors import RunError
+from .i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,11 @@ class Numerics:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def label(self) -> str:
+        """``"bf16"`` for PyTorch, ``"openvino:bf16"`` for another engine (``split_label`` reads it back)."""
+        return self.precision if self.engine == TORCH else f"{self.engine}:{self.precision}"
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "Numerics":
@@ -103,20 +110,24 @@ def frozen_forward(model: torch.nn.Module, spec, numerics: "Numerics", frozen_gr
     an image batch to the pooled features (``frozen_groups=None``) or to the activations after the
     first ``frozen_groups`` groups, as float tensors on the model's device.
 
-    The OpenVINO engine runs on the CPU only; if it cannot build the part here (a broken install,
-    an operation it does not convert) PyTorch runs it in the same precision, and the log says so."""
+    Raises:
+        RunError: the engine cannot build the part here (never a silent switch to PyTorch: the
+            features would be filed and recorded under an engine that did not compute them).
+    """
     device = next(model.parameters()).device
     if numerics.engine == OPENVINO and device.type == "cpu":
         try:
             run = ovengine.compiled(model, spec, frozen_groups, numerics.precision)
-            return lambda x: run(x).to(device)
-        except Exception as exc:  # noqa: BLE001 - reliability first: PyTorch computes the same part
-            log.warning("OpenVINO could not run the frozen part (%s): PyTorch computes it", exc)
+        except Exception as exc:  # noqa: BLE001 - any failure of the engine gets the same clear message
+            raise RunError(_("OpenVINO could not build the frozen part of {backbone} ({exc}); set TL_ENGINE=torch "
+                             "or run `python -m tl_core numerics` to measure again", backbone=spec.name,
+                             exc=str(exc)[:300])) from None
+        return run
+    part = ovengine.FrozenPart(model, frozen_groups)
 
     def run_torch(x: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode(), autocast(device, numerics.precision):
-            out = model.forward_pooled(x) if frozen_groups is None else model.forward_body(x, 0, frozen_groups)
-        return out.float()
+            return part(x).float()
 
     return run_torch
 
@@ -213,7 +224,7 @@ def measure(spec, batch: int = 8, rounds: int = 3, network: torch.nn.Module | No
             feats[p], top1[p] = body(x).float(), net(x).argmax(1)
     # Other engines run the frozen part as a run builds it (the same modules): pooled features.
     part = TransferModel(spec.groups(net), spec.feature_dim, 2).eval()
-    engines = _engines(part, spec)
+    engines = _engines(part, spec) if pretrained else {}  # random weights: no model file worth keeping
     with torch.inference_mode():
         reference = part.forward_pooled(x).float()
     classify = _imagenet_classifier(net, spec.feature_dim)
@@ -259,14 +270,15 @@ def _imagenet_classifier(net: torch.nn.Module, dim: int):
     """The ImageNet classifier of ``net`` as a function of pooled features of size ``dim``, or
     ``None`` where it reads something else (VGG's classifier reads the 7x7 map, not the mean)."""
     layer = net.get_classifier() if hasattr(net, "get_classifier") else list(net.children())[-1]
-    linear = next((m for m in layer.modules() if isinstance(m, torch.nn.Linear)), None) \
-        if isinstance(layer, torch.nn.Module) else None
-    if linear is None or linear.in_features != dim:
-        return None
+    modules = list(layer) if isinstance(layer, torch.nn.Sequential) else [layer]
+    passive = (torch.nn.Dropout, torch.nn.Flatten, torch.nn.Identity)
+    if not (isinstance(modules[-1], torch.nn.Linear) and modules[-1].in_features == dim
+            and all(isinstance(m, passive) for m in modules[:-1])):
+        return None  # e.g. ConvNeXt's classifier normalises the map first: it is not a function of the mean
 
     def classify(features: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
-            return layer(features)
+            return modules[-1](features)
 
     return classify
 
@@ -303,9 +315,9 @@ def _pick(results: dict, speed: str) -> tuple[str, str]:
         speedup = r[speed] / base[speed]
         agree = r.get("top1_agreement")
         if r["feature_error"] > MAX_FEATURE_ERROR or (agree is not None and agree < MIN_AGREEMENT):
+            top1 = "not checked" if agree is None else f"{agree:.0%}"
             rejected.append(f"{label}: features differ by {r['feature_error']:.1%} (limit {MAX_FEATURE_ERROR:.0%}), "
-                            f"top-1 agreement {agree if agree is None else f'{agree:.0%}'} "
-                            f"(at least {MIN_AGREEMENT:.0%})")
+                            f"top-1 agreement {top1} (at least {MIN_AGREEMENT:.0%})")
         elif speedup < MIN_SPEEDUP:
             rejected.append(f"{label}: {speedup:.2f}x {speed}: not faster")
         elif best is None or speedup > best[1]:
@@ -321,15 +333,16 @@ def choose(spec, device: torch.device | str = "cpu") -> Numerics:
     device = torch.device(device)
     forced, forced_engine = settings.forced_precision(), settings.forced_engine()
     if forced or forced_engine:
-        numerics = Numerics(forced or FP32, device.type, "TL_PRECISION / TL_ENGINE", forced or FP32,
-                            forced_engine or TORCH)
-        return for_device(numerics, device)
+        engine = forced_engine or TORCH
+        if engine != TORCH and not (device.type == "cpu" and ovengine.available()):
+            engine = TORCH
+        return Numerics(forced or FP32, device.type, "TL_PRECISION / TL_ENGINE", forced or FP32, engine)
     if device.type == "cuda":
         return Numerics(candidates(device)[0], "cuda", "GPU mixed precision", candidates(device)[0])
     if candidates() == [FP32] and not engine_candidates():
         return Numerics(FP32, "cpu", "no native bf16 on this CPU")
     known = measured().get(spec.name)
-    fresh = known and "train_choice" in known and known.get("engines") == engine_candidates()
+    fresh = known and "train_choice" in known and known.get("engines", []) == engine_candidates()
     known = known if fresh else measure(spec)
     engine, precision = split_label(known["choice"])
     return Numerics(precision, "cpu", f"{known['reason']}; training: {known['train_reason']}",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -11,7 +13,7 @@ from torchvision.transforms.v2 import functional as TF
 from . import checkpoints as ckpt
 from .backbones import BackboneSpec, Preprocess, get_backbone
 from .distributed import pick_device, to_channels_last
-from .errors import RunError
+from .errors import RunError, TLError
 from .i18n import _
 from .model import build_model
 from .numerics import TORCH, Numerics, autocast, for_device, frozen_forward
@@ -19,6 +21,7 @@ from .runs import RunDir
 from .transforms import crop_transform, eval_transform, load_image
 
 ImageLike = str | Path | bytes | Image.Image
+log = logging.getLogger(__name__)
 
 
 def imagenet_labels() -> list[str]:
@@ -32,24 +35,30 @@ class Predictor:
     """A model loaded once, answering top-k queries for images (paths, bytes or PIL images), in the
     numerics its head was trained on (fp32 unless given).
 
-    A trained run whose numerics run the frozen part on another engine (OpenVINO) computes that part
-    there, ``frozen_groups`` groups of ``spec``'s network, and the rest in PyTorch: the same
-    numbers its feature cache held when the head was trained."""
+    A trained run whose numerics run the frozen part on another engine (OpenVINO) computes the
+    ``cached_groups`` leading groups there, as its feature cache held them when the checkpoint was
+    trained (all groups: pooled features; some: the frozen prefix), and the rest in PyTorch. Where the
+    engine cannot run here, PyTorch computes everything and ``numerics.engine`` says so."""
 
     def __init__(self, model: torch.nn.Module, labels: list[str], pre: Preprocess, channels_last: bool = False,
                  device: torch.device | str | None = None, numerics: Numerics | None = None,
-                 spec: BackboneSpec | None = None, frozen_groups: int = 0):
+                 spec: BackboneSpec | None = None, cached_groups: int = 0):
         self.device = torch.device(device) if device else pick_device()
         self.numerics = for_device(numerics or Numerics(), self.device)
         self.model, self.labels, self.pre = model.eval().to(self.device), labels, pre
         self.transform = eval_transform(pre)
         self.channels_last = channels_last
         self.model = to_channels_last(self.model, channels_last)
-        self.frozen_groups, self._frozen = 0, None
-        if self.numerics.engine != TORCH and spec is not None and frozen_groups > 0:
-            self.frozen_groups = min(frozen_groups, len(self.model.body))
-            whole = self.frozen_groups == len(self.model.body)  # scenario 1: the head read pooled features
-            self._frozen = frozen_forward(self.model, spec, self.numerics, None if whole else self.frozen_groups)
+        self.cached_groups, self._frozen = 0, None
+        if self.numerics.engine != TORCH and spec is not None and cached_groups > 0:
+            whole = cached_groups >= len(self.model.body)  # the head read pooled features
+            try:
+                self._frozen = frozen_forward(self.model, spec, self.numerics, None if whole else cached_groups)
+                self.cached_groups = len(self.model.body) if whole else cached_groups
+            except TLError as exc:  # a prediction still answers: the same weights, features within the guardrail
+                log.warning("%s", exc)
+        if self._frozen is None:
+            self.numerics = replace(self.numerics, engine=TORCH)
 
     @classmethod
     def from_run(cls, run_dir: str | Path, which: str = "best", device: str | None = None,
@@ -68,7 +77,7 @@ class Predictor:
                              path=run.checkpoint(which), exc=exc)) from None
         numerics = numerics or Numerics.from_dict(state.get("numerics"))
         return cls(model, list(state["labels"]), spec.preprocess, spec.channels_last, device, numerics, spec,
-                   int(state.get("frozen_groups") or 0))
+                   int(state.get("cached_groups") or 0))
 
     @classmethod
     def imagenet(cls, backbone: str | None = None, weights: str | None = None) -> "Predictor":
@@ -89,9 +98,9 @@ class Predictor:
                 return self.model(x).float()
         inner = self._frozen(x)
         with autocast(self.device, self.numerics.precision):
-            if self.frozen_groups == len(self.model.body):
+            if self.cached_groups == len(self.model.body):
                 return self.model.forward_head(inner).float()
-            return self.model.forward_from(to_channels_last(inner, self.channels_last), self.frozen_groups).float()
+            return self.model.forward_from(to_channels_last(inner, self.channels_last), self.cached_groups).float()
 
     def probs(self, images: list[ImageLike]) -> torch.Tensor:
         """Class probabilities ``[N, C]``."""

@@ -80,11 +80,14 @@ class RunParts:
 
 @dataclass
 class StageInputs:
-    """A stage's batches and the forward function that fits them (images, features or activations)."""
+    """A stage's batches and the forward function that fits them (images, features or activations).
+    ``cached_groups``: leading layer groups computed once by the run's frozen-part engine and read from
+    the cache (all of them for pooled features, the frozen prefix for activations, 0 for images)."""
 
     train: Batches
     val: Batches
     forward: object
+    cached_groups: int = 0
 
 
 def head_recipe(model: TransferModel, cfg: TrainConfig):
@@ -159,13 +162,13 @@ class Stages:
             return self._image_inputs()
         self.features, self.cache_status = self._cached(None)
         return StageInputs(self._tensor_batches(self.features, "train"), self._tensor_batches(self.features, "val", 256),
-                           self.p.model.forward_head)
+                           self.p.model.forward_head, len(self.p.model.body))
 
     def _finetune_inputs(self) -> StageInputs:
         plan = self.p.plan
         if plan.use_cache and plan.frozen_groups > 0 and self._load_prefix():
             return StageInputs(self._tensor_batches(self.prefix, "train"), self._tensor_batches(self.prefix, "val"),
-                               self._prefix_forward)
+                               self._prefix_forward, plan.frozen_groups)
         return self._image_inputs()
 
     def _tensor_batches(self, tensors: dict[str, torch.Tensor], part: str, batch_size: int | None = None) -> Batches:
@@ -251,6 +254,7 @@ class Stages:
     def _fit(self, stage: str, recipe: tuple, inputs: StageInputs, epochs: int, resume: tuple[int, dict | None]) -> str:
         """Train one stage: ``recipe`` is (optimizer, scheduler), ``resume`` (epochs done, last checkpoint)."""
         p, (opt, sched), (start, state) = self.p, recipe, resume
+        p.saver.meta["cached_groups"] = inputs.cached_groups  # its checkpoints say what a predictor computes how
         if state:
             opt.load_state_dict(state["optimizer"])
             if sched is not None and state.get("scheduler"):

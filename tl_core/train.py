@@ -24,7 +24,7 @@ from .data import Scan, duplicate_issues, scan_folder, validate
 from .errors import CancelTraining, DatasetError, TLError
 from .evaluate import compute_metrics
 from .model import build_model
-from .numerics import NUMERICS_FILE, Numerics, choose
+from .numerics import NUMERICS_FILE, Numerics, choose, for_device
 from .recipe import plan_run, resolved_config
 from .runs import RunDir, read_json, write_json_atomic
 from .splits import make_split, split_from_json, split_summary, split_to_json
@@ -157,8 +157,10 @@ def _run_numerics(run: RunDir, spec, device, resume: bool) -> Numerics:
     """A resumed run keeps the numerics it started with (its cache and checkpoints were made in
     them); a new one takes this machine's measured choice. Recorded in ``numerics.json``."""
     file = run.path / NUMERICS_FILE
-    if resume and file.is_file():
-        return Numerics.from_dict(read_json(file))
+    if resume and file.is_file():  # as they can run here (OpenVINO gone: PyTorch, features computed again)
+        numerics = for_device(Numerics.from_dict(read_json(file)), device)
+        write_json_atomic(file, numerics.to_dict())
+        return numerics
     numerics = choose(spec, device)
     write_json_atomic(file, numerics.to_dict())
     return numerics
