@@ -167,3 +167,17 @@ def _split(run):
     from tl_core.splits import split_from_json
 
     return split_from_json(read_json(run.split_file))
+
+
+@needs_openvino
+def test_sessions_in_threads_each_get_their_own_answer_from_one_compiled_part(cache):
+    from concurrent.futures import ThreadPoolExecutor
+
+    spec = get_backbone(None)
+    model = build_model(spec, 3).eval()
+    run = frozen_forward(model, spec, Numerics(FP32, engine=OPENVINO))
+    inputs = [torch.full((1, 3, spec.input_size, spec.input_size), v) for v in torch.linspace(-1, 1, 6).tolist()]
+    expected = [run(x) for x in inputs]
+    with ThreadPoolExecutor(4) as pool:  # the app's sessions share a cached predictor, each in its own thread
+        got = list(pool.map(lambda i: run(inputs[i % 6]), range(60)))
+    assert all(torch.equal(g, expected[i % 6]) for i, g in enumerate(got))
