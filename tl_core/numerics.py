@@ -41,7 +41,8 @@ FP32, BF16, FP16 = "fp32", "bf16", "fp16"
 TORCH, OPENVINO = "torch", ovengine.ENGINE
 NUMERICS_FILE = "numerics.json"
 MAX_FEATURE_ERROR = 0.10  # relative L2 error of pooled features: lite0 bf16 3.6-7.9% on photos, heads held
-MIN_AGREEMENT = 0.9  # share of the sample whose ImageNet top-1 class stays the same
+MIN_AGREEMENT = 0.9  # share of the sample whose ImageNet top-1 class stays the same (1 of 16 may flip:
+# with 8 photos one near-tie flip was 12.5% and OpenVINO bf16 was refused although heads held within 0.2 points)
 MIN_SPEEDUP = 1.1  # below this the difference is within this machine's noise: keep fp32
 
 
@@ -195,7 +196,7 @@ def _sample(spec, batch: int) -> torch.Tensor:
     return torch.nn.functional.interpolate(small, size=spec.input_size, mode="bilinear", align_corners=False)
 
 
-def measure(spec, batch: int = 8, rounds: int = 3, network: torch.nn.Module | None = None) -> dict:
+def measure(spec, batch: int = 16, rounds: int = 3, network: torch.nn.Module | None = None) -> dict:
     """Time a forward pass and a training step in every candidate precision, and the frozen part's
     forward on every other engine (``engine_candidates``), interleaved, ``rounds`` times (medians);
     compare each one's pooled features and ImageNet top-1 classes with PyTorch fp32's. Remembered
