@@ -184,8 +184,8 @@ def subset(source: Path, per_class: int, dest: Path, classes: int | None = None)
     return dest
 
 
-def click_section(source: Path, work: Path, repeats: int) -> dict:
-    """90 photos of 3 classes: from the click (``launch``) to the run's "succeeded" and to the first
+def click_section(source: Path, work: Path, repeats: int, per_class: int = 30, classes: int = 3) -> dict:
+    """``per_class`` x ``classes`` photos (90 by default): from the click (``launch``) to the run's "succeeded" and to the first
     prediction (made in this process, which has torch loaded like the app's server), a warm worker
     against a cold process, alternated; every run computes its features afresh (a new cache)."""
     from tl_core import warm
@@ -193,7 +193,7 @@ def click_section(source: Path, work: Path, repeats: int) -> dict:
     from tl_core.predict import Predictor
     from tl_core.runs import TERMINAL_STATES, run_state
 
-    data = subset(source, 30, work / "click-data", classes=3)
+    data = subset(source, per_class, work / f"click-data-{per_class}x{classes}", classes=classes)
     photo = str(next(p for p in sorted(data.rglob("*.*"))))
     times: dict[str, list] = {"warm": [], "cold": []}
     for r in range(repeats):
@@ -293,6 +293,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", nargs="*", default=["extract", "finetune", "click", "sweep"])
     ap.add_argument("--sizes", nargs="*", type=int, help="N of the head-only sweep (default 90 250 2000)")
+    ap.add_argument("--click", nargs=3, metavar=("DATA", "PER_CLASS", "CLASSES"),
+                    help="the click section on another set: signs|cats, photos per class, classes (default signs 30 3)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "numerics.json"))
     args = ap.parse_args()
     quick = args.quick
@@ -315,7 +317,10 @@ def main() -> None:
     if "finetune" in args.only:
         results["finetune"] = finetune_section(signs, work, 20 if quick else 60, 2 if quick else 3)
     if "click" in args.only:
-        results["click_90_photos"] = click_section(signs, work, 2 if quick else 3)
+        data, per_class, classes = args.click or ("signs", 30, 3)
+        source = signs if data == "signs" else (cats / "train" if cats != signs else signs)
+        results[f"click_{int(per_class) * int(classes)}_photos"] = click_section(source, work, 2 if quick else 3,
+                                                                                  int(per_class), int(classes))
     if "sweep" in args.only:
         results["head_only_sweep"] = sweep_section(cats / "train" if cats != signs else signs, work,
                                                    args.sizes or [90, 250, 2000], 20)
