@@ -334,10 +334,9 @@ def choose(spec, device: torch.device | str = "cpu") -> Numerics:
     device = torch.device(device)
     forced, forced_engine = settings.forced_precision(), settings.forced_engine()
     if forced or forced_engine:
-        engine = forced_engine or TORCH
-        if engine != TORCH and not (device.type == "cpu" and ovengine.available()):
-            engine = TORCH
-        return Numerics(forced or FP32, device.type, "TL_PRECISION / TL_ENGINE", forced or FP32, engine)
+        forced_numerics = Numerics(forced or FP32, device.type, "TL_PRECISION / TL_ENGINE", forced or FP32,
+                                   forced_engine or TORCH)
+        return for_device(forced_numerics, device)  # what can run here: a resume and the predictor agree
     if device.type == "cuda":
         return Numerics(candidates(device)[0], "cuda", "GPU mixed precision", candidates(device)[0])
     if candidates() == [FP32] and not engine_candidates():

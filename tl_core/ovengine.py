@@ -132,12 +132,14 @@ def _prune(keep: Path) -> None:
     """Keep the ``_KEEP_FILES`` most recently used model files (each is as large as the part's weights)."""
     files = []
     for f in model_dir().glob("*.xml"):
+        if ".tmp." in f.name:  # another process's file being written
+            continue
         try:
             files.append((f.stat().st_mtime, f))
         except FileNotFoundError:  # another process removed it meanwhile
             continue
     for _mtime, f in sorted(files, reverse=True)[_KEEP_FILES:]:
-        if f != keep and ".tmp." not in f.name:
+        if f != keep:
             f.with_suffix(".bin").unlink(missing_ok=True)
             f.unlink(missing_ok=True)
 
