@@ -9,9 +9,9 @@ from pathlib import Path
 import torch
 
 from .backbones import BackboneSpec, group_flops
-from .progress import run_budget, trainable_share
 from .distributed import to_channels_last
 from .config import TrainConfig
+from .progress import run_budget, trainable_share
 from .settings import cache_root
 from .recipe import Plan, plan_run, train_images
 
@@ -53,7 +53,6 @@ def measure_forward(spec: BackboneSpec, batch: int = 8, repeats: int = 2) -> flo
 def estimate_seconds(plan: Plan, n_images: int, n_train: int, n_val: int, forward_ips: float, flops) -> float:
     """Rough wall time of a planned run from the measured forward speed: its planned work
     (``progress.run_budget``, in image forward passes, the trainable part weighed by its FLOPs)."""
-
     return run_budget(plan, n_train, n_val, n_images, flops).total / forward_ips
 
 
