@@ -1,6 +1,6 @@
 """Data-quality benchmarks (issue 17): suspect labels, "not sure" calibration.
 
-    nice .venv/bin/python benchmarks/data_quality.py [--only signs|cats] [--retrain] [--out FILE]
+    nice .venv/bin/python benchmarks/data_quality.py [--only signs|cats] [--retrain [--seeds N]] [--out FILE]
 
 For each shared data set (../shared/datasets, skipped when absent): a copy with 5% of the labels
 flipped by a seeded script; the seconds ``find_suspects`` takes (features cached / not) and how
@@ -19,6 +19,7 @@ import json
 import os
 import random
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -72,35 +73,40 @@ def held_out(source: Path, work: Path, share: float = 0.2, seed: int = 1) -> tup
     return train, test
 
 
-def head_only_accuracy(data: Path, test: Path, work: Path, cache: Path) -> float:
+def head_only_accuracy(data: Path, test: Path, work: Path, cache: Path, seed: int = 0) -> float:
     from tl_core.config import TrainConfig
     from tl_core.runs import RunDir
     from tl_core.train import train_run
 
     run = RunDir.create(work / "runs")
-    cfg = TrainConfig(data=str(data), test_data=str(test), scenario=1, cache_dir=str(cache))
+    cfg = TrainConfig(data=str(data), test_data=str(test), scenario=1, cache_dir=str(cache), seed=seed)
     cfg.save(run.config_file)
     return train_run(run, cfg)["test_accuracy"]
 
 
-def retrain_bench(train: Path, test: Path, work: Path, cache: Path) -> dict:
+def retrain_bench(train: Path, test: Path, work: Path, cache: Path, seeds: int = 1) -> dict:
     """Scenario 1 on the clean training images, on a copy with 5% of the labels flipped, and on that
     copy with every flagged suspect excluded (what a user does with the gallery's Exclude), all
-    tested on the same held-out images."""
+    tested on the same held-out images; each arm over ``seeds`` run seeds (each its own
+    train/validation split and head initialisation; the features are extracted once per arm)."""
     from tl_core.curation import set_excluded
     from tl_core.suspects import find_suspects
 
     noisy = work / "noisy_retrain"
     shutil.copytree(train, noisy)
     flipped = flip_labels(noisy)
-    clean = head_only_accuracy(train, test, work, cache)
-    before = head_only_accuracy(noisy, test, work, cache)
+    arms = {"clean": [head_only_accuracy(train, test, work, cache, s) for s in range(seeds)],
+            "noisy": [head_only_accuracy(noisy, test, work, cache, s) for s in range(seeds)]}
     flagged = [s["path"] for s in find_suspects(noisy, cache_dir=str(cache))["suspects"]]
     set_excluded(noisy, flagged)
-    after = head_only_accuracy(noisy, test, work, cache)
+    arms["cleaned"] = [head_only_accuracy(noisy, test, work, cache, s) for s in range(seeds)]
+    mean = {k: statistics.fmean(v) for k, v in arms.items()}
     return {"test_images": sum(1 for f in test.rglob("*") if f.is_file()), "flipped": len(flipped),
-            "excluded": len(flagged), "flips_excluded": len(set(flagged) & flipped), "clean_accuracy": clean,
-            "noisy_accuracy": before, "cleaned_accuracy": after, "gap_to_clean_points": round(100 * (clean - after), 2)}
+            "excluded": len(flagged), "flips_excluded": len(set(flagged) & flipped), "seeds": seeds,
+            **{f"{k}_accuracy": round(m, 4) for k, m in mean.items()},
+            **{f"{k}_accuracy_per_seed": v for k, v in arms.items()},
+            **({f"{k}_accuracy_sd": round(statistics.stdev(v), 4) for k, v in arms.items()} if seeds > 1 else {}),
+            "gap_to_clean_points": round(100 * (mean["clean"] - mean["cleaned"]), 2)}
 
 
 def calibration_bench(data: Path, work: Path, cache: Path, unseen: Path | None) -> tuple[dict, Path]:
@@ -139,6 +145,7 @@ def main() -> None:
     ap.add_argument("--out", help="default benchmarks/data_quality.json (data_quality_retrain.json with --retrain)")
     ap.add_argument("--skip-suspects", action="store_true", help="only the calibration part")
     ap.add_argument("--retrain", action="store_true", help="only: clean vs noisy vs suspects excluded, retrained")
+    ap.add_argument("--seeds", type=int, default=1, help="with --retrain: run seeds per arm (reported: mean, spread)")
     args = ap.parse_args()
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -151,7 +158,7 @@ def main() -> None:
             if args.retrain:
                 test = source / "validation" if (source / "validation").is_dir() else None
                 part, test = (train, test) if test else held_out(source, work / name)
-                results[name] = {"retrain": retrain_bench(part, test, work / name, cache)}
+                results[name] = {"retrain": retrain_bench(part, test, work / name, cache, args.seeds)}
                 print(name, "retrain", results[name]["retrain"], flush=True)
                 continue
             r = {} if args.skip_suspects else {"suspects": suspects_bench(train, work / name, cache)}

@@ -244,3 +244,29 @@ def test_one_progress_bar_that_never_goes_back(tmp_path, image_folder, cache_dir
     # the first write of a stage comes after a batch or two: too short a window for images/s
     for stage in ("head", "finetune"):
         assert next(w for w in written if w.get("stage") == stage).get("images_per_s") is None
+
+
+def test_epoch_snapshots_copy_what_training_changes_and_share_the_frozen_weights(tmp_path):
+    """A head-only epoch takes milliseconds; copying the whole frozen network after each one cost
+    more than the epoch. The snapshot must still keep the values of the epoch it was taken at."""
+    from types import SimpleNamespace
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 2))
+    model[0].requires_grad_(False)  # the frozen part
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
+    trainer = SimpleNamespace(model=model, optimizer=opt, scheduler=None, epoch=1, stage="head", step=1)
+    saver = ckpt.Checkpointer(RunDir.create(tmp_path / "runs"), {}, min_interval=1e9)  # nothing written yet
+    saver.on_epoch_end(trainer, {"val_acc": 0.5, "val_loss": 1.0})
+    head_before = model[2].weight.detach().clone()
+    model.train()
+    model(torch.randn(8, 4)).sum().backward()  # a later step changes the head and the BatchNorm statistics
+    opt.step()
+    assert not torch.equal(model[2].weight, head_before)
+    state = saver.pending["last"]["model"]
+    assert torch.equal(state["2.weight"], head_before) and torch.equal(saver.pending["best"]["model"]["2.weight"],
+                                                                       head_before)
+    assert torch.equal(state["1.running_mean"], torch.zeros(4))  # buffers are copied too
+    assert state["0.weight"].data_ptr() == model[0].weight.data_ptr()  # frozen: shared, not copied
+    saver.flush()
+    assert torch.equal(ckpt.load_checkpoint(saver.run.checkpoint("last"))["model"]["2.weight"], head_before)

@@ -66,6 +66,15 @@ def _snapshot(module_or_optimizer) -> dict:
     return copy.deepcopy(module_or_optimizer.state_dict())
 
 
+def _model_snapshot(model: torch.nn.Module) -> dict:
+    """The model's state dict as it is now: what training can change (trainable parameters, every
+    buffer) is copied; a frozen parameter cannot change during a fit and is shared. For a head-only
+    epoch that is the head's size instead of the network's: copying the whole frozen network after
+    every epoch cost more than the epoch. Flushed before the fit ends, so an unfreeze never sees it."""
+    frozen = {p.data_ptr() for p in model.parameters() if not p.requires_grad}
+    return {k: v if v.data_ptr() in frozen else v.clone() for k, v in model.state_dict().items()}
+
+
 class Checkpointer(Callback):
     """``last.pt`` (everything needed to resume) and ``best.pt`` (best validation score so far).
 
@@ -82,7 +91,7 @@ class Checkpointer(Callback):
         self.last_write = time.monotonic()
 
     def on_epoch_end(self, trainer, record):
-        model_state = _snapshot(trainer.model)
+        model_state = _model_snapshot(trainer.model)
         s = score(record)
         if self.best is None or s > self.best:
             self.best = s
