@@ -10,7 +10,9 @@
 2. Fine-tune epoch time fp32 vs bf16 for scenarios 3 and 4 (whole runs, median epoch).
 3. Click to trained model and click to first prediction for 90 photos (3 classes): a warm worker
    against a cold process, alternated.
-4. Head-only run (whole process) vs the tutorial loop vs one extraction pass, for N = 90, 250, 2000.
+4. Head-only run vs the tutorial loop vs one extraction pass, for N = 90, 250, 2000: a whole cold
+   ``python -m tl_core train`` process, and the same run through the Train button's path (a warm worker).
+The click in the browser itself: ``benchmarks/click_browser.py``.
 Writes benchmarks/numerics.json. Every number is measured here, now.
 """
 

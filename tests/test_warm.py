@@ -95,6 +95,10 @@ def test_a_warm_run_can_be_stopped_killed_and_resumed(warm_env, image_folder, mo
     run = launch(cfg, warm_env / "runs")
     held(run, 1)
     assert run.status()["pid"] == worker
+    # The Train page asks for a warm worker on every rerun; while this one trains, a new one warming
+    # up (importing torch, compiling the backbone) would take the CPU from the run it was meant to
+    # speed up: the running worker starts its successor when it ends.
+    assert prewarm() is None and not list(warm_dir().glob("*.starting"))
     assert stop(run) == "stopped"  # the stop file, as for a cold run
 
     worker = _warm()  # the stopped run's worker started its successor
@@ -102,8 +106,26 @@ def test_a_warm_run_can_be_stopped_killed_and_resumed(warm_env, image_folder, mo
     held(run, 1)
     os.killpg(os.getpgid(worker), signal.SIGKILL)
     assert _state(run, {"interrupted"}) == "interrupted"
+    assert prewarm() is not None  # a killed worker's run no longer counts as running
     monkeypatch.delenv("TL_TEST_HOLD_AFTER_EPOCH")
     resume(run)
     assert _state(run, {"succeeded", "failed"}) == "succeeded", (run.path / "stdout.log").read_text()
     epochs = [m["epoch"] for m in run.metrics() if m["kind"] == "epoch"]
     assert epochs == list(range(1, 7))  # epoch 1 from before the kill, then 2-6: nothing twice
+
+
+def test_a_waiting_worker_whose_folder_was_removed_leaves_instead_of_spinning(tmp_path, monkeypatch):
+    """Its server gone, a worker un-advertises itself by renaming its ready file; when the cache
+    folder had been deleted meanwhile (a user clearing the cache, a benchmark's temporary folder)
+    that file is gone too, and the worker must leave, not retry the rename forever at full CPU."""
+    import threading
+
+    from tl_core.warm import _wait_for_job
+
+    monkeypatch.setenv("TL_CACHE_DIR", str(tmp_path / "gone"))  # never created: the folder was removed
+    done = []
+    waiter = threading.Thread(target=lambda: done.append(_wait_for_job(os.getpid(), 0, owner=2**22 + 1)),
+                              daemon=True)
+    waiter.start()
+    waiter.join(10)
+    assert done == [None] and not waiter.is_alive()

@@ -12,7 +12,9 @@ run leaks into the next; as it ends it starts its successor, so the next click f
 
 Hand-off through files in ``<cache>/warm/`` (no sockets; the folder is this user's only, mode 700):
 the worker writes ``<pid>.ready`` when warm; a launcher claims it by renaming that to
-``<pid>.claimed`` (atomic: one launcher wins), then writes ``<pid>.job``. A worker runs only a
+``<pid>.claimed`` (atomic: one launcher wins), then writes ``<pid>.job``; the worker marks
+``<pid>.running`` while it trains. No successor is started while the training slots are all taken
+by claimed or running workers (it would take the CPU from their runs); each starts one as it ends. A worker runs only a
 ``train`` job from a file its own user wrote, and it leaves when the app server that started it
 (its owner) is gone, so no warm process outlives the app.
 """
@@ -74,6 +76,18 @@ def ready_workers(python: str | None = None) -> list[int]:
     return sorted(pids)
 
 
+def running_workers() -> list[int]:
+    """Pids of workers claimed by a launcher or training the run they were handed (the marker of a
+    killed one is removed)."""
+    pids = set()
+    for f in [*warm_dir().glob("*.claimed"), *warm_dir().glob("*.running")]:
+        if f.stem.isdigit() and _alive(int(f.stem)):
+            pids.add(int(f.stem))
+        elif f.suffix == ".running":
+            f.unlink(missing_ok=True)
+    return sorted(pids)
+
+
 def prewarm(python: str | None = None, owner: int | None = None) -> int | None:
     """Make sure a warm worker waits for the next run (start one when none does); its pid, or None
     when warm workers are switched off (``TL_WARM_IDLE=0``). The worker leaves when ``owner`` (this
@@ -83,6 +97,10 @@ def prewarm(python: str | None = None, owner: int | None = None) -> int | None:
     ready = ready_workers(python)
     if ready:
         return ready[0]
+    if len(running_workers()) >= settings.max_concurrent():
+        # Every training slot is taken by a worker's run, which starts its successor as it ends: one
+        # warming up now (importing torch, compiling the backbone) would take the CPU from that run.
+        return None
     starting = [int(f.stem) for f in warm_dir().glob("*.starting") if _alive(int(f.stem))]
     if starting:
         return starting[0]
@@ -150,7 +168,10 @@ def serve(idle: float | None = None) -> int:
     finally:
         (folder / f"{me}.starting").unlink(missing_ok=True)
     job = _wait_for_job(me, settings.warm_idle_seconds() if idle is None else idle, owner)
-    return _run(job, owner) if job else 0
+    if not job:
+        (folder / f"{me}.running").unlink(missing_ok=True)
+        return 0
+    return _run(job, owner)
 
 
 def _owner_alive(owner: int) -> bool:
@@ -182,6 +203,7 @@ def _wait_for_job(me: int, idle: float, owner: int) -> dict | None:
     deadline, claimed_at = time.time() + idle, None
     while True:
         if job_file.is_file():
+            (folder / f"{me}.running").touch()  # before the claim goes: a launcher's claim counts as running
             claimed.unlink(missing_ok=True)
             return _read_job(job_file)
         if claimed.exists():
@@ -193,7 +215,9 @@ def _wait_for_job(me: int, idle: float, owner: int) -> dict | None:
             try:
                 os.rename(ready, folder / f"{me}.gone")  # un-advertise; fails when just claimed
             except FileNotFoundError:
-                continue
+                if claimed.exists() or job_file.is_file():
+                    continue  # claimed just now: the job follows
+                return None  # the folder was removed (the cache cleared): nobody can hand a job any more
             (folder / f"{me}.gone").unlink(missing_ok=True)
             return None
         time.sleep(0.02)
@@ -217,6 +241,7 @@ def _run(job: dict, owner: int) -> int:
         return cli.main(job["argv"])
     finally:
         sys.stdout.flush()
+        (warm_dir() / f"{os.getpid()}.running").unlink(missing_ok=True)
         if _owner_alive(owner):
             prewarm(owner=owner)
 
