@@ -147,6 +147,8 @@ def main() -> None:
     ap.add_argument("--retrain", action="store_true", help="only: clean vs noisy vs suspects excluded, retrained")
     ap.add_argument("--seeds", type=int, default=1, help="with --retrain: run seeds per arm (reported: mean, spread)")
     args = ap.parse_args()
+    if args.seeds < 1:
+        ap.error("--seeds must be at least 1")
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         work, cache = Path(tmp), Path(tmp) / "cache"

@@ -18,7 +18,7 @@ from ui.common import (config_from_wizard, current_run, follow_goto, gpus, next_
 w = wizard()
 follow_goto()
 st.title(_("4 · Train"))
-prewarm()  # a training process loads torch and the backbone now, so the click trains at once
+prewarm(runs_dir=runs_dir())  # a training process loads torch and the backbone now, so the click trains at once
 
 
 def start() -> None:

@@ -65,7 +65,8 @@ def _train_and_succeed(warm_env, image_folder, server: int) -> None:
     assert _state(run, {"succeeded", "failed"}) == "succeeded", (run.path / "stdout.log").read_text()
     result = run.status()["result"]
     assert result["epochs_run"] == 3 and result["val_accuracy"] is not None
-    assert "run " in (run.path / "stdout.log").read_text()  # the command's own output, in the run's log
+    # The command's own output, in the run's log (printed just after the status says succeeded).
+    wait_for(lambda: "run " in (run.path / "stdout.log").read_text(), 30, "the command's last line in stdout.log")
     assert Predictor.from_run(run.path).predict([str(next(image_folder.rglob("*.jpg")))], k=1)
     successor = _warm()
     assert successor != first
@@ -124,8 +125,45 @@ def test_a_waiting_worker_whose_folder_was_removed_leaves_instead_of_spinning(tm
 
     monkeypatch.setenv("TL_CACHE_DIR", str(tmp_path / "gone"))  # never created: the folder was removed
     done = []
-    waiter = threading.Thread(target=lambda: done.append(_wait_for_job(os.getpid(), 0, owner=2**22 + 1)),
+    waiter = threading.Thread(target=lambda: done.append(_wait_for_job(os.getpid(), 0, owner=os.getpid())),
                               daemon=True)
     waiter.start()
     waiter.join(10)
     assert done == [None] and not waiter.is_alive()
+
+
+def test_no_warm_up_while_every_training_slot_is_held_or_a_run_waits(tmp_path, monkeypatch):
+    """A cold run, a lab's or an advice's holds the queue's slot as a warm worker's run does; a warm-up
+    then (import torch, compile the backbone) would share the 2 cores with that training."""
+    import fcntl
+
+    from tl_core.runs import RunDir
+    from tl_core.warm import training_slots_taken
+
+    monkeypatch.setenv("TL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("TL_WARM_IDLE", "300")
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    assert not training_slots_taken(runs)  # nothing ever trained here
+    (runs / ".slots").mkdir()
+    with open(runs / ".slots" / "slot-0.lock", "a+") as slot:  # what a training holds (runs.wait_for_slot)
+        assert not training_slots_taken(runs)
+        fcntl.flock(slot, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert training_slots_taken(runs)
+        assert prewarm(runs_dir=runs) is None and not warm_dir().is_dir()  # nothing started
+        monkeypatch.setenv("TL_MAX_CONCURRENT", "2")
+        assert not training_slots_taken(runs)  # a second slot is free
+        monkeypatch.delenv("TL_MAX_CONCURRENT")
+    assert not training_slots_taken(runs)  # released (the OS drops it when a killed run's process ends)
+    import subprocess
+    import sys
+
+    waiter = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "tl_core"])  # a queued run
+    try:
+        waiting = RunDir.create(runs)
+        waiting.write_status(state="queued", pid=waiter.pid, queued_at=0)
+        assert training_slots_taken(runs)
+    finally:
+        waiter.kill()
+        waiter.wait()
+    assert not training_slots_taken(runs)  # its process is gone

@@ -71,8 +71,8 @@ def _model_snapshot(model: torch.nn.Module) -> dict:
     buffer) is copied; a frozen parameter cannot change during a fit and is shared. For a head-only
     epoch that is the head's size instead of the network's: copying the whole frozen network after
     every epoch cost more than the epoch. Flushed before the fit ends, so an unfreeze never sees it."""
-    frozen = {p.data_ptr() for p in model.parameters() if not p.requires_grad}
-    return {k: v if v.data_ptr() in frozen else v.clone() for k, v in model.state_dict().items()}
+    frozen = {name for name, p in model.named_parameters(remove_duplicate=False) if not p.requires_grad}
+    return {k: v if k in frozen else v.clone() for k, v in model.state_dict().items()}
 
 
 class Checkpointer(Callback):

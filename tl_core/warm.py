@@ -77,29 +77,60 @@ def ready_workers(python: str | None = None) -> list[int]:
 
 
 def running_workers() -> list[int]:
-    """Pids of workers claimed by a launcher or training the run they were handed (the marker of a
-    killed one is removed)."""
+    """Pids of workers claimed by a launcher or training the run they were handed (the markers of
+    killed ones are removed)."""
     pids = set()
     for f in [*warm_dir().glob("*.claimed"), *warm_dir().glob("*.running")]:
         if f.stem.isdigit() and _alive(int(f.stem)):
             pids.add(int(f.stem))
-        elif f.suffix == ".running":
+        else:
             f.unlink(missing_ok=True)
     return sorted(pids)
 
 
-def prewarm(python: str | None = None, owner: int | None = None) -> int | None:
+def training_slots_taken(runs_dir: str | Path) -> bool:
+    """True when a run of ``runs_dir``'s training queue waits for a slot, or every slot is held (by a
+    warm or cold run, a lab's, an advice's): a warm-up now would share the CPU with a training."""
+    import fcntl
+
+    from .runs import RunDir, pid_alive, queue_scope, read_json
+
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return False
+    folders, slots = queue_scope(RunDir(runs_dir / "probe"))  # the queue a new run there would join
+    for folder in folders:
+        st = read_json(folder / "status.json", {}) or {}
+        if st.get("state") == "queued" and pid_alive(st.get("pid")):
+            return True
+    for i in range(settings.max_concurrent()):
+        try:
+            fh = open(slots / f"slot-{i}.lock", "rb")
+        except FileNotFoundError:
+            return False  # never taken
+        with fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # held by a training
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            return False
+    return True
+
+
+def prewarm(python: str | None = None, owner: int | None = None, runs_dir: str | Path | None = None) -> int | None:
     """Make sure a warm worker waits for the next run (start one when none does); its pid, or None
-    when warm workers are switched off (``TL_WARM_IDLE=0``). The worker leaves when ``owner`` (this
-    process by default: the app server) is gone."""
+    when warm workers are switched off (``TL_WARM_IDLE=0``) or when a warm-up now would take the
+    CPU from a training (every slot of ``runs_dir``'s queue taken, or a run waiting for one). The
+    worker leaves when ``owner`` (this process by default: the app server) is gone."""
     if settings.warm_idle_seconds() <= 0:
         return None
     ready = ready_workers(python)
     if ready:
         return ready[0]
-    if len(running_workers()) >= settings.max_concurrent():
-        # Every training slot is taken by a worker's run, which starts its successor as it ends: one
-        # warming up now (importing torch, compiling the backbone) would take the CPU from that run.
+    if len(running_workers()) >= settings.max_concurrent() or (runs_dir and training_slots_taken(runs_dir)):
+        # A worker whose run ends starts its successor then, and the Train page asks again on its
+        # next rerun: a warm-up now (import torch, compile the backbone) would slow the training.
         return None
     starting = [int(f.stem) for f in warm_dir().glob("*.starting") if _alive(int(f.stem))]
     if starting:
@@ -243,7 +274,7 @@ def _run(job: dict, owner: int) -> int:
         sys.stdout.flush()
         (warm_dir() / f"{os.getpid()}.running").unlink(missing_ok=True)
         if _owner_alive(owner):
-            prewarm(owner=owner)
+            prewarm(owner=owner, runs_dir=out.parent.parent if out else None)
 
 
 def _output_file(argv: list[str]) -> Path | None:
