@@ -13,10 +13,10 @@ run leaks into the next; as it ends it starts its successor, so the next click f
 Hand-off through files in ``<cache>/warm/`` (no sockets; the folder is this user's only, mode 700):
 the worker writes ``<pid>.ready`` when warm; a launcher claims it by renaming that to
 ``<pid>.claimed`` (atomic: one launcher wins), then writes ``<pid>.job``; the worker marks
-``<pid>.running`` while it trains. No successor is started while the training slots are all taken
-by claimed or running workers (it would take the CPU from their runs); each starts one as it ends. A worker runs only a
-``train`` job from a file its own user wrote, and it leaves when the app server that started it
-(its owner) is gone, so no warm process outlives the app.
+``<pid>.running`` while it trains. No warm-up starts while every training slot is taken (by such
+workers, or any run of the queue) or a run waits for one: it would take the CPU from a training.
+A worker runs only a ``train`` job from a file its own user wrote, and it leaves when the app
+server that started it (its owner) is gone, so no warm process outlives the app.
 """
 
 from __future__ import annotations
