@@ -95,18 +95,6 @@ def one_click(page, folder: str, n: int, photo: Path) -> dict:
             "test_accuracy": status["result"]["test_accuracy"], "engine": status["result"].get("engine")}
 
 
-def stop_workers(folder: Path) -> None:
-    """Kill every warm worker the app started here (ready, starting, claimed or running), by the
-    pids its hand-off folder names, before that folder is removed."""
-    for f in folder.glob("*.*"):
-        stem = f.name.split(".")[0]
-        if stem.isdigit():
-            try:
-                os.killpg(int(stem), signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
@@ -146,7 +134,9 @@ def main() -> None:
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(15)
-        stop_workers(tmp / "cache" / "warm")
+        from tl_core.warm import kill_workers
+
+        kill_workers()  # the app's warm workers (this TL_CACHE_DIR's), before their folder goes
         shutil.rmtree(tmp, ignore_errors=True)
     result = {"photos": n, "classes": args.classes, "data": str(source), "runs": rows,
               "click_to_done_s_median": statistics.median(r["click_to_done_s"] for r in rows),

@@ -11,7 +11,8 @@
 3. Click to trained model and click to first prediction for 90 photos (3 classes): a warm worker
    against a cold process, alternated.
 4. Head-only run vs the tutorial loop vs one extraction pass, for N = 90, 250, 2000: a whole cold
-   ``python -m tl_core train`` process, and the same run through the Train button's path (a warm worker).
+   ``python -m tl_core train`` process, and the same run through ``launch()`` (what the Train button
+   calls) with a warm worker.
 The click in the browser itself: ``benchmarks/click_browser.py``.
 Writes benchmarks/numerics.json. Every number is measured here, now.
 """
@@ -191,9 +192,7 @@ def click_section(source: Path, work: Path, repeats: int, per_class: int = 30, c
     prediction (made in this process, which has torch loaded like the app's server), a warm worker
     against a cold process, alternated; every run computes its features afresh (a new cache)."""
     from tl_core import warm
-    from tl_core.launcher import launch
     from tl_core.predict import Predictor
-    from tl_core.runs import TERMINAL_STATES, run_state
 
     data = subset(source, per_class, work / f"click-data-{per_class}x{classes}", classes=classes)
     photo = str(next(p for p in sorted(data.rglob("*.*"))))
@@ -206,18 +205,14 @@ def click_section(source: Path, work: Path, repeats: int, per_class: int = 30, c
             os.environ["TL_WARM_IDLE"] = "900" if mode == "warm" else "0"
             cfg = TrainConfig(data=str(data), scenario=1, cache_dir=str(work / "click-cache" / f"{mode}{r}"))
             t0 = time.perf_counter()
-            run = launch(cfg, work / "click-runs")
-            _until(lambda: run_state(run) in TERMINAL_STATES, 900, poll=0.02)
-            trained = time.perf_counter() - t0
-            if run_state(run) != "succeeded":
-                raise RuntimeError(f"click run {run.path} {run_state(run)}: {run.status().get('error')}")
+            trained, run = _timed_launch(cfg, work / "click-runs")
             answer = Predictor.from_run(run.path).predict([photo], k=1)[0][0]
             first = time.perf_counter() - t0
             times[mode].append({"trained_s": round(trained, 2), "first_prediction_s": round(first, 2),
                                 "run_seconds": run.status()["result"]["seconds"], "test_accuracy":
                                 run.status()["result"]["test_accuracy"], "answer": answer["label"]})
             log(f"  click {mode} {r}: {times[mode][-1]}")
-    _stop_workers()
+    warm.kill_workers()
     return {mode: {"runs": rows, "trained_s": statistics.median(x["trained_s"] for x in rows),
                    "first_prediction_s": statistics.median(x["first_prediction_s"] for x in rows)}
             for mode, rows in times.items()}
@@ -231,19 +226,10 @@ def _until(condition, timeout: float, poll: float = 0.2):
         time.sleep(poll)
 
 
-def _stop_workers() -> None:
-    import signal
-
-    from tl_core import warm
-
-    for pid in warm.ready_workers():
-        os.killpg(pid, signal.SIGTERM)
-
-
 def sweep_section(source: Path, work: Path, sizes: list[int], epochs: int) -> list[dict]:
     """Head-only: the tutorial loop (in this process, torch already imported and the backbone loaded
     before its clock starts: kind to it) against a whole cold ``python -m tl_core train`` process, the
-    same run through the app's Train button (a warm worker), and one extraction pass, per N."""
+    same run through ``launch()`` with a warm worker, and one extraction pass, per N."""
     from tl_core.data import Item
     from tl_core.features import extract_features
 
@@ -286,27 +272,35 @@ def sweep_section(source: Path, work: Path, sizes: list[int], epochs: int) -> li
 
 
 def _warm_click(dirs: dict[str, Path], epochs: int, work: Path) -> tuple[float, dict]:
-    """The same head-only run through the Train button's path: ``launch`` with a warm worker waiting
-    (as the app keeps one), timed from the click to "succeeded"; then waits until the successor the
-    worker starts is warm, so its start-up does not share the CPU with the next measurement."""
+    """The same head-only run through ``launch`` (what the Train button calls) with a warm worker
+    waiting (as the app keeps one), timed to "succeeded"; then waits until the successor the worker
+    starts is warm, so its start-up does not share the CPU with the next measurement."""
     from tl_core import warm
-    from tl_core.launcher import launch
-    from tl_core.runs import TERMINAL_STATES, run_state
 
     os.environ["TL_WARM_IDLE"] = "900"
     warm.prewarm()
     _until(lambda: warm.ready_workers(), 600)
     cfg = TrainConfig(data=str(dirs["train"].parent), test_data=str(dirs["test"]), scenario=1, epochs=epochs,
                       patience=0, cache_dir=str(work / "cache"))
+    seconds, run = _timed_launch(cfg, work / "runs")
+    _until(lambda: warm.ready_workers(), 600)
+    warm.kill_workers()
+    return seconds, run.status()["result"]
+
+
+def _timed_launch(cfg: TrainConfig, runs: Path):
+    """``launch`` (what the Train button calls) until the run ends: its seconds and the run; a run
+    that did not succeed stops the benchmark."""
+    from tl_core.launcher import launch
+    from tl_core.runs import TERMINAL_STATES, run_state
+
     t0 = time.perf_counter()
-    run = launch(cfg, work / "runs")
+    run = launch(cfg, runs)
     _until(lambda: run_state(run) in TERMINAL_STATES, 900, poll=0.02)
     seconds = time.perf_counter() - t0
     if run_state(run) != "succeeded":
-        raise RuntimeError(f"warm run {run.path} {run_state(run)}: {run.status().get('error')}")
-    _until(lambda: warm.ready_workers(), 600)
-    _stop_workers()
-    return seconds, run.status()["result"]
+        raise RuntimeError(f"run {run.path} {run_state(run)}: {run.status().get('error')}")
+    return seconds, run
 
 
 def _materialise(root: Path) -> None:

@@ -13,7 +13,7 @@ from tl_core.config import TrainConfig
 from tl_core.launcher import launch, resume, stop
 from tl_core.predict import Predictor
 from tl_core.runs import run_state
-from tl_core.warm import prewarm, ready_workers, warm_dir
+from tl_core.warm import kill_workers, prewarm, ready_workers, warm_dir
 
 pytestmark = pytest.mark.slow
 
@@ -23,14 +23,7 @@ def warm_env(tmp_path, monkeypatch):
     monkeypatch.setenv("TL_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("TL_WARM_IDLE", "300")
     yield tmp_path
-    # Successors are started by workers, not by the test: end every worker this test's folder knows.
-    for f in warm_dir().glob("*.*"):
-        stem = f.name.split(".")[0]
-        if stem.isdigit():
-            try:
-                os.killpg(int(stem), signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+    kill_workers()  # successors are started by workers, not by the test: end every one this folder knows
 
 
 def _state(run, states, timeout=240):

@@ -88,6 +88,20 @@ def running_workers() -> list[int]:
     return sorted(pids)
 
 
+def kill_workers() -> None:
+    """SIGKILL every worker this cache's hand-off folder names (starting, ready, claimed or running),
+    with its process group: for a test or a benchmark that removes the folder afterwards."""
+    import signal
+
+    for f in warm_dir().glob("*.*"):
+        stem = f.name.split(".")[0]
+        if stem.isdigit():
+            try:
+                os.killpg(int(stem), signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
 def training_slots_taken(runs_dir: str | Path) -> bool:
     """True when a run of ``runs_dir``'s training queue waits for a slot, or every slot is held (by a
     warm or cold run, a lab's, an advice's): a warm-up now would share the CPU with a training."""
