@@ -89,13 +89,14 @@ def running_workers() -> list[int]:
 
 
 def kill_workers() -> None:
-    """SIGKILL every worker this cache's hand-off folder names (starting, ready, claimed or running),
-    with its process group: for a test or a benchmark that removes the folder afterwards."""
+    """SIGKILL every live worker this cache's hand-off folder names (starting, ready, claimed or
+    running), with its process group: for a test or a benchmark that removes the folder afterwards.
+    A pid that is no longer a tl_core process (a stale marker, a reused pid) is left alone."""
     import signal
 
     for f in warm_dir().glob("*.*"):
         stem = f.name.split(".")[0]
-        if stem.isdigit():
+        if stem.isdigit() and _alive(int(stem)):
             try:
                 os.killpg(int(stem), signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
