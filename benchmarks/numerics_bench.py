@@ -312,22 +312,8 @@ def _materialise(root: Path) -> None:
         shutil.copyfile(target, link)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", nargs="*", default=["extract", "finetune", "click", "sweep"])
-    ap.add_argument("--sizes", nargs="*", type=int, help="N of the head-only sweep (default 90 250 2000)")
-    ap.add_argument("--click", nargs=3, metavar=("DATA", "PER_CLASS", "CLASSES"),
-                    help="the click section on another set: signs|cats, photos per class, classes (default signs 30 3)")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "numerics.json"))
-    args = ap.parse_args()
+def _measure(args, cats: Path, signs: Path, peak: float, work: Path) -> dict:
     quick = args.quick
-    cats, signs = SHARED / "cats-vs-dogs", SHARED / "sign-language-digits"
-    if not cats.is_dir():
-        cats = signs = base.SAMPLE
-    peak = base.cpu_peak_gflops()[0]
-    work = Path(tempfile.mkdtemp(prefix="tl-numerics-"))
-    os.environ.setdefault("TL_CACHE_DIR", str(work / "tl-cache"))
     spec = get_backbone(BACKBONE)
     results: dict = {"quick": quick, "bf16_native": numerics.bf16_native(), "precisions": labels(),
                      "cpu_peak_gflops_fp32": round(peak, 1), "threads": torch.get_num_threads(),
@@ -348,6 +334,28 @@ def main() -> None:
     if "sweep" in args.only:
         results["head_only_sweep"] = sweep_section(cats / "train" if cats != signs else signs, work,
                                                    args.sizes or [90, 250, 2000], 20)
+    return results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", nargs="*", default=["extract", "finetune", "click", "sweep"])
+    ap.add_argument("--sizes", nargs="*", type=int, help="N of the head-only sweep (default 90 250 2000)")
+    ap.add_argument("--click", nargs=3, metavar=("DATA", "PER_CLASS", "CLASSES"),
+                    help="the click section on another set: signs|cats, photos per class, classes (default signs 30 3)")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "numerics.json"))
+    args = ap.parse_args()
+    cats, signs = SHARED / "cats-vs-dogs", SHARED / "sign-language-digits"
+    if not cats.is_dir():
+        cats = signs = base.SAMPLE
+    peak = base.cpu_peak_gflops()[0]
+    work = Path(tempfile.mkdtemp(prefix="tl-numerics-"))
+    os.environ.setdefault("TL_CACHE_DIR", str(work / "tl-cache"))
+    try:
+        results = _measure(args, cats, signs, peak, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # runs, caches and copies: hundreds of MB per call
     results["load_average_at_end"] = os.getloadavg()
     Path(args.out).write_text(json.dumps(results, indent=1))
     print(json.dumps(results, indent=1))
