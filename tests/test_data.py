@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -141,6 +142,30 @@ def test_split_is_stratified_seeded_and_complete(image_folder):
         assert labels == [0, 0, 1, 1, 2, 2]  # 12 per class: round(1.8) = 2 of each class
     paths = [it.path for part in a.values() for it in part]
     assert len(paths) == len(set(paths)) == 36
+
+
+def test_excluding_images_leaves_the_held_out_parts_where_they_were(tmp_path):
+    """A user who excludes suspects and trains again must be compared on the same test images:
+    removing training images changes no validation or test image, and removing a held-out image
+    moves at most the two that take its place (one from test to val, one from train to test), in
+    its own class only."""
+    root = make_folder(tmp_path / "d", per_class=40)
+
+    def parts():
+        split = make_split(validate(scan_folder(root))[1], 0.15, 0.15, seed=3, keep_groups=False)
+        return {Path(it.path).relative_to(root).as_posix(): part for part, items in split.items() for it in items}
+
+    before = parts()
+    for name in [p for p, part in before.items() if p.startswith("red/") and part == "train"][:3]:
+        (root / name).unlink()
+    after = parts()
+    assert {p: part for p, part in after.items() if part != "train"} == \
+        {p: part for p, part in before.items() if part != "train"}
+
+    gone = next(p for p, part in after.items() if p.startswith("green/") and part == "val")
+    (root / gone).unlink()
+    moved = sorted(p for p, part in parts().items() if part != after[p])
+    assert len(moved) <= 2 and all(p.startswith("green/") for p in moved), moved
 
 
 def test_presplit_layout_and_separate_test_data(tmp_path):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
-import random
 from collections import defaultdict
 from pathlib import Path
 
@@ -15,21 +15,32 @@ from .i18n import _
 PARTS = ("train", "val", "test")
 
 
-def _stratified(items: list[Item], fractions: dict[str, float], seed: int) -> dict[str, list[Item]]:
+def _order_key(root: str, seed: int):
+    """Sort key of an item: a seeded hash of its path inside the data set. An image keeps its place
+    in the order whatever else is added, excluded or moved, and wherever the folder is copied."""
+    def key(it: Item) -> bytes:
+        rel = Path(os.path.relpath(it.path, root)).as_posix()
+        return hashlib.blake2b(f"{seed}/{rel}".encode(), digest_size=8).digest()
+    return key
+
+
+def _stratified(items: list[Item], fractions: dict[str, float], seed: int, root: str) -> dict[str, list[Item]]:
     """Split each class separately so every part keeps the class proportions.
 
     A class with at least 3 images gets at least one image in each requested held-out part, and
-    training always keeps at least one image per class.
+    training always keeps at least one image per class. Each class is ordered by ``_order_key`` and
+    cut into parts in that order: excluding training images (the suspects a user removed) leaves
+    the validation and test images as they were, so the run before and the run after are compared
+    on the same images.
     """
     by_class = defaultdict(list)
     for it in items:
         by_class[it.label].append(it)
     out = {name: [] for name in fractions}
     out["train"] = []
-    rng = random.Random(seed)
+    key = _order_key(root, seed)
     for label in sorted(by_class):
-        group = sorted(by_class[label], key=lambda it: it.path)
-        rng.shuffle(group)
+        group = sorted(by_class[label], key=key)
         start = 0
         for name, frac in fractions.items():
             n = round(len(group) * frac) if frac > 0 else 0
@@ -58,7 +69,7 @@ def make_split(scan: Scan, val_fraction: float = 0.15, test_fraction: float = 0.
         fractions["val"] = val_fraction
     if "test" not in parts and test_scan is None:
         fractions["test"] = test_fraction
-    split = _stratified(train, fractions, seed)
+    split = _stratified(train, fractions, seed, scan.root)
     split.update({k: v for k, v in parts.items() if k in PARTS})
     if test_scan is not None:
         split["test"] = remap_labels(test_scan, scan.classes)
