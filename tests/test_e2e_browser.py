@@ -240,27 +240,6 @@ def test_uploading_a_zip_of_bad_files_shows_the_report(server, browser, tmp_path
     page.close()
 
 
-def test_scenario_lab_on_the_sample_shows_the_comparison(server, browser):
-    url, tmp = server
-    page = browser.new_page(viewport={"width": 1400, "height": 2400})
-    page.goto(url)
-    use_sample_data(page)
-    goto_page(page, "8 · Scenario lab")
-    set_number(page, "Fine-tuning epochs for scenarios 2-4", 1)
-    page.get_by_role("button", name="Run the four scenarios").click()
-    assert "lab=" in page.url or page.wait_for_url(re.compile("lab="), timeout=30_000) is None
-    page.get_by_text(re.compile(r"Scenario 1 of 4")).first.wait_for(timeout=120_000)  # held after epoch 1
-    shot(page, "11-lab-running")
-    with releasing_every_hold(tmp / "runs"):
-        page.get_by_text(re.compile(r"The lab finished in \d+ s")).first.wait_for(timeout=600_000)
-    expect(page.get_by_text(re.compile(r"Best: scenario \d with")).first).to_be_visible()
-    expect(page.get_by_text(re.compile(r"Advisor \(measured\): scenario \d")).first).to_be_visible()
-    expect(page.locator(".js-plotly-plot")).to_have_count(1, timeout=30_000)  # the last live frame is replaced
-    expect(page.locator(".js-plotly-plot .scatterlayer .trace")).to_have_count(4)  # one marker per scenario
-    shot(page, "12-lab-done")
-    page.close()
-
-
 def test_korean_switch_translates_the_whole_app(server, browser):
     url, _ = server
     page = browser.new_page(viewport={"width": 1400, "height": 2000})

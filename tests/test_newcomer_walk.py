@@ -100,10 +100,15 @@ def test_a_newcomer_walks_through_the_whole_app(server, browser):  # noqa: F811
     goto_page(page, "8 · Scenario lab")
     set_number(page, "Fine-tuning epochs for scenarios 2-4", 1)
     page.get_by_role("button", name="Run the four scenarios").click()
+    assert "lab=" in page.url or page.wait_for_url(re.compile("lab="), timeout=30_000) is None
     with releasing_every_hold(tmp / "runs"):
         page.get_by_text(re.compile(r"Scenario \d of 4")).first.wait_for(timeout=300_000)
         shot(page, "walk-08-lab-running")
         page.get_by_text(re.compile(r"The lab finished in \d+ s")).first.wait_for(timeout=600_000)
+    expect(page.get_by_text(re.compile(r"Best: scenario \d with")).first).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Advisor \(measured\): scenario \d")).first).to_be_visible()
+    expect(page.locator(".js-plotly-plot")).to_have_count(1, timeout=30_000)  # the last live frame is replaced
+    expect(page.locator(".js-plotly-plot .scatterlayer .trace")).to_have_count(4)  # one marker per scenario
     no_exception(page)
     shot(page, "walk-09-lab-done")
 
