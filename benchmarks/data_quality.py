@@ -102,11 +102,13 @@ def retrain_bench(train: Path, test: Path, work: Path, cache: Path, seeds: int =
     set_excluded(noisy, flagged)
     arms["cleaned"] = [head_only_accuracy(noisy, test, work, cache, s) for s in range(seeds)]
     mean = {k: statistics.fmean(v) for k, v in arms.items()}
-    # Paired by seed: the same seed splits the same images alike in every arm (splits follow a hash of
-    # each image's path), so the per-seed difference is free of most of the split's own noise.
+    # Paired by seed: a seed puts an image in the same part in every arm (a split follows a hash of each
+    # image's path; excluded and flipped images aside), and starts the head alike.
     gaps = [100 * (c - d) for c, d in zip(arms["clean"], arms["cleaned"])]
     paired = {"gap_per_seed_points": [round(g, 2) for g in gaps],
-              "gap_se_points": round(statistics.stdev(gaps) / len(gaps) ** 0.5, 2)} if seeds > 1 else {}
+              "gap_se_points": round(statistics.stdev(gaps) / len(gaps) ** 0.5, 2),
+              "gap_se_unpaired_points": round(100 * ((statistics.variance(arms["clean"]) + statistics.variance(
+                  arms["cleaned"])) / len(gaps)) ** 0.5, 2)} if seeds > 1 else {}
     return {"test_images": sum(1 for f in test.rglob("*") if f.is_file()), "flipped": len(flipped),
             "excluded": len(flagged), "flips_excluded": len(set(flagged) & flipped), "seeds": seeds,
             **{f"{k}_accuracy": round(m, 4) for k, m in mean.items()},

@@ -355,6 +355,9 @@ def main() -> None:
     try:
         results = _measure(args, cats, signs, peak, work)
     finally:
+        from tl_core.warm import kill_workers
+
+        kill_workers()  # warm workers waiting on this cache (TL_WARM_IDLE), before their folder goes
         shutil.rmtree(work, ignore_errors=True)  # runs, caches and copies: hundreds of MB per call
     results["load_average_at_end"] = os.getloadavg()
     Path(args.out).write_text(json.dumps(results, indent=1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from PIL import Image
 
 from conftest import COLOURS, make_folder, make_image
+from tl_core.curation import set_excluded
 from tl_core.data import scan_folder, validate
 from tl_core.errors import DatasetError
 from tl_core.imaging import ImageReadError, load_rgb
@@ -144,28 +146,34 @@ def test_split_is_stratified_seeded_and_complete(image_folder):
     assert len(paths) == len(set(paths)) == 36
 
 
-def test_excluding_images_leaves_the_held_out_parts_where_they_were(tmp_path):
-    """A user who excludes suspects and trains again must be compared on the same test images:
-    removing training images changes no validation or test image, and removing a held-out image
-    moves at most the two that take its place (one from test to val, one from train to test), in
-    its own class only."""
-    root = make_folder(tmp_path / "d", per_class=40)
+@pytest.mark.parametrize("per_class, excluded", [(40, 3), (100, 5), (10, 1), (30, 9)])
+def test_excluding_images_leaves_every_other_image_in_its_part(tmp_path, per_class, excluded):
+    """A user who excludes suspects and trains again must be compared on the same test images: an
+    excluded image keeps its place in the split's order and is then left out, so no other image of
+    any class changes part, however many are excluded (the parts' sizes do not shrink with them)."""
+    root = make_folder(tmp_path / "d", per_class=per_class, classes=("red", "green"))
 
     def parts():
         split = make_split(validate(scan_folder(root))[1], 0.15, 0.15, seed=3, keep_groups=False)
         return {Path(it.path).relative_to(root).as_posix(): part for part, items in split.items() for it in items}
 
     before = parts()
-    for name in [p for p, part in before.items() if p.startswith("red/") and part == "train"][:3]:
-        (root / name).unlink()
+    red = sorted(p for p in before if p.startswith("red/"))
+    gone = red[:excluded // 2] + [p for p in red if before[p] == "train"][:excluded - excluded // 2]
+    set_excluded(root, gone)
     after = parts()
-    assert {p: part for p, part in after.items() if part != "train"} == \
-        {p: part for p, part in before.items() if part != "train"}
+    assert after == {p: part for p, part in before.items() if p not in gone}
+    set_excluded(root, gone, excluded=False)
+    assert parts() == before
 
-    gone = next(p for p, part in after.items() if p.startswith("green/") and part == "val")
-    (root / gone).unlink()
-    moved = sorted(p for p, part in parts().items() if part != after[p])
-    assert len(moved) <= 2 and all(p.startswith("green/") for p in moved), moved
+
+def test_a_file_name_that_is_not_utf8_is_split_like_any_other(tmp_path):
+    """Old cameras and zip files write Latin-1 names; Linux hands them to Python with surrogates."""
+    root = make_folder(tmp_path / "d", per_class=6, classes=("red", "blue"))
+    odd = os.fsencode(str(root / "red")) + b"/caf\xe9.jpg"
+    make_image(COLOURS["red"], 77).save(odd.decode("utf-8", "surrogateescape"), format="JPEG")
+    split = make_split(validate(scan_folder(root))[1], 0.2, 0.2, seed=0)
+    assert sum(len(items) for items in split.values()) == 13
 
 
 def test_presplit_layout_and_separate_test_data(tmp_path):

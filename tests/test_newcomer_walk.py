@@ -94,7 +94,7 @@ def test_a_newcomer_walks_through_the_whole_app(server, browser):  # noqa: F811
     photos = [next((SAMPLE / d).glob("*.JPG")) for d in ("4", "4", "7", "9")]
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files([str(p) for p in photos])
     # An answer each: the class, or "not sure" with the best guess below the run's threshold (a 2-epoch model).
-    answer = re.compile(r"^(\S+|not sure \(best guess: \S+,) \(?\d+\.\d%\)$")
+    answer = re.compile(r"^(?:\S+ \(\d+\.\d%\)|not sure \(best guess: \S+, \d+\.\d%\))$")
     expect(page.get_by_text(answer)).to_have_count(4, timeout=120_000)
     no_exception(page)
     shot(page, "walk-07-predict")

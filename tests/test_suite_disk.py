@@ -4,6 +4,7 @@ project's pytest.ini removes what a passing test wrote and keeps a failing test'
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -24,7 +25,8 @@ def test_a_passing_tests_files_are_removed_and_a_failing_tests_kept(tmp_path):
     base = tmp_path / "basetemp"
     done = subprocess.run([sys.executable, "-m", "pytest", "-c", str(ROOT / "pytest.ini"), "--rootdir", str(tmp_path),
                            "--basetemp", str(base), "-p", "no:cacheprovider", "-q", str(tmp_path / "test_inner.py")],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"})
     assert "1 failed, 1 passed" in done.stdout, done.stdout + done.stderr
     left = sorted(p.parent.name for p in base.rglob("model.bin"))
     assert left == ["test_fails0"], left

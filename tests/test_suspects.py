@@ -52,16 +52,16 @@ def test_planted_label_errors_rank_first(noisy, cache_dir):
 
 
 @pytest.mark.skipif(not SAMPLE.is_dir(), reason="bundled sample data missing")
-def test_planted_errors_in_the_sample_photos_are_all_flagged(tmp_path, cache_dir):
+def test_most_planted_errors_in_the_sample_photos_are_flagged(tmp_path, cache_dir):
     root = tmp_path / "signs"
     shutil.copytree(SAMPLE, root)
     planted = plant_errors(root, 10)
     result = find_suspects(root, cache_dir=str(cache_dir))
     listed = [s["path"] for s in result["suspects"]]
     # 200 hand photos, 16 per class per fold: a weak head. Most planted errors are flagged, and they
-    # rank high among honest errors. (The 25 least self-confident flag 8 of the 10 here; pruned by
-    # class, the rule until December 2026, flagged 6: docs/DATA_QUALITY.md.)
-    assert len(planted & set(listed)) >= 8, sorted(planted - set(listed))
+    # rank high among honest errors. (8 of the 10 are flagged here, the planted ones ranking 20th at
+    # worst of 48 disputed; chosen class by class, the rule until December 2026, 6 were: docs/DATA_QUALITY.md.)
+    assert len(planted & set(listed)) >= 7, sorted(planted - set(listed))
     assert sum(p in planted for p in listed[:20]) >= 5, listed[:20]
 
 
@@ -135,8 +135,12 @@ def test_exclude_is_honoured_by_scan_split_and_report_and_undoable(noisy, cache_
 def test_keep_hides_a_suspect_and_move_to_class_is_undoable(noisy, cache_dir):
     root, planted = noisy
     first = sorted(planted)[0]
+    before = find_suspects(root, cache_dir=str(cache_dir))
+    assert first in {s["path"] for s in before["suspects"]}
     set_kept(root, [first])
     assert first not in {s["path"] for s in find_suspects(root, cache_dir=str(cache_dir), top=3)["suspects"]}
+    after = find_suspects(root, cache_dir=str(cache_dir))  # "N images look mislabelled" counts what is listed
+    assert after["flagged"] == len(after["suspects"]) == before["flagged"] - 1
     set_kept(root, [first], kept=False)
     row = next(s for s in find_suspects(root, cache_dir=str(cache_dir), top=3)["suspects"] if s["path"] == first)
     classes = scan_folder(root).classes

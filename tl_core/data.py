@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .curation import excluded_paths
@@ -52,6 +52,7 @@ class Scan:
     parts: dict[str, list[Item]]
     skipped: list[tuple[str, str]] = field(default_factory=list)
     excluded: list[str] = field(default_factory=list)  # left out by the user (tl_curation.json)
+    excluded_items: dict[str, list[Item]] = field(default_factory=dict)  # the same, per part, with their class
 
     @property
     def items(self) -> list[Item]:
@@ -169,19 +170,20 @@ def scan_folder(root: str | Path, honour_exclusions: bool = True) -> Scan:
                              name=root.name))
     index = {name: i for i, name in enumerate(classes)}
     left_out = excluded_paths(root) if honour_exclusions else set()
-    parts, excluded = {}, []
+    parts, excluded, excluded_items = {}, [], {}
     for part, folder in split_dirs.items():
         items = []
         for d in class_dirs[part]:
             for p in _files_under(d, root, skipped):
                 if os.path.normpath(p) in left_out:
                     excluded.append(p)
+                    excluded_items.setdefault(part, []).append(Item(p, index[d.name]))
                 else:
                     items.append(Item(p, index[d.name]))
         loose = [str(p) for p in folder.iterdir() if p.is_file() and is_image_name(p)]
         skipped += [(p, N_("image outside any class folder")) for p in loose]
         parts[part] = items
-    return Scan(str(root), classes, parts, skipped, excluded)
+    return Scan(str(root), classes, parts, skipped, excluded, excluded_items)
 
 
 MAX_ASPECT = 8.0
@@ -251,7 +253,7 @@ def validate(scan: Scan, check_images: bool = True) -> tuple[Report, Scan]:
                             _("{n} image(s) excluded by you are left out (undo on the Data page; the files stay where "
                               "they are): {paths}", n=len(scan.excluded),
                               paths=", ".join(_rel(p, scan.root) for p in scan.excluded[:5])), list(scan.excluded)))
-    clean = Scan(scan.root, scan.classes, parts, scan.skipped, scan.excluded)
+    clean = replace(scan, parts=parts)
     counts = clean.counts()
     issues += _class_issues(counts, scan)
     issues += duplicate_issues(clean)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import unicodedata
 from collections import defaultdict
 from pathlib import Path
 
@@ -19,37 +20,52 @@ def _order_key(root: str, seed: int):
     """Sort key of an item: a seeded hash of its path inside the data set. An image keeps its place
     in the order whatever else is added, excluded or moved, and wherever the folder is copied."""
     def key(it: Item) -> bytes:
-        rel = Path(os.path.relpath(it.path, root)).as_posix()
-        return hashlib.blake2b(f"{seed}/{rel}".encode(), digest_size=8).digest()
+        rel = unicodedata.normalize("NFC", Path(os.path.relpath(it.path, root)).as_posix())
+        # surrogatepass: a file name that is not UTF-8 (Latin-1 from an old camera) is still a name
+        return hashlib.blake2b(f"{seed}/{rel}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
     return key
 
 
-def _stratified(items: list[Item], fractions: dict[str, float], seed: int, root: str) -> dict[str, list[Item]]:
-    """Split each class separately so every part keeps the class proportions.
+def _cut(group: list[Item], fractions: dict[str, float]) -> dict[str, list[Item]]:
+    """One class, in its order, cut into the requested held-out parts and train. A class with at
+    least 3 images gets at least one image in each requested held-out part; train keeps one."""
+    out, start = {}, 0
+    for name, frac in fractions.items():
+        n = round(len(group) * frac) if frac > 0 else 0
+        if frac > 0 and n == 0 and len(group) >= 3:
+            n = 1
+        n = max(min(n, len(group) - start - 1), 0)
+        out[name], start = group[start:start + n], start + n
+    out["train"] = group[start:]
+    return out
 
-    A class with at least 3 images gets at least one image in each requested held-out part, and
-    training always keeps at least one image per class. Each class is ordered by ``_order_key`` and
-    cut into parts in that order: excluding training images (the suspects a user removed) leaves
-    the validation and test images as they were, so the run before and the run after are compared
-    on the same images.
+
+def _stratified(items: list[Item], fractions: dict[str, float], seed: int, root: str,
+                excluded: list[Item] = ()) -> dict[str, list[Item]]:
+    """Split each class separately so every part keeps the class proportions (``_cut``).
+
+    Each class is ordered by ``_order_key``. The images the user excluded (``excluded``) keep their
+    places in that order and are left out after the cut, so excluding images (the suspects found on
+    the Data page) moves no other image to another part: the run before and the run after are
+    compared on the same validation and test images. Where that would leave a part of a class empty
+    that ``_cut`` fills without them, that class is cut without them.
     """
-    by_class = defaultdict(list)
-    for it in items:
-        by_class[it.label].append(it)
-    out = {name: [] for name in fractions}
-    out["train"] = []
     key = _order_key(root, seed)
+    gone = {it.path for it in excluded}
+    by_class = defaultdict(list)
+    for it in [*items, *excluded]:
+        by_class[it.label].append(it)
+    out = {name: [] for name in [*fractions, "train"]}
     for label in sorted(by_class):
         group = sorted(by_class[label], key=key)
-        start = 0
-        for name, frac in fractions.items():
-            n = round(len(group) * frac) if frac > 0 else 0
-            if frac > 0 and n == 0 and len(group) >= 3:
-                n = 1
-            n = min(n, len(group) - start - 1)
-            out[name] += group[start:start + max(n, 0)]
-            start += max(n, 0)
-        out["train"] += group[start:]
+        kept = [it for it in group if it.path not in gone]
+        if not kept:
+            continue
+        parts = {name: [it for it in part if it.path not in gone] for name, part in _cut(group, fractions).items()}
+        if any(promised and not parts[name] for name, promised in _cut(kept, fractions).items()):
+            parts = _cut(kept, fractions)
+        for name, part in parts.items():
+            out[name] += part
     return out
 
 
@@ -69,7 +85,8 @@ def make_split(scan: Scan, val_fraction: float = 0.15, test_fraction: float = 0.
         fractions["val"] = val_fraction
     if "test" not in parts and test_scan is None:
         fractions["test"] = test_fraction
-    split = _stratified(train, fractions, seed, scan.root)
+    excluded = scan.excluded_items.get("train" if "train" in scan.parts else "all", [])
+    split = _stratified(train, fractions, seed, scan.root, excluded)
     split.update({k: v for k, v in parts.items() if k in PARTS})
     if test_scan is not None:
         split["test"] = remap_labels(test_scan, scan.classes)

@@ -133,15 +133,14 @@ def out_of_fold_probs(features: torch.Tensor, labels: list[int], n_classes: int,
 def rank_suspects(probs: torch.Tensor, labels: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
     """(order of samples, least self-confident first; boolean suspect flag per sample).
 
-    Confident learning with cleanlab's ``filter_by="low_self_confidence"``: the confident joint says
-    *how many* images are suspects, the ranking says *which*. The confident joint counts the images
-    another class claims confidently (its probability reaches that class's own threshold, the mean
-    over the images labelled with it, and it is the likeliest such class); a hard but correct image,
-    unsure between classes, adds nothing to the count. That many images are flagged, the least
-    self-confident first, among those another class wins, and never a whole class. Choosing them
-    over the whole data set rather than class by class (``prune_by_class``) flagged 69 instead of
-    57 of 83 planted flips on sign digits, 8 instead of 6 of 10 on the bundled sample, and the
-    same 78 of 100 on cats-vs-dogs (docs/DATA_QUALITY.md)."""
+    Confident learning, choosing like cleanlab's ``filter_by="low_self_confidence"``: the confident
+    joint says *how many* images are suspects, the ranking says *which*. The confident joint counts
+    the images another class claims confidently (its probability reaches that class's own threshold,
+    the mean over the images labelled with it, and it is the likeliest such class); a hard but
+    correct image, unsure between classes, adds nothing to the count. That many images are flagged,
+    the least self-confident first over the whole data set, with two limits of our own: only images
+    another class wins, and never a whole class (so fewer than the count can be flagged). Measured
+    against choosing class by class (cleanlab's ``prune_by_class``) in docs/DATA_QUALITY.md."""
     y = torch.tensor(labels)
     rows = torch.arange(len(y))
     self_conf = probs[rows, y]
@@ -187,10 +186,11 @@ def find_suspects(data: str | Path, backbone: str | None = None, cache_dir: str 
     probs = out_of_fold_probs(df.features[keep], labels, len(classes))
     order, flag = rank_suspects(probs, labels)
     kept = set(load_curation(data).kept)
+    listed = torch.tensor([relative(data, it.path) not in kept for it in items], dtype=torch.bool)
     rows = []
     for i in order.tolist():
         rel = relative(data, items[i].path)
-        if rel in kept or (top is None and not flag[i]):
+        if not listed[i] or (top is None and not flag[i]):
             continue
         likely = int(probs[i].argmax())
         rows.append({"path": rel, "given": classes[labels[i]], "likely": classes[likely],
@@ -199,5 +199,6 @@ def find_suspects(data: str | Path, backbone: str | None = None, cache_dir: str 
         if top is not None and len(rows) >= top:
             break
     return {"data": str(Path(data).resolve()), "backbone": df.backbone, "classes": classes, "images": len(items),
-            "seconds": round(time.time() - t0, 2), "feature_cache": df.cache, "flagged": int(flag.sum()),
+            "seconds": round(time.time() - t0, 2), "feature_cache": df.cache,
+            "flagged": int((flag & listed).sum()),  # an image the user kept is no longer counted
             "suspects": rows}
