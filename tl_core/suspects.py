@@ -186,14 +186,14 @@ def find_suspects(data: str | Path, backbone: str | None = None, cache_dir: str 
     probs = out_of_fold_probs(df.features[keep], labels, len(classes))
     order, flag = rank_suspects(probs, labels)
     kept = set(load_curation(data).kept)
-    listed = torch.tensor([relative(data, it.path) not in kept for it in items], dtype=torch.bool)
+    rels = [relative(data, it.path) for it in items]
+    listed = torch.tensor([rel not in kept for rel in rels], dtype=torch.bool)
     rows = []
     for i in order.tolist():
-        rel = relative(data, items[i].path)
         if not listed[i] or (top is None and not flag[i]):
             continue
         likely = int(probs[i].argmax())
-        rows.append({"path": rel, "given": classes[labels[i]], "likely": classes[likely],
+        rows.append({"path": rels[i], "given": classes[labels[i]], "likely": classes[likely],
                      "p_given": round(float(probs[i, labels[i]]), 4), "p_likely": round(float(probs[i, likely]), 4),
                      "suspect": bool(flag[i])})
         if top is not None and len(rows) >= top:
