@@ -102,8 +102,9 @@ def retrain_bench(train: Path, test: Path, work: Path, cache: Path, seeds: int =
     set_excluded(noisy, flagged)
     arms["cleaned"] = [head_only_accuracy(noisy, test, work, cache, s) for s in range(seeds)]
     mean = {k: statistics.fmean(v) for k, v in arms.items()}
-    # Paired by seed: a seed puts an image in the same part in every arm (a split follows a hash of each
-    # image's path; excluded and flipped images aside), and starts the head alike.
+    # Paired by seed: a seed puts nearly every image in the same part in every arm (a split follows a hash
+    # of each image's path; a flipped image moves class, which can shift one image per class at a cut-off),
+    # and starts the head alike.
     gaps = [100 * (c - d) for c, d in zip(arms["clean"], arms["cleaned"])]
     paired = {"gap_per_seed_points": [round(g, 2) for g in gaps],
               "gap_se_points": round(statistics.stdev(gaps) / len(gaps) ** 0.5, 2),

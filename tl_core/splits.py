@@ -6,6 +6,7 @@ import hashlib
 import os
 import unicodedata
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 from .curation import load_curation
@@ -41,7 +42,7 @@ def _cut(group: list[Item], fractions: dict[str, float]) -> dict[str, list[Item]
 
 
 def _stratified(items: list[Item], fractions: dict[str, float], seed: int, root: str,
-                excluded: list[Item] = ()) -> dict[str, list[Item]]:
+                excluded: Sequence[Item] = ()) -> dict[str, list[Item]]:
     """Split each class separately so every part keeps the class proportions (``_cut``).
 
     Each class is ordered by ``_order_key``. The images the user excluded (``excluded``) keep their

@@ -12,6 +12,7 @@ import logging
 import os
 import time
 from collections import Counter
+from dataclasses import replace
 
 import torch
 
@@ -65,7 +66,7 @@ def _cap_per_class(scan: Scan, cap: int) -> Scan:
             if seen[it.label] <= cap:
                 kept.append(it)
         parts[part] = kept
-    return Scan(scan.root, scan.classes, parts, scan.skipped)
+    return replace(scan, parts=parts)  # the excluded images too: they hold their places in the split
 
 
 def _load_resume_state(run: RunDir, trim: bool = True) -> dict | None:
